@@ -1,0 +1,492 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"image/gif"
+	"image/jpeg"
+	"image/png"
+	"io"
+
+	"golang.org/x/image/bmp"
+	"golang.org/x/image/webp"
+)
+
+// header is what readHeader learns without decoding pixels.
+type header struct {
+	format        string // "jpeg", "png", "gif", "bmp", "webp"
+	width, height int    // as stored, before EXIF orientation
+	frames        int    // 1, or the number of frames of a GIF
+	orientation   int    // EXIF orientation 1..8, 1 when absent or invalid
+}
+
+// maxGIFFrames bounds the frames of a GIF whatever the pixel limit: each
+// frame costs image/gif a few KB besides its pixels (a cloned palette), so
+// a GIF of many tiny frames could otherwise allocate far more than its
+// pixel count says.
+const maxGIFFrames = 10000
+
+// readHeader identifies the format from the magic bytes (never the file
+// name) and reads the stored size, the frame count of a GIF (walking its
+// blocks without decompressing them) and the EXIF orientation. It fails
+// with errUnsupportedFormat for bytes it does not recognise (empty input
+// included) and errCorruptImage for a truncated or invalid header.
+func readHeader(data []byte) (header, error) {
+	h, _, err := inspect(data)
+	return h, err
+}
+
+// inspect is readHeader; for a GIF it also tells whether the trailer is
+// missing after the last complete block (image/gif insists on it, browsers
+// do not).
+func inspect(data []byte) (h header, noTrailer bool, err error) {
+	format := sniff(data)
+	if format == "" {
+		return header{}, false, fmt.Errorf("read header: %w", errUnsupportedFormat)
+	}
+	h = header{format: format, frames: 1, orientation: 1}
+	// The walks below are ours, but a header is hostile input all the same.
+	err = guard(format, func() error {
+		if format == "gif" {
+			l, err := walkGIF(data)
+			h.width, h.height, h.frames, noTrailer = l.width, l.height, l.frames, !l.trailer
+			return err
+		}
+		cfg, err := decodeConfig(format, data)
+		h.width, h.height = cfg.Width, cfg.Height
+		return err
+	})
+	if err != nil {
+		return header{}, false, err
+	}
+	if h.width <= 0 || h.height <= 0 {
+		return header{}, false, fmt.Errorf("read %s header: %w: size %dx%d", format, errCorruptImage, h.width, h.height)
+	}
+	err = guard(format, func() error {
+		h.orientation = exifOrientation(format, data)
+		return nil
+	})
+	if err != nil {
+		return header{}, false, err
+	}
+	return h, noTrailer, nil
+}
+
+// sniff names the format whose magic bytes start data, or "".
+func sniff(data []byte) string {
+	switch {
+	case bytes.HasPrefix(data, []byte("\xff\xd8\xff")):
+		return "jpeg"
+	case bytes.HasPrefix(data, []byte("\x89PNG\r\n\x1a\n")):
+		return "png"
+	case bytes.HasPrefix(data, []byte("GIF87a")), bytes.HasPrefix(data, []byte("GIF89a")):
+		return "gif"
+	case bytes.HasPrefix(data, []byte("BM")):
+		return "bmp"
+	case len(data) >= 12 && string(data[:4]) == "RIFF" && string(data[8:12]) == "WEBP":
+		return "webp"
+	}
+	return ""
+}
+
+func decodeConfig(format string, data []byte) (image.Config, error) {
+	r := bytes.NewReader(data)
+	var cfg image.Config
+	var err error
+	switch format {
+	case "jpeg":
+		cfg, err = jpeg.DecodeConfig(r)
+	case "png":
+		cfg, err = png.DecodeConfig(r)
+	case "bmp":
+		cfg, err = bmp.DecodeConfig(r)
+	case "webp":
+		cfg, err = webp.DecodeConfig(r)
+	default:
+		return cfg, fmt.Errorf("read header: %w: %s", errUnsupportedFormat, format)
+	}
+	if err != nil {
+		return cfg, decodeError(format, err)
+	}
+	return cfg, nil
+}
+
+// guard runs a decoder call, turning a panic (the x/image decoders have
+// had some on hostile input) into errCorruptImage.
+func guard(format string, f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("decode %s: %w: decoder panic: %v", format, errCorruptImage, r)
+		}
+	}()
+	return f()
+}
+
+// decodeError wraps a decoder's error: valid but unsupported features
+// become errUnsupportedFormat, everything else errCorruptImage.
+func decodeError(format string, err error) error {
+	var je jpeg.UnsupportedError
+	var pe png.UnsupportedError
+	if errors.As(err, &je) || errors.As(err, &pe) || errors.Is(err, bmp.ErrUnsupported) {
+		return fmt.Errorf("decode %s: %w: %v", format, errUnsupportedFormat, err)
+	}
+	return fmt.Errorf("decode %s: %w: %v", format, errCorruptImage, err)
+}
+
+// webpAnimated tells whether a WebP's VP8X header (always its first
+// chunk when present) sets the animation flag: golang.org/x/image/webp
+// reads no animation, and would call the file invalid.
+func webpAnimated(data []byte) bool {
+	return len(data) >= 21 && string(data[12:16]) == "VP8X" && data[20]&(1<<1) != 0
+}
+
+// gifLayout is what walkGIF learns.
+type gifLayout struct {
+	width, height int  // logical screen
+	frames        int  // image descriptors
+	trailer       bool // the stream ends with a trailer block
+}
+
+// walkGIF reads the logical screen and counts the frames of a GIF by
+// walking its blocks exactly as image/gif parses them, jumping over the
+// data sub-blocks instead of decompressing them. It checks what image/gif
+// checks on the way (frame inside the screen, a colour table, LZW code
+// size), so it never counts fewer frames than image/gif would decode. A
+// stream that ends cleanly after at least one frame but without the
+// trailer is accepted; one that ends inside a block is corrupt.
+func walkGIF(data []byte) (gifLayout, error) {
+	var l gifLayout
+	corrupt := func(what string) (gifLayout, error) {
+		return gifLayout{}, fmt.Errorf("read gif header: %w: %s", errCorruptImage, what)
+	}
+	if len(data) < 13 {
+		return corrupt("truncated screen descriptor")
+	}
+	l.width = int(data[6]) | int(data[7])<<8
+	l.height = int(data[8]) | int(data[9])<<8
+	p := 13
+	globalTable := data[10]&0x80 != 0
+	if globalTable {
+		p += 3 << (1 + data[10]&7)
+	}
+	// subBlocks skips data sub-blocks up to and including the terminator.
+	subBlocks := func() bool {
+		for p < len(data) {
+			n := int(data[p])
+			p += 1 + n
+			if n == 0 {
+				return true
+			}
+		}
+		return false
+	}
+	for {
+		if p >= len(data) {
+			if p > len(data) {
+				return corrupt("truncated")
+			}
+			if l.frames == 0 {
+				return corrupt("no frames")
+			}
+			return l, nil
+		}
+		block := data[p]
+		p++
+		switch block {
+		case 0x21: // extension
+			if p >= len(data) {
+				return corrupt("truncated extension")
+			}
+			label := data[p]
+			p++
+			switch label {
+			case 0xf9: // graphic control: fixed size, no sub-blocks after
+				if p+6 > len(data) {
+					return corrupt("truncated graphic control extension")
+				}
+				if data[p] != 4 || data[p+5] != 0 {
+					return corrupt("invalid graphic control extension")
+				}
+				p += 6
+				continue
+			case 0x01: // plain text: image/gif reads 13 bytes, then sub-blocks
+				p += 13
+			case 0xfe: // comment
+			case 0xff: // application: a sized block, then sub-blocks
+				if p >= len(data) {
+					return corrupt("truncated application extension")
+				}
+				p += 1 + int(data[p])
+			default:
+				return corrupt(fmt.Sprintf("unknown extension 0x%02x", label))
+			}
+			if p > len(data) || !subBlocks() {
+				return corrupt("truncated extension")
+			}
+		case 0x2c: // image descriptor
+			if p+10 > len(data) {
+				return corrupt("truncated image descriptor")
+			}
+			left := int(data[p]) | int(data[p+1])<<8
+			top := int(data[p+2]) | int(data[p+3])<<8
+			w := int(data[p+4]) | int(data[p+5])<<8
+			h := int(data[p+6]) | int(data[p+7])<<8
+			fields := data[p+8]
+			p += 9
+			if left+w > l.width || top+h > l.height {
+				return corrupt("frame outside the logical screen")
+			}
+			if fields&0x80 != 0 {
+				p += 3 << (1 + fields&7)
+			} else if !globalTable {
+				return corrupt("no colour table")
+			}
+			if p >= len(data) {
+				return corrupt("truncated image data")
+			}
+			if lit := data[p]; lit < 2 || lit > 8 {
+				return corrupt("invalid LZW code size")
+			}
+			p++
+			if !subBlocks() {
+				return corrupt("truncated image data")
+			}
+			l.frames++
+		case 0x3b: // trailer
+			if l.frames == 0 {
+				return corrupt("no frames")
+			}
+			l.trailer = true
+			return l, nil
+		default:
+			return corrupt(fmt.Sprintf("unknown block 0x%02x", block))
+		}
+	}
+}
+
+// decodeLimits bounds what decode is willing to allocate.
+type decodeLimits struct {
+	maxPixels int64 // width*height*frames of the source; 0 = unlimited
+}
+
+// picture is a decoded source.
+type picture struct {
+	format        string
+	width, height int         // displayed size, after EXIF orientation
+	still         *image.RGBA // every source except animated GIFs (frames > 1)
+	anim          *gif.GIF    // animated GIF as decoded by image/gif, composited lazily
+}
+
+// decode reads the header, refuses a source whose width*height*frames is
+// over lim.maxPixels with errTooLarge before decoding anything, decodes,
+// converts to *image.RGBA and turns the result upright by its EXIF
+// orientation. Callers always set lim.maxPixels: the decoders allocate
+// what the header claims, so with no limit a few hostile bytes can ask for
+// tens of gigabytes (a failed allocation of that size kills the process,
+// it is no error or panic that could be recovered).
+func decode(data []byte, lim decodeLimits) (*picture, error) {
+	h, noTrailer, err := inspect(data)
+	if err != nil {
+		return nil, err
+	}
+	if h.frames > maxGIFFrames {
+		return nil, fmt.Errorf("decode gif: %w: %d frames, over the limit of %d", errTooLarge, h.frames, maxGIFFrames)
+	}
+	if n := sourcePixels(h); lim.maxPixels > 0 && n > lim.maxPixels {
+		return nil, fmt.Errorf("decode %s: %w: %d pixels (%dx%d, %d frames), over the limit of %d",
+			h.format, errTooLarge, n, h.width, h.height, h.frames, lim.maxPixels)
+	}
+
+	if h.format == "webp" && webpAnimated(data) {
+		return nil, fmt.Errorf("decode webp: %w: animated webp", errUnsupportedFormat)
+	}
+
+	p := &picture{format: h.format}
+	if h.format == "gif" {
+		var r io.Reader = bytes.NewReader(data)
+		if noTrailer {
+			r = io.MultiReader(r, bytes.NewReader([]byte{0x3b}))
+		}
+		err = guard("gif", func() error {
+			g, err := gif.DecodeAll(r)
+			if err != nil {
+				return decodeError("gif", err)
+			}
+			if len(g.Image) == 0 {
+				return fmt.Errorf("decode gif: %w: no frames", errCorruptImage)
+			}
+			p.width, p.height = g.Config.Width, g.Config.Height
+			if len(g.Image) > 1 {
+				p.anim = g
+				return nil
+			}
+			p.still = newGIFCompositor(p.width, p.height).frame(g.Image[0], gif.DisposalNone, true)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+
+	err = guard(h.format, func() error {
+		var m image.Image
+		var err error
+		r := bytes.NewReader(data)
+		switch h.format {
+		case "jpeg":
+			m, err = jpeg.Decode(r)
+		case "png":
+			m, err = png.Decode(r)
+		case "bmp":
+			m, err = bmp.Decode(r)
+		case "webp":
+			m, err = webp.Decode(r)
+		}
+		if err != nil {
+			return decodeError(h.format, err)
+		}
+		p.still = orient(toRGBA(m), h.orientation)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.width, p.height = p.still.Rect.Dx(), p.still.Rect.Dy()
+	return p, nil
+}
+
+// sourcePixels is width*height*frames, saturating instead of overflowing.
+func sourcePixels(h header) int64 {
+	const maxInt64 = 1<<63 - 1
+	n := int64(h.width) * int64(h.height) // each side fits in 32 bits
+	if h.frames > 1 && n > maxInt64/int64(h.frames) {
+		return maxInt64
+	}
+	return n * int64(max(h.frames, 1))
+}
+
+func (p *picture) frameCount() int {
+	if p.anim != nil {
+		return len(p.anim.Image)
+	}
+	return 1
+}
+
+// loopCount has the meaning of gif.GIF.LoopCount (0 loops forever, -1
+// plays once, n plays n+1 times); it is 0 for stills.
+func (p *picture) loopCount() int {
+	if p.anim != nil {
+		return p.anim.LoopCount
+	}
+	return 0
+}
+
+// eachFrame calls fn for every frame in display order with the frame
+// composited on the full canvas and its delay in 1/100 s, and stops at the
+// first error fn returns, returning it. Animated frames are fresh images
+// that fn may keep or modify. A still yields one frame, delay 0: the
+// picture's own image, handed over without a copy (fn may keep or modify
+// it; the picture then holds the change).
+func (p *picture) eachFrame(fn func(img *image.RGBA, delay int) error) error {
+	if p.anim == nil {
+		return fn(p.still, 0)
+	}
+	c := newGIFCompositor(p.width, p.height)
+	last := len(p.anim.Image) - 1
+	for i, m := range p.anim.Image {
+		var disposal byte
+		if i < len(p.anim.Disposal) {
+			disposal = p.anim.Disposal[i]
+		}
+		var delay int
+		if i < len(p.anim.Delay) {
+			delay = p.anim.Delay[i]
+		}
+		if err := fn(c.frame(m, disposal, i == last), delay); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// gifCompositor renders GIF frames the way browsers do: the canvas starts
+// transparent, each frame is drawn over it inside its own rectangle
+// (transparent pixels keep what is below), then disposed of: kept (none,
+// unspecified), cleared to transparent (background: browsers ignore the
+// background colour) or put back as it was before the frame (previous).
+type gifCompositor struct {
+	canvas *image.RGBA
+	saved  []byte // the canvas under the current frame, for disposal previous
+}
+
+func newGIFCompositor(width, height int) *gifCompositor {
+	return &gifCompositor{canvas: image.NewRGBA(image.Rect(0, 0, width, height))}
+}
+
+// frame draws m, returns the composited canvas (a copy, or with final set
+// the canvas itself, which the compositor then no longer uses) and
+// applies m's disposal.
+func (c *gifCompositor) frame(m *image.Paletted, disposal byte, final bool) *image.RGBA {
+	r := m.Rect.Intersect(c.canvas.Rect)
+	rowBytes := 4 * r.Dx()
+	if disposal == gif.DisposalPrevious && !final {
+		c.saved = c.saved[:0]
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			o := c.canvas.PixOffset(r.Min.X, y)
+			c.saved = append(c.saved, c.canvas.Pix[o:o+rowBytes]...)
+		}
+	}
+
+	var lut [256][4]byte // premultiplied RGBA; past the palette: transparent
+	for i, col := range m.Palette {
+		if i == len(lut) {
+			break
+		}
+		if col == nil {
+			continue
+		}
+		cr, cg, cb, ca := col.RGBA()
+		lut[i] = [4]byte{uint8(cr >> 8), uint8(cg >> 8), uint8(cb >> 8), uint8(ca >> 8)}
+	}
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		src := m.Pix[m.PixOffset(r.Min.X, y):][:r.Dx()]
+		dst := c.canvas.Pix[c.canvas.PixOffset(r.Min.X, y):][:rowBytes]
+		for i, idx := range src {
+			s := &lut[idx]
+			switch s[3] {
+			case 0:
+			case 0xff:
+				copy(dst[4*i:4*i+4], s[:])
+			default: // image/gif palettes are opaque or transparent; be general anyway
+				d := dst[4*i : 4*i+4 : 4*i+4]
+				k := 255 - uint32(s[3])
+				for j := range d {
+					d[j] = s[j] + uint8((uint32(d[j])*k+127)/255)
+				}
+			}
+		}
+	}
+
+	if final {
+		return c.canvas
+	}
+	out := image.NewRGBA(c.canvas.Rect)
+	copy(out.Pix, c.canvas.Pix)
+
+	switch disposal {
+	case gif.DisposalBackground:
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			o := c.canvas.PixOffset(r.Min.X, y)
+			clear(c.canvas.Pix[o : o+rowBytes])
+		}
+	case gif.DisposalPrevious:
+		for y, i := r.Min.Y, 0; y < r.Max.Y; y, i = y+1, i+rowBytes {
+			o := c.canvas.PixOffset(r.Min.X, y)
+			copy(c.canvas.Pix[o:o+rowBytes], c.saved[i:i+rowBytes])
+		}
+	}
+	return out
+}
