@@ -1,0 +1,353 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+	"math"
+)
+
+// engineOptions are the engine settings that do not come from the request.
+type engineOptions struct {
+	quality         int    // JPEG quality when the request has no q
+	format          string // output format forced by engine.format, or ""
+	defaultFormat   string // when neither fmt nor the source's format applies
+	maxOutputPixels int64  // any intermediate or final image, 0 = unlimited
+	decode          decodeLimits
+}
+
+// result is an encoded image, ready to serve and store.
+type result struct {
+	data   []byte
+	format string
+}
+
+// writableFormats are the formats the engine encodes.
+var writableFormats = map[string]bool{"jpeg": true, "png": true, "gif": true, "bmp": true}
+
+// outputFormat picks the output format: fmt, else engine.format, else the
+// source's format when picfit writes it, else engine.default_format.
+func outputFormat(requested string, eo engineOptions, source string) string {
+	switch {
+	case requested != "" && requested != "auto":
+		return requested
+	case eo.format != "":
+		return eo.format
+	case writableFormats[source]:
+		return source
+	}
+	return eo.defaultFormat
+}
+
+// errStopFrames ends a frame walk early once the first frame is enough.
+var errStopFrames = errors.New("stop")
+
+// transform decodes src, runs r's operations on every frame that the
+// output keeps, and encodes the result. images loads the extra images
+// that flat operations draw, by storage path. A chain of only noop
+// operations returns src untouched, in its own format.
+func transform(src []byte, r *request, eo engineOptions, images func(path string) ([]byte, error)) (result, error) {
+	if onlyNoop(r.ops) {
+		h, err := readHeader(src)
+		if err != nil {
+			return result{}, err
+		}
+		return result{data: src, format: h.format}, nil
+	}
+	pic, err := decode(src, eo.decode)
+	if err != nil {
+		return result{}, err
+	}
+	format := outputFormat(r.format, eo, pic.format)
+	if !writableFormats[format] {
+		return result{}, fmt.Errorf("%w: fmt: picfit does not write %s yet", errBadParam, format)
+	}
+	quality := r.quality
+	if quality == 0 {
+		quality = eo.quality
+	}
+
+	extras := map[string]*image.RGBA{}
+	for _, op := range r.ops {
+		for _, p := range op.images {
+			if extras[p] != nil {
+				continue
+			}
+			data, err := images(p)
+			if err != nil {
+				return result{}, fmt.Errorf("flat image %s: %w", p, err)
+			}
+			extra, err := decode(data, eo.decode)
+			if err != nil {
+				return result{}, fmt.Errorf("flat image %s: %w", p, err)
+			}
+			if err := extra.eachFrame(func(img *image.RGBA, _ int) error {
+				extras[p] = img
+				return errStopFrames
+			}); err != nil && err != errStopFrames {
+				return result{}, err
+			}
+		}
+	}
+
+	animated := format == "gif" && pic.frameCount() > 1
+	var still *image.RGBA
+	var frames []*image.Paletted
+	var delays []int
+	err = pic.eachFrame(func(img *image.RGBA, delay int) error {
+		out, err := applyOps(img, r.ops, extras, eo.maxOutputPixels)
+		if err != nil {
+			return err
+		}
+		if !animated {
+			still = out
+			return errStopFrames
+		}
+		frames = append(frames, quantize(out))
+		delays = append(delays, delay)
+		return nil
+	})
+	if err != nil && err != errStopFrames {
+		return result{}, err
+	}
+
+	var buf bytes.Buffer
+	if animated {
+		err = encodeGIF(&buf, frames, delays, pic.loopCount())
+	} else {
+		err = encodeImage(&buf, still, format, quality)
+	}
+	if err != nil {
+		return result{}, err
+	}
+	return result{data: buf.Bytes(), format: format}, nil
+}
+
+func onlyNoop(ops []operation) bool {
+	for _, op := range ops {
+		if op.name != "noop" {
+			return false
+		}
+	}
+	return true
+}
+
+// applyOps runs ops in order on one frame.
+func applyOps(img *image.RGBA, ops []operation, extras map[string]*image.RGBA, maxPixels int64) (*image.RGBA, error) {
+	var err error
+	for _, op := range ops {
+		if img, err = op.apply(img, extras, maxPixels); err != nil {
+			return nil, fmt.Errorf("%s: %w", op.name, err)
+		}
+	}
+	return img, nil
+}
+
+// apply runs op on img. It may return img itself when nothing changes.
+func (op operation) apply(img *image.RGBA, extras map[string]*image.RGBA, maxPixels int64) (*image.RGBA, error) {
+	W, H := img.Rect.Dx(), img.Rect.Dy()
+	enlarges := op.w > W || op.h > H
+	switch op.name {
+	case "resize":
+		w, h := resizeSize(W, H, op.w, op.h)
+		if !op.upscale && (w > W || h > H) {
+			return img, nil
+		}
+		return scaleTo(img, w, h, maxPixels)
+	case "thumbnail":
+		if op.w == 0 || op.h == 0 {
+			return operation{name: "resize", w: op.w, h: op.h, upscale: op.upscale}.apply(img, extras, maxPixels)
+		}
+		if !op.upscale && enlarges {
+			return img, nil
+		}
+		return thumbnail(img, op.w, op.h, maxPixels)
+	case "fit":
+		w, h := fitSize(W, H, op.w, op.h)
+		if w >= W && h >= H {
+			return img, nil // fit never enlarges
+		}
+		return scaleTo(img, w, h, maxPixels)
+	case "pad":
+		if op.w == 0 || op.h == 0 {
+			return operation{name: "resize", w: op.w, h: op.h, upscale: op.upscale}.apply(img, extras, maxPixels)
+		}
+		if !op.upscale && enlarges {
+			return img, nil
+		}
+		return pad(img, op.w, op.h, op.color, maxPixels)
+	case "flip":
+		if op.axis == 'h' {
+			return flipH(img), nil
+		}
+		return flipV(img), nil
+	case "rotate":
+		switch op.deg {
+		case 180:
+			return rotate180(img), nil
+		case 270:
+			return rotate270(img), nil
+		}
+		return rotate90(img), nil
+	case "flat":
+		return flat(img, op, extras, maxPixels)
+	case "effect":
+		sigma := math.Min(50, float64(max(W, H))/20)
+		if sigma <= 0 {
+			return img, nil
+		}
+		return gaussianBlur(img, sigma), nil
+	}
+	return img, nil // noop
+}
+
+// resizeSize is the size resize makes of W0×H0 for a request of w×h: one
+// side 0 keeps the aspect ratio (rounded, at least 1), both 0 keep the size.
+func resizeSize(W, H, w, h int) (int, int) {
+	switch {
+	case w == 0 && h == 0:
+		return W, H
+	case w == 0:
+		return max(1, int(math.Round(float64(W)*float64(h)/float64(H)))), h
+	case h == 0:
+		return w, max(1, int(math.Round(float64(H)*float64(w)/float64(W))))
+	}
+	return w, h
+}
+
+// fitSize is the largest size with W0×H0's aspect ratio inside w×h (a 0
+// side is unbounded); it may exceed the source, callers decide.
+func fitSize(W, H, w, h int) (int, int) {
+	if w == 0 && h == 0 {
+		return W, H
+	}
+	scale := math.Inf(1)
+	if w > 0 {
+		scale = float64(w) / float64(W)
+	}
+	if h > 0 {
+		scale = math.Min(scale, float64(h)/float64(H))
+	}
+	return max(1, int(math.Round(float64(W)*scale))), max(1, int(math.Round(float64(H)*scale)))
+}
+
+func checkPixels(w, h int, maxPixels int64) error {
+	if maxPixels > 0 && int64(w)*int64(h) > maxPixels {
+		return fmt.Errorf("%w: output %dx%d is over max_output_pixels (%d)", errTooLarge, w, h, maxPixels)
+	}
+	return nil
+}
+
+func scaleTo(img *image.RGBA, w, h int, maxPixels int64) (*image.RGBA, error) {
+	if w == img.Rect.Dx() && h == img.Rect.Dy() {
+		return img, nil
+	}
+	if err := checkPixels(w, h, maxPixels); err != nil {
+		return nil, err
+	}
+	return resample(img, w, h), nil
+}
+
+// thumbnail crops the centre of img to w×h's aspect ratio, then scales
+// the crop to exactly w×h, so the image covers the whole box.
+func thumbnail(img *image.RGBA, w, h int, maxPixels int64) (*image.RGBA, error) {
+	if err := checkPixels(w, h, maxPixels); err != nil {
+		return nil, err
+	}
+	W, H := img.Rect.Dx(), img.Rect.Dy()
+	cw, ch := W, H
+	if W*h > H*w { // source is wider than the box
+		cw = max(1, int(math.Round(float64(H)*float64(w)/float64(h))))
+	} else {
+		ch = max(1, int(math.Round(float64(W)*float64(h)/float64(w))))
+	}
+	x0, y0 := (W-cw)/2, (H-ch)/2
+	return resample(view(img, x0, y0, cw, ch), w, h), nil
+}
+
+// view is the cw×ch part of img at (x0, y0) as an image whose bounds start
+// at the origin, sharing img's pixels.
+func view(img *image.RGBA, x0, y0, cw, ch int) *image.RGBA {
+	off := y0*img.Stride + x0*4
+	return &image.RGBA{Pix: img.Pix[off:], Stride: img.Stride, Rect: image.Rect(0, 0, cw, ch)}
+}
+
+// pad fits img inside w×h and centres it on a w×h canvas of fill.
+func pad(img *image.RGBA, w, h int, fill color.NRGBA, maxPixels int64) (*image.RGBA, error) {
+	if err := checkPixels(w, h, maxPixels); err != nil {
+		return nil, err
+	}
+	iw, ih := fitSize(img.Rect.Dx(), img.Rect.Dy(), w, h)
+	inner, err := scaleTo(img, min(iw, w), min(ih, h), maxPixels)
+	if err != nil {
+		return nil, err
+	}
+	canvas := image.NewRGBA(image.Rect(0, 0, w, h))
+	if fill.A != 0 {
+		draw.Draw(canvas, canvas.Rect, image.NewUniform(fill), image.Point{}, draw.Src)
+	}
+	x0, y0 := (w-inner.Rect.Dx())/2, (h-inner.Rect.Dy())/2
+	draw.Draw(canvas, inner.Rect.Add(image.Pt(x0, y0)), inner, image.Point{}, draw.Over)
+	return canvas, nil
+}
+
+// flat draws on a copy of img: the rectangle op.rect (percent of the
+// image) filled with op.color, then op.images, either in equal cells
+// along the rectangle's long side, each fitted and centred, or, with
+// stick, each scaled to op.w×op.h and put in that corner of the rectangle.
+func flat(img *image.RGBA, op operation, extras map[string]*image.RGBA, maxPixels int64) (*image.RGBA, error) {
+	W, H := img.Rect.Dx(), img.Rect.Dy()
+	out := image.NewRGBA(img.Rect)
+	copy(out.Pix, img.Pix)
+	r := image.Rect(W*op.rect[0]/100, H*op.rect[1]/100, W*op.rect[2]/100, H*op.rect[3]/100)
+	if r.Empty() {
+		return out, nil
+	}
+	if op.filled {
+		draw.Draw(out, r, image.NewUniform(op.color), image.Point{}, draw.Over)
+	}
+	n := len(op.images)
+	for i, p := range op.images {
+		fg := extras[p]
+		var cell image.Rectangle
+		var w, h int
+		switch {
+		case op.stick != "":
+			w, h = resizeSize(fg.Rect.Dx(), fg.Rect.Dy(), op.w, op.h)
+			cell = r
+		case r.Dx() > r.Dy():
+			cw := r.Dx() / n
+			cell = image.Rect(r.Min.X+i*cw, r.Min.Y, r.Min.X+(i+1)*cw, r.Max.Y)
+			w, h = fitSize(fg.Rect.Dx(), fg.Rect.Dy(), cell.Dx(), cell.Dy())
+		default:
+			ch := r.Dy() / n
+			cell = image.Rect(r.Min.X, r.Min.Y+i*ch, r.Max.X, r.Min.Y+(i+1)*ch)
+			w, h = fitSize(fg.Rect.Dx(), fg.Rect.Dy(), cell.Dx(), cell.Dy())
+		}
+		if cell.Empty() {
+			continue
+		}
+		scaled, err := scaleTo(fg, w, h, maxPixels)
+		if err != nil {
+			return nil, err
+		}
+		at := image.Pt(cell.Min.X+(cell.Dx()-w)/2, cell.Min.Y+(cell.Dy()-h)/2)
+		switch op.stick {
+		case "top-left":
+			at = cell.Min
+		case "top-right":
+			at = image.Pt(cell.Max.X-w, cell.Min.Y)
+		case "bottom-left":
+			at = image.Pt(cell.Min.X, cell.Max.Y-h)
+		case "bottom-right":
+			at = image.Pt(cell.Max.X-w, cell.Max.Y-h)
+		}
+		// Drawing into the rectangle's sub-image clips to it.
+		dst := out.SubImage(r).(*image.RGBA)
+		draw.Draw(dst, scaled.Rect.Add(at), scaled, image.Point{}, draw.Over)
+	}
+	return out, nil
+}
