@@ -1,0 +1,148 @@
+package main
+
+import (
+	"container/list"
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+)
+
+// kvStore remembers which requests were already processed. Keys arrive
+// prefixed (the server adds kvstore.prefix); values are stored names.
+// The layout matches the original picfit's so Redis data carries over:
+// PREFIX+key is a string holding the stored name, and with cascade delete
+// PREFIX+md5(source path)+":children" is a set of result keys.
+type kvStore interface {
+	// Get returns the value of key, or errNotFound.
+	Get(ctx context.Context, key string) (string, error)
+	// Set stores value under key, with the store's expiration.
+	Set(ctx context.Context, key, value string) error
+	// Delete removes keys; absent keys are not an error.
+	Delete(ctx context.Context, keys ...string) error
+	// AddToSet adds member to the set at key.
+	AddToSet(ctx context.Context, key, member string) error
+	// SetMembers returns the members of the set at key (none when absent).
+	SetMembers(ctx context.Context, key string) ([]string, error)
+}
+
+// memoryKV is an in-process kvStore: a map with least-recently-used
+// eviction beyond maxEntries and optional expiration. Safe for concurrent
+// use. It is lost on restart; the server then finds results again in the
+// destination storage by their deterministic names.
+type memoryKV struct {
+	maxEntries int           // 0 = unbounded
+	expiration time.Duration // 0 = never
+	now        func() time.Time
+
+	mu      sync.Mutex
+	entries map[string]*list.Element
+	lru     *list.List // front = most recently used; values are *memoryEntry
+}
+
+type memoryEntry struct {
+	key     string
+	value   string
+	set     map[string]struct{} // non-nil for sets
+	expires time.Time           // zero = never
+}
+
+func newMemoryKV(maxEntries int, expiration time.Duration, now func() time.Time) *memoryKV {
+	return &memoryKV{
+		maxEntries: maxEntries,
+		expiration: expiration,
+		now:        now,
+		entries:    map[string]*list.Element{},
+		lru:        list.New(),
+	}
+}
+
+// lookup returns the live entry at key, dropping it if expired. mu is held.
+func (m *memoryKV) lookup(key string) *memoryEntry {
+	el, ok := m.entries[key]
+	if !ok {
+		return nil
+	}
+	e := el.Value.(*memoryEntry)
+	if !e.expires.IsZero() && !m.now().Before(e.expires) {
+		m.lru.Remove(el)
+		delete(m.entries, key)
+		return nil
+	}
+	m.lru.MoveToFront(el)
+	return e
+}
+
+// insert adds a fresh entry, evicting the least recently used beyond
+// maxEntries. mu is held.
+func (m *memoryKV) insert(e *memoryEntry) {
+	if m.expiration > 0 {
+		e.expires = m.now().Add(m.expiration)
+	}
+	if el, ok := m.entries[e.key]; ok {
+		m.lru.Remove(el)
+	}
+	m.entries[e.key] = m.lru.PushFront(e)
+	for m.maxEntries > 0 && m.lru.Len() > m.maxEntries {
+		old := m.lru.Back()
+		m.lru.Remove(old)
+		delete(m.entries, old.Value.(*memoryEntry).key)
+	}
+}
+
+func (m *memoryKV) Get(ctx context.Context, key string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.lookup(key)
+	if e == nil || e.set != nil {
+		return "", fmt.Errorf("get %s: %w", key, errNotFound)
+	}
+	return e.value, nil
+}
+
+func (m *memoryKV) Set(ctx context.Context, key, value string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.insert(&memoryEntry{key: key, value: value})
+	return nil
+}
+
+func (m *memoryKV) Delete(ctx context.Context, keys ...string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, k := range keys {
+		if el, ok := m.entries[k]; ok {
+			m.lru.Remove(el)
+			delete(m.entries, k)
+		}
+	}
+	return nil
+}
+
+func (m *memoryKV) AddToSet(ctx context.Context, key, member string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.lookup(key)
+	if e == nil || e.set == nil {
+		e = &memoryEntry{key: key, set: map[string]struct{}{}}
+		m.insert(e)
+	}
+	e.set[member] = struct{}{}
+	return nil
+}
+
+func (m *memoryKV) SetMembers(ctx context.Context, key string) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.lookup(key)
+	if e == nil || e.set == nil {
+		return nil, nil
+	}
+	members := make([]string, 0, len(e.set))
+	for k := range e.set {
+		members = append(members, k)
+	}
+	sort.Strings(members)
+	return members, nil
+}
