@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// fetcher loads url= sources from origins. It refuses, at connect time
+// and so after DNS resolution and on every redirect, any address that is
+// not public (loopback, private, link-local, CGNAT, multicast,
+// unspecified, IPv4-mapped forms included) unless private networks are
+// allowed, so a DNS name pointing at 127.0.0.1 or a redirect to the cloud
+// metadata address gets nowhere.
+type fetcher struct {
+	client       *http.Client
+	userAgent    string
+	maxBytes     int64
+	allowedHosts []string // exact hosts or "*.domain"; empty = any
+}
+
+// errForbiddenAddress: a url= source is not allowed (403).
+var errForbiddenAddress = errors.New("address not allowed")
+
+// errUpstream: an origin or a backend failed or answered with an error (502).
+var errUpstream = errors.New("upstream error")
+
+const maxRedirects = 5
+
+func newFetcher(timeout time.Duration, allowPrivate bool, userAgent string, maxBytes int64, allowedHosts []string) *fetcher {
+	f := &fetcher{userAgent: userAgent, maxBytes: maxBytes, allowedHosts: allowedHosts}
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	if !allowPrivate {
+		dialer.Control = func(network, address string, _ syscall.RawConn) error {
+			host, _, err := net.SplitHostPort(address)
+			if err != nil {
+				return err
+			}
+			ip, err := netip.ParseAddr(host)
+			if err != nil {
+				return err
+			}
+			if !isPublic(ip) {
+				return fmt.Errorf("%w: %s is not a public address", errForbiddenAddress, ip)
+			}
+			return nil
+		}
+	}
+	transport := &http.Transport{
+		Proxy:                 nil, // never let an environment proxy bypass the address check
+		DialContext:           dialer.DialContext,
+		MaxIdleConnsPerHost:   8,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: timeout,
+	}
+	f.client = &http.Client{
+		Transport: transport,
+		Timeout:   timeout,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= maxRedirects {
+				return fmt.Errorf("%w: more than %d redirects", errForbiddenAddress, maxRedirects)
+			}
+			return f.checkURL(req.URL)
+		},
+	}
+	return f
+}
+
+// isPublic reports whether ip is a globally routable unicast address.
+func isPublic(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	if !ip.IsValid() || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() ||
+		ip.IsLinkLocalMulticast() || ip.IsInterfaceLocalMulticast() || ip.IsMulticast() ||
+		ip.IsUnspecified() {
+		return false
+	}
+	for _, p := range nonPublicPrefixes {
+		if p.Contains(ip) {
+			return false
+		}
+	}
+	return true
+}
+
+var nonPublicPrefixes = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("100.64.0.0/10"), // CGNAT
+	netip.MustParsePrefix("192.0.0.0/24"),
+	netip.MustParsePrefix("198.18.0.0/15"),
+	netip.MustParsePrefix("240.0.0.0/4"),
+	netip.MustParsePrefix("64:ff9b::/96"), // NAT64 can reach private IPv4
+	netip.MustParsePrefix("2002::/16"),    // 6to4 likewise
+}
+
+// checkURL applies the scheme and host rules to a source URL or a redirect.
+func (f *fetcher) checkURL(u *url.URL) error {
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("%w: url: scheme %q, want http or https", errForbiddenAddress, u.Scheme)
+	}
+	if len(f.allowedHosts) == 0 {
+		return nil
+	}
+	host := strings.ToLower(u.Hostname())
+	for _, h := range f.allowedHosts {
+		h = strings.ToLower(h)
+		if h == host {
+			return nil
+		}
+		if suffix, ok := strings.CutPrefix(h, "*."); ok && strings.HasSuffix(host, "."+suffix) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: url: host %q is not in allowed_hosts", errForbiddenAddress, host)
+}
+
+// fetch GETs u and returns its body, at most maxBytes of it.
+func (f *fetcher) fetch(ctx context.Context, u *url.URL) ([]byte, error) {
+	if err := f.checkURL(u); err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: url: %v", errBadParam, err)
+	}
+	req.Header.Set("User-Agent", f.userAgent)
+	resp, err := f.client.Do(req)
+	if err != nil {
+		if errors.Is(err, errForbiddenAddress) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			return nil, fmt.Errorf("fetch %s: %w", u.Redacted(), err)
+		}
+		return nil, fmt.Errorf("fetch %s: %w: %v", u.Redacted(), errUpstream, err)
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
+		return nil, fmt.Errorf("fetch %s: %w", u.Redacted(), errNotFound)
+	case resp.StatusCode < 200 || resp.StatusCode > 299:
+		return nil, fmt.Errorf("fetch %s: %w: origin answered %s", u.Redacted(), errUpstream, resp.Status)
+	case f.maxBytes > 0 && resp.ContentLength > f.maxBytes:
+		return nil, fmt.Errorf("%w: source is %d bytes, over max_source_bytes (%d)", errTooLarge, resp.ContentLength, f.maxBytes)
+	}
+	return readLimited(resp.Body, f.maxBytes)
+}
+
+// readLimited reads all of r, failing with errTooLarge past max bytes
+// (0 = unlimited).
+func readLimited(r io.Reader, max int64) ([]byte, error) {
+	if max <= 0 {
+		return io.ReadAll(r)
+	}
+	data, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: read source: %v", errUpstream, err)
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("%w: source is over max_source_bytes (%d)", errTooLarge, max)
+	}
+	return data, nil
+}

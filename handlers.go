@@ -1,0 +1,532 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"path"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+)
+
+// server holds picfit's dependencies. Per-request data never lives here.
+type server struct {
+	log     *slog.Logger
+	src     storage // source storage, nil: url= sources only
+	dst     storage // destination storage, nil: results are not stored
+	kv      kvStore // nil: every request is processed
+	prefix  string  // kvstore.prefix
+	shard   shardConfig
+	engine  engineOptions
+	limits  requestLimits
+	fetcher *fetcher
+	limiter *limiter
+	flight  flightGroup
+	stores  *storeQueue
+
+	secretKeys     []string
+	allowedSizes   []allowedSize
+	cacheControl   string
+	maxSourceBytes int64
+	requestTimeout time.Duration
+	disableURL     bool
+	cascadeDelete  bool
+
+	version string
+	started time.Time
+	now     func() time.Time
+}
+
+// Errors the handlers add to those of errors.go.
+var (
+	errSignature = errors.New("Invalid signature")
+	errForbidden = errors.New("forbidden")
+)
+
+// routes lists every route picfit serves.
+func (s *server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthcheck", s.handleHealthcheck)
+	for _, method := range []string{"display", "redirect", "get"} {
+		h := s.handleImage(method)
+		mux.HandleFunc("GET /"+method, h)
+		if s.src != nil {
+			mux.HandleFunc("GET /"+method+"/{rest...}", h)
+		}
+	}
+	return s.recoverPanics(mux)
+}
+
+// recoverPanics turns a panic in a handler into a logged 500.
+func (s *server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic", "method", r.Method, "url", r.URL.String(), "panic", v, "stack", string(debug.Stack()))
+				http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *server) handleHealthcheck(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"status":     "Ok",
+		"version":    s.version,
+		"go_version": goVersion(),
+		"uptime":     s.now().Sub(s.started).Round(time.Second).String(),
+		"started_at": s.started.UTC().Format(time.RFC3339),
+	})
+}
+
+// handleImage serves /display, /redirect and /get, query and path style:
+// parse, authorise, look up (kv, then the destination), process, answer.
+func (s *server) handleImage(method string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		req, err := s.parse(r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if method != "display" && s.dst == nil {
+			s.fail(w, r, fmt.Errorf("%w: /%s needs a destination storage (storage.dst or storage.src)", errBadParam, method))
+			return
+		}
+		etag := `"` + req.key + `"`
+		if method == "display" && !req.force && etagMatches(r.Header.Get("If-None-Match"), req.key) {
+			w.Header().Set("ETag", etag)
+			w.Header().Set("Cache-Control", s.cacheControl)
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), s.requestTimeout)
+		defer cancel()
+
+		sync := method != "display"
+		out, err := s.find(ctx, req, !sync)
+		if err == nil && out.name == "" && out.data == nil {
+			out, err = s.make(ctx, req, sync)
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if out.body != nil {
+			defer out.body.Close()
+		}
+		switch method {
+		case "get":
+			writeJSON(w, http.StatusOK, map[string]string{
+				"filename": path.Base(out.name),
+				"key":      req.key,
+				"path":     s.dst.Path(out.name),
+				"url":      s.dst.URL(out.name),
+			})
+		case "redirect":
+			u := s.dst.URL(out.name)
+			if u == "" {
+				s.fail(w, r, fmt.Errorf("%w: redirect needs a base_url on the destination storage", errBadParam))
+				return
+			}
+			http.Redirect(w, r, u, http.StatusMovedPermanently)
+		default:
+			h := w.Header()
+			h.Set("Content-Type", contentType(out.format))
+			h.Set("ETag", etag)
+			h.Set("Cache-Control", s.cacheControl)
+			body := out.body
+			if body == nil {
+				body = nopCloser{bytes.NewReader(out.data)}
+			}
+			http.ServeContent(w, r, "", out.modTime, body)
+		}
+	}
+}
+
+// parse turns an image request into a checked request: parameters from
+// the path and the query, signature, allowed sizes.
+func (s *server) parse(r *http.Request) (*request, error) {
+	query, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("%w: query: %v", errBadParam, err)
+	}
+	params := query
+	if rest := r.PathValue("rest"); rest != "" {
+		fromPath, err := parsePathStyle(rest)
+		if err != nil {
+			return nil, err
+		}
+		params = mergeParams(fromPath, query)
+	}
+	if len(s.secretKeys) > 0 && !verifySignature(s.secretKeys, params, params.Get("sig")) {
+		return nil, errSignature
+	}
+	req, err := parseRequest(params, s.limits)
+	if err != nil {
+		return nil, err
+	}
+	if req.url != nil && s.disableURL {
+		return nil, fmt.Errorf("%w: url: url sources are disabled (options.disable_url)", errForbidden)
+	}
+	if req.path != "" && s.src == nil {
+		return nil, fmt.Errorf("%w: path: no source storage is configured", errBadParam)
+	}
+	if err := s.checkSizes(req); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+// checkSizes enforces options.allowed_sizes on every sizing operation.
+func (s *server) checkSizes(req *request) error {
+	if len(s.allowedSizes) == 0 {
+		return nil
+	}
+	for _, op := range req.ops {
+		switch op.name {
+		case "resize", "thumbnail", "fit", "pad":
+		default:
+			continue
+		}
+		ok := false
+		for _, a := range s.allowedSizes {
+			if a.Width == op.w && a.Height == op.h {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return fmt.Errorf("%w: Requested size not allowed", errForbidden)
+		}
+	}
+	return nil
+}
+
+// made is a result found in or made for the destination storage.
+type made struct {
+	name    string         // stored name, "" when not stored (yet)
+	format  string         // output format
+	data    []byte         // the encoded image, when it was made or read whole
+	body    readSeekCloser // the stored file, when found and opened
+	modTime time.Time
+	stored  bool // name holds data in the destination, and the kv knows it
+}
+
+type readSeekCloser interface {
+	io.ReadSeeker
+	io.Closer
+}
+
+type nopCloser struct{ io.ReadSeeker }
+
+func (nopCloser) Close() error { return nil }
+
+// find looks the result of req up: first in the kv store, then in the
+// destination under its deterministic name. open asks for the file's
+// content, otherwise existence is enough. A miss returns a zero made.
+func (s *server) find(ctx context.Context, req *request, open bool) (made, error) {
+	if req.force || s.dst == nil {
+		return made{}, nil
+	}
+	var names []string
+	if s.kv != nil {
+		name, err := s.kv.Get(ctx, s.prefix+req.key)
+		switch {
+		case err == nil:
+			names = append(names, name)
+		case !errors.Is(err, errNotFound):
+			s.log.Warn("kv get failed, serving uncached", "key", req.key, "err", err)
+		}
+	}
+	if f := s.predictFormat(req); f != "" {
+		if name := storedName(req.key, f, s.shard); len(names) == 0 || names[0] != name {
+			names = append(names, name)
+		}
+	}
+	for i, name := range names {
+		m := made{name: name, format: guessFormat(name), stored: true}
+		var err error
+		if open {
+			var rc io.ReadCloser
+			var fi fileInfo
+			rc, fi, err = s.dst.Open(ctx, name)
+			if err == nil {
+				m.modTime = fi.modTime
+				if rs, ok := rc.(readSeekCloser); ok {
+					m.body = rs
+				} else {
+					m.data, err = readLimited(rc, s.maxSourceBytes)
+					rc.Close()
+				}
+			}
+		} else {
+			var fi fileInfo
+			fi, err = s.dst.Stat(ctx, name)
+			m.modTime = fi.modTime
+		}
+		switch {
+		case err == nil:
+			if i > 0 && s.kv != nil { // found by name: teach the kv again
+				s.remember(ctx, req, name)
+			}
+			return m, nil
+		case errors.Is(err, errNotFound):
+			continue // vanished or never made: regenerate
+		default:
+			return made{}, err
+		}
+	}
+	return made{}, nil
+}
+
+// predictFormat is the output format of req when it can be known without
+// reading the source, from fmt, engine.format or the source's extension.
+func (s *server) predictFormat(req *request) string {
+	source := req.path
+	if req.url != nil {
+		source = req.url.Path
+	}
+	g := guessFormat(source)
+	if onlyNoop(req.ops) {
+		return g
+	}
+	if req.format == "auto" || (req.format == "" && s.engine.format == "" && !writableFormats[g]) {
+		return ""
+	}
+	return outputFormat(req.format, s.engine, g)
+}
+
+// make processes req once however many identical requests arrive
+// together, then stores the result: before returning when sync, in the
+// background otherwise.
+func (s *server) make(ctx context.Context, req *request, sync bool) (made, error) {
+	m, err := s.flight.do(ctx, req.key, func() (made, error) {
+		// The work outlives the first caller if it hangs up: others may wait on it.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.requestTimeout)
+		defer cancel()
+		res, err := s.process(ctx, req)
+		if err != nil {
+			return made{}, err
+		}
+		m := made{format: res.format, data: res.data, modTime: s.now()}
+		if s.dst == nil {
+			return m, nil
+		}
+		m.name = storedName(req.key, res.format, s.shard)
+		if sync {
+			if err := s.store(ctx, req, m); err != nil {
+				return made{}, err
+			}
+			m.stored = true
+		} else {
+			s.stores.add(storeJob{req: req, m: m})
+		}
+		return m, nil
+	})
+	if err != nil {
+		return made{}, err
+	}
+	if sync && !m.stored && s.dst != nil {
+		// Joined a /display that stores in the background: store now.
+		if err := s.store(ctx, req, m); err != nil {
+			return made{}, err
+		}
+		m.stored = true
+	}
+	return m, nil
+}
+
+// process loads req's source, then runs its operations in one of the
+// limiter's slots: a slow origin holds no processing slot.
+func (s *server) process(ctx context.Context, req *request) (result, error) {
+	var src []byte
+	var err error
+	if req.url != nil {
+		src, err = s.fetcher.fetch(ctx, req.url)
+	} else {
+		src, err = s.readSource(ctx, req.path)
+	}
+	if err != nil {
+		return result{}, err
+	}
+	release, err := s.limiter.acquire(ctx)
+	if err != nil {
+		return result{}, err
+	}
+	defer release()
+	return transform(src, req, s.engine, func(p string) ([]byte, error) { return s.readSource(ctx, p) })
+}
+
+// readSource reads a file of the source storage, at most max_source_bytes.
+func (s *server) readSource(ctx context.Context, name string) ([]byte, error) {
+	rc, fi, err := s.src.Open(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	if s.maxSourceBytes > 0 && fi.size > s.maxSourceBytes {
+		return nil, fmt.Errorf("%w: %s is %d bytes, over max_source_bytes (%d)", errTooLarge, name, fi.size, s.maxSourceBytes)
+	}
+	return readLimited(rc, s.maxSourceBytes)
+}
+
+// store writes m to the destination, then records it in the kv store:
+// a kv entry never points at a file that is not yet complete.
+func (s *server) store(ctx context.Context, req *request, m made) error {
+	if err := s.dst.Put(ctx, m.name, bytes.NewReader(m.data), int64(len(m.data)), contentType(m.format)); err != nil {
+		return fmt.Errorf("store %s: %w", m.name, err)
+	}
+	if s.kv != nil {
+		s.remember(ctx, req, m.name)
+	}
+	return nil
+}
+
+// remember records name as req's result in the kv store and, with
+// cascade delete, links it to its source. A kv failure is logged, not
+// returned: the result is stored and will be found again by name.
+func (s *server) remember(ctx context.Context, req *request, name string) {
+	if err := s.kv.Set(ctx, s.prefix+req.key, name); err != nil {
+		s.log.Warn("kv set failed", "key", req.key, "err", err)
+		return
+	}
+	if s.cascadeDelete && req.path != "" {
+		if err := s.kv.AddToSet(ctx, s.prefix+childrenKey(req.path), req.key); err != nil {
+			s.log.Warn("kv add to set failed", "key", req.key, "err", err)
+		}
+	}
+}
+
+// childrenKey is the kv set holding the keys of the results made from
+// the source at path (without prefix).
+func childrenKey(path string) string {
+	sum := md5.Sum([]byte(path))
+	return hex.EncodeToString(sum[:]) + ":children"
+}
+
+// storeJob is a result of /display waiting to be stored.
+type storeJob struct {
+	req *request
+	m   made
+}
+
+// storeQueue stores /display results in the background through a bounded
+// queue; close waits for every queued store to finish.
+type storeQueue struct {
+	jobs chan storeJob
+	wg   sync.WaitGroup
+	log  *slog.Logger
+}
+
+func newStoreQueue(size, workers int, store func(context.Context, *request, made) error, log *slog.Logger, timeout time.Duration) *storeQueue {
+	q := &storeQueue{jobs: make(chan storeJob, size), log: log}
+	for range max(1, workers) {
+		q.wg.Go(func() {
+			for j := range q.jobs {
+				ctx, cancel := context.WithTimeout(context.Background(), timeout)
+				if err := store(ctx, j.req, j.m); err != nil {
+					log.Error("background store failed", "key", j.req.key, "name", j.m.name, "err", err)
+				}
+				cancel()
+			}
+		})
+	}
+	return q
+}
+
+// add queues j, or drops it with a log line when the queue is full: the
+// result is made again by a later request.
+func (q *storeQueue) add(j storeJob) {
+	select {
+	case q.jobs <- j:
+	default:
+		q.log.Warn("store queue full, result not stored", "key", j.req.key)
+	}
+}
+
+// close stops accepting jobs and waits until the queued ones are stored.
+func (q *storeQueue) close() {
+	close(q.jobs)
+	q.wg.Wait()
+}
+
+// etagMatches reports whether an If-None-Match header names key.
+func etagMatches(header, key string) bool {
+	if header == "" {
+		return false
+	}
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == "*" || t == `"`+key+`"` || t == key {
+			return true
+		}
+	}
+	return false
+}
+
+// fail answers err with the status httpStatus gives it. 4xx bodies say
+// what was wrong; 5xx bodies only the status text, the detail is logged.
+func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code := httpStatus(err)
+	msg := err.Error()
+	switch {
+	case errors.Is(err, errSignature):
+		msg = "Invalid signature"
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		return // the client hung up
+	case code >= 500:
+		s.log.Error("request failed", "method", r.Method, "url", r.URL.String(), "status", code, "err", err)
+		msg = http.StatusText(code)
+	}
+	if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	http.Error(w, msg, code)
+}
+
+// httpStatus maps an error to its HTTP status.
+func httpStatus(err error) int {
+	switch {
+	case errors.Is(err, errBadParam):
+		return http.StatusBadRequest
+	case errors.Is(err, errSignature):
+		return http.StatusUnauthorized
+	case errors.Is(err, errForbidden), errors.Is(err, errForbiddenAddress):
+		return http.StatusForbidden
+	case errors.Is(err, errNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, errTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, errUnsupportedFormat):
+		return http.StatusUnsupportedMediaType
+	case errors.Is(err, errCorruptImage):
+		return http.StatusUnprocessableEntity
+	case errors.Is(err, errOverloaded):
+		return http.StatusTooManyRequests
+	case errors.Is(err, errUpstream):
+		return http.StatusBadGateway
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusInternalServerError
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,242 @@
+// Command picfit is an HTTP server that resizes and transforms images on
+// the fly, a drop-in replacement for thoas/picfit. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// version is set at build time with -ldflags "-X main.version=...";
+// otherwise it comes from the module's build information.
+var version = ""
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "picfit:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `picfit resizes and transforms images over HTTP.
+
+Usage:
+  picfit [-c FILE]                        serve (config from FILE or $PICFIT_CONFIG_PATH;
+                                          without one: port 3001, url= sources only)
+  picfit signature --key=KEY "QUERY"      sign a query string
+  picfit version                          print the version
+  picfit --help                           this text and every config key
+
+`
+
+// run is picfit's whole command line; main only adds the process.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "version":
+			fmt.Fprintln(stdout, "picfit", buildVersion())
+			return nil
+		case "signature":
+			return runSignature(args[1:], stdout, stderr)
+		}
+	}
+	fs := flag.NewFlagSet("picfit", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var path string
+	fs.StringVar(&path, "c", "", "config file")
+	fs.StringVar(&path, "config", "", "config file")
+	fs.Usage = func() { fmt.Fprint(stdout, usage, configHelp) }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unknown command %q (see picfit --help)", fs.Arg(0))
+	}
+	if path == "" {
+		path = getenv("PICFIT_CONFIG_PATH")
+	}
+	cfg := defaultConfig()
+	if path != "" {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		cfg, err = loadConfig(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	return serve(ctx, cfg, stderr)
+}
+
+// runSignature prints a query string's signature, as the original does
+// but with the same signature on both lines.
+func runSignature(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("signature", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	key := fs.String("key", "", "the secret key")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *key == "" || fs.NArg() != 1 {
+		return errors.New(`usage: picfit signature --key=KEY "QUERY"`)
+	}
+	q := fs.Arg(0)
+	v, err := url.ParseQuery(q)
+	if err != nil {
+		return fmt.Errorf("query: %w", err)
+	}
+	sig := sign(*key, v)
+	fmt.Fprintf(stdout, "Query String: %s\nSignature: %s\nSigned Query String: %s&sig=%s\n", q, sig, q, sig)
+	return nil
+}
+
+// serve runs the server on cfg.Port until ctx is cancelled.
+func serve(ctx context.Context, cfg config, stderr io.Writer) error {
+	log := newLogger(cfg, stderr)
+	s, err := newServer(cfg, log, time.Now)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
+	if err != nil {
+		return err
+	}
+	return s.serve(ctx, ln, time.Duration(cfg.ShutdownTimeout))
+}
+
+// serve answers on ln until ctx is cancelled, then stops accepting, lets
+// in-flight requests and queued stores finish within grace, and returns.
+func (s *server) serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	hs := &http.Server{
+		Handler:           s.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.log.Info("picfit listening", "addr", ln.Addr().String(), "version", s.version)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down", "grace", grace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	s.stores.close()
+	s.log.Info("stopped")
+	return err
+}
+
+func newLogger(cfg config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.slogLevel()}
+	if cfg.Logger.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// newServer builds the server from cfg: storages, kv store, limits.
+func newServer(cfg config, log *slog.Logger, now func() time.Time) (*server, error) {
+	o := cfg.Options
+	s := &server{
+		log:    log,
+		prefix: cfg.KVStore.Prefix,
+		shard:  cfg.Shard,
+		engine: engineOptions{
+			quality:         cfg.Engine.Quality,
+			format:          cfg.Engine.Format,
+			defaultFormat:   cfg.Engine.DefaultFormat,
+			maxOutputPixels: o.MaxOutputPixels,
+			decode:          decodeLimits{maxPixels: o.MaxSourcePixels},
+		},
+		limits:         requestLimits{maxDimension: o.MaxOutputDimension, maxOperations: o.MaxOperations},
+		fetcher:        newFetcher(time.Duration(o.FetchTimeout), o.AllowPrivateNetworks, o.DefaultUserAgent, o.MaxSourceBytes, o.AllowedHosts),
+		limiter:        newLimiter(o.MaxProcessorConcurrent, o.MaxQueue),
+		secretKeys:     cfg.secretKeys(),
+		allowedSizes:   o.AllowedSizes,
+		cacheControl:   o.CacheControl,
+		maxSourceBytes: o.MaxSourceBytes,
+		requestTimeout: time.Duration(o.RequestTimeout),
+		disableURL:     o.DisableURL,
+		cascadeDelete:  o.EnableCascadeDelete,
+		version:        buildVersion(),
+		started:        now(),
+		now:            now,
+	}
+	var err error
+	if cfg.Storage.Src.Type != "" {
+		if s.src, err = newStorage(cfg.Storage.Src); err != nil {
+			return nil, fmt.Errorf("storage.src: %w", err)
+		}
+		s.dst = s.src
+	}
+	if cfg.Storage.Dst.Type != "" {
+		if s.dst, err = newStorage(cfg.Storage.Dst); err != nil {
+			return nil, fmt.Errorf("storage.dst: %w", err)
+		}
+	}
+	switch cfg.KVStore.Type {
+	case "":
+	case "cache":
+		s.kv = newMemoryKV(cfg.KVStore.Cache.MaxEntries, time.Duration(cfg.KVStore.Cache.Expiration), now)
+	default:
+		return nil, fmt.Errorf("kvstore.type: %q is not available in this build yet", cfg.KVStore.Type)
+	}
+	s.stores = newStoreQueue(o.MaxStoreQueue, 2, s.store, log, time.Duration(o.RequestTimeout))
+	return s, nil
+}
+
+// newStorage opens the storage that sc describes.
+func newStorage(sc storageConfig) (storage, error) {
+	switch sc.Type {
+	case "fs":
+		return newFSStorage(sc.Location, sc.BaseURL)
+	}
+	return nil, fmt.Errorf("type %q is not available in this build yet", sc.Type)
+}
+
+// buildVersion is the version stamped at build time, or the module
+// version and VCS revision from the build information.
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v := bi.Main.Version
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " (" + s.Value[:12] + ")"
+			}
+		}
+		if v != "" {
+			return v
+		}
+	}
+	return "devel"
+}
+
+func goVersion() string { return runtime.Version() }

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func runCLI(t *testing.T, env map[string]string, args ...string) (string, string, error) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), args, func(k string) string { return env[k] }, &stdout, &stderr)
+	return stdout.String(), stderr.String(), err
+}
+
+func TestSignatureCommand(t *testing.T) {
+	out, _, err := runCLI(t, nil, "signature", "--key=abcdef", "w=100&h=100&op=resize")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "Query String: w=100&h=100&op=resize\n" +
+		"Signature: 954eec9dfa9390f8f4264e15bb95f5f54e6fe953\n" +
+		"Signed Query String: w=100&h=100&op=resize&sig=954eec9dfa9390f8f4264e15bb95f5f54e6fe953\n"
+	if out != want {
+		t.Errorf("picfit signature printed\n%s\nwant\n%s", out, want)
+	}
+	if _, _, err := runCLI(t, nil, "signature", "w=1"); err == nil {
+		t.Error("picfit signature without --key succeeded, want a usage error")
+	}
+}
+
+func TestVersionCommand(t *testing.T) {
+	out, _, err := runCLI(t, nil, "version")
+	if err != nil || !strings.HasPrefix(out, "picfit ") {
+		t.Errorf("picfit version = %q, %v", out, err)
+	}
+}
+
+// TestHelpPrintsConfigKeys checks --help prints the usage and the config
+// reference (config_test.go checks the reference names every key).
+func TestHelpPrintsConfigKeys(t *testing.T) {
+	for _, flag := range []string{"--help", "-h"} {
+		out, _, err := runCLI(t, nil, flag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"picfit signature --key=KEY", "options.max_source_pixels", "kvstore.redis-cluster.addrs", "shard.restonly"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("picfit %s does not mention %q", flag, want)
+			}
+		}
+	}
+}
+
+func TestConfigErrorsStopStartup(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name, json, mention string
+	}{
+		{"unknown key", `{"options": {"enable_uplaod": true}}`, "enable_uplaod"},
+		{"wrong type", `{"port": "3001"}`, "port"},
+		{"unknown storage", `{"storage": {"src": {"type": "ftp"}}}`, "type"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := filepath.Join(dir, "c.json")
+			os.WriteFile(p, []byte(tt.json), 0o644)
+			_, _, err := runCLI(t, nil, "-c", p)
+			if err == nil || !strings.Contains(err.Error(), tt.mention) {
+				t.Errorf("picfit -c with %s = %v, want an error naming %q", tt.json, err, tt.mention)
+			}
+			_, _, err = runCLI(t, map[string]string{"PICFIT_CONFIG_PATH": p})
+			if err == nil || !strings.Contains(err.Error(), tt.mention) {
+				t.Errorf("PICFIT_CONFIG_PATH with %s = %v, want an error naming %q", tt.json, err, tt.mention)
+			}
+		})
+	}
+	if _, _, err := runCLI(t, nil, "--config", filepath.Join(dir, "absent.json")); err == nil {
+		t.Error("a missing config file did not stop startup")
+	}
+}
+
+// TestGracefulShutdown cancels the server while a request waits on a slow
+// origin: the request still completes, the /display result waiting in the
+// store queue is written, and serve returns nil.
+func TestGracefulShutdown(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{})
+	jpeg := readTestdata(t, "schwarzy.jpg")
+	origin := http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		<-release
+		w.Write(jpeg)
+	})}
+	oln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go origin.Serve(oln)
+	defer origin.Close()
+
+	dst := t.TempDir()
+	cfg := defaultConfig()
+	cfg.Options.AllowPrivateNetworks = true
+	cfg.Storage.Dst = storageConfig{Type: "fs", Location: dst}
+	cfg.KVStore.Type = "cache"
+	s, err := newServer(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.serve(ctx, ln, 30*time.Second) }()
+
+	type answer struct {
+		code int
+		n    int
+		err  error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		u := "http://" + ln.Addr().String() + "/display?op=resize&w=50&url=" + url.QueryEscape("http://"+oln.Addr().String()+"/a.jpg")
+		resp, err := http.Get(u)
+		if err != nil {
+			answered <- answer{err: err}
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		answered <- answer{resp.StatusCode, len(b), err}
+	}()
+	<-started // the request is in flight
+	cancel()  // SIGTERM
+	close(release)
+	a := <-answered
+	if a.err != nil || a.code != http.StatusOK || a.n == 0 {
+		t.Errorf("in-flight request during shutdown = %d, %d bytes, %v; want 200 with an image", a.code, a.n, a.err)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("serve returned %v, want nil", err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dst, "*.jpg"))
+	if len(files) != 1 {
+		t.Errorf("stored results after shutdown = %v, want one .jpg", files)
+	}
+	if _, err := http.Get("http://" + ln.Addr().String() + "/healthcheck"); err == nil {
+		t.Error("server still accepts connections after shutdown")
+	}
+}
