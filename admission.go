@@ -4,41 +4,44 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"sync/atomic"
 )
 
 // errOverloaded: every processing slot is busy and the wait queue is full (429).
 var errOverloaded = errors.New("too many images in process, retry later")
 
-// limiter admits at most cap(slots) images into processing at once and
-// lets at most maxQueue more wait for a slot; beyond that it refuses at
-// once, so a flood costs a queue of goroutines, not memory per image.
+// limiter bounds image processing in two stages. admit lets at most
+// concurrent+maxQueue requests past the door, refusing the rest at once,
+// before they read their source: a flood costs bounded memory. acquire
+// then lets at most concurrent of those decode and transform at a time.
 type limiter struct {
+	admitted chan struct{}
 	slots    chan struct{}
-	waiting  atomic.Int64
-	maxQueue int64
 }
 
 func newLimiter(concurrent, maxQueue int) *limiter {
-	return &limiter{slots: make(chan struct{}, max(1, concurrent)), maxQueue: int64(maxQueue)}
+	concurrent = max(1, concurrent)
+	return &limiter{
+		admitted: make(chan struct{}, concurrent+max(0, maxQueue)),
+		slots:    make(chan struct{}, concurrent),
+	}
 }
 
-// acquire waits for a slot and returns the function that frees it.
-func (l *limiter) acquire(ctx context.Context) (release func(), err error) {
-	release = func() { <-l.slots }
+// admit takes a place in the queue, or fails with errOverloaded, without
+// waiting. leave gives the place back.
+func (l *limiter) admit() (leave func(), err error) {
 	select {
-	case l.slots <- struct{}{}:
-		return release, nil
+	case l.admitted <- struct{}{}:
+		return func() { <-l.admitted }, nil
 	default:
-	}
-	if l.waiting.Add(1) > l.maxQueue {
-		l.waiting.Add(-1)
 		return nil, errOverloaded
 	}
-	defer l.waiting.Add(-1)
+}
+
+// acquire waits for a processing slot; release frees it.
+func (l *limiter) acquire(ctx context.Context) (release func(), err error) {
 	select {
 	case l.slots <- struct{}{}:
-		return release, nil
+		return func() { <-l.slots }, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}

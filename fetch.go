@@ -22,6 +22,7 @@ import (
 // metadata address gets nowhere.
 type fetcher struct {
 	client       *http.Client
+	allowIP      func(netip.Addr) bool // isPublic, or anything with allow_private_networks
 	userAgent    string
 	maxBytes     int64
 	allowedHosts []string // exact hosts or "*.domain"; empty = any
@@ -36,23 +37,26 @@ var errUpstream = errors.New("upstream error")
 const maxRedirects = 5
 
 func newFetcher(timeout time.Duration, allowPrivate bool, userAgent string, maxBytes int64, allowedHosts []string) *fetcher {
-	f := &fetcher{userAgent: userAgent, maxBytes: maxBytes, allowedHosts: allowedHosts}
+	f := &fetcher{userAgent: userAgent, maxBytes: maxBytes, allowedHosts: allowedHosts, allowIP: isPublic}
+	if allowPrivate {
+		f.allowIP = func(netip.Addr) bool { return true }
+	}
 	dialer := &net.Dialer{Timeout: 5 * time.Second}
-	if !allowPrivate {
-		dialer.Control = func(network, address string, _ syscall.RawConn) error {
-			host, _, err := net.SplitHostPort(address)
-			if err != nil {
-				return err
-			}
-			ip, err := netip.ParseAddr(host)
-			if err != nil {
-				return err
-			}
-			if !isPublic(ip) {
-				return fmt.Errorf("%w: %s is not a public address", errForbiddenAddress, ip)
-			}
-			return nil
+	// Control runs for every connection, after DNS, with the address
+	// actually dialled: the only place where the check cannot be raced.
+	dialer.Control = func(network, address string, _ syscall.RawConn) error {
+		host, _, err := net.SplitHostPort(address)
+		if err != nil {
+			return err
 		}
+		ip, err := netip.ParseAddr(host)
+		if err != nil {
+			return err
+		}
+		if !f.allowIP(ip) {
+			return fmt.Errorf("%w: %s is not a public address", errForbiddenAddress, ip)
+		}
+		return nil
 	}
 	transport := &http.Transport{
 		Proxy:                 nil, // never let an environment proxy bypass the address check

@@ -33,6 +33,7 @@ type server struct {
 	limiter *limiter
 	flight  flightGroup
 	stores  *storeQueue
+	cors    *corsPolicy // nil: no CORS headers
 
 	secretKeys     []string
 	allowedSizes   []allowedSize
@@ -64,7 +65,7 @@ func (s *server) routes() http.Handler {
 			mux.HandleFunc("GET /"+method+"/{rest...}", h)
 		}
 	}
-	return s.recoverPanics(mux)
+	return s.recoverPanics(s.cors.wrap(mux))
 }
 
 // recoverPanics turns a panic in a handler into a logged 500.
@@ -350,11 +351,15 @@ func (s *server) make(ctx context.Context, req *request, sync bool) (made, error
 	return m, nil
 }
 
-// process loads req's source, then runs its operations in one of the
-// limiter's slots: a slow origin holds no processing slot.
+// process loads req's source once admitted, then runs its operations in
+// one of the limiter's slots: a slow origin holds no processing slot.
 func (s *server) process(ctx context.Context, req *request) (result, error) {
+	leave, err := s.limiter.admit()
+	if err != nil {
+		return result{}, err
+	}
+	defer leave()
 	var src []byte
-	var err error
 	if req.url != nil {
 		src, err = s.fetcher.fetch(ctx, req.url)
 	} else {

@@ -188,6 +188,9 @@ func newServer(cfg config, log *slog.Logger, now func() time.Time) (*server, err
 		now:            now,
 	}
 	var err error
+	if s.cors, err = newCORSPolicy(cfg.AllowedOrigins, cfg.AllowedMethods, cfg.AllowedHeaders); err != nil {
+		return nil, err
+	}
 	if cfg.Storage.Src.Type != "" {
 		if s.src, err = newStorage(cfg.Storage.Src); err != nil {
 			return nil, fmt.Errorf("storage.src: %w", err)
