@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime/debug"
 	"sync"
 )
 
@@ -49,44 +51,63 @@ func (l *limiter) acquire(ctx context.Context) (release func(), err error) {
 
 // flightGroup runs one call per key at a time: requests for the same
 // result that arrive while it is being made wait for it and share it.
+// The call runs in its own goroutine with a context that outlives any one
+// caller and is cancelled once every caller has gone, so a result nobody
+// waits for any more stops being made.
 type flightGroup struct {
 	mu    sync.Mutex
 	calls map[string]*flightCall
 }
 
 type flightCall struct {
-	done chan struct{}
-	val  made
-	err  error
+	done    chan struct{}
+	val     made
+	err     error
+	waiters int
+	cancel  context.CancelFunc
 }
 
-// do runs fn for key unless a call for key is in flight, in which case it
-// waits for that call's outcome.
-func (g *flightGroup) do(ctx context.Context, key string, fn func() (made, error)) (made, error) {
+// do runs fn for key unless a call for key is in flight, and waits for
+// the outcome or for ctx to end.
+func (g *flightGroup) do(ctx context.Context, key string, fn func(ctx context.Context) (made, error)) (made, error) {
 	g.mu.Lock()
 	if g.calls == nil {
 		g.calls = map[string]*flightCall{}
 	}
-	if c, ok := g.calls[key]; ok {
-		g.mu.Unlock()
-		select {
-		case <-c.done:
-			return c.val, c.err
-		case <-ctx.Done():
-			return made{}, ctx.Err()
-		}
+	c, ok := g.calls[key]
+	if !ok {
+		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		c = &flightCall{done: make(chan struct{}), cancel: cancel}
+		g.calls[key] = c
+		go g.run(key, c, wctx, fn)
 	}
-	c := &flightCall{done: make(chan struct{})}
-	g.calls[key] = c
+	c.waiters++
 	g.mu.Unlock()
 
+	select {
+	case <-c.done:
+		return c.val, c.err
+	case <-ctx.Done():
+		g.mu.Lock()
+		if c.waiters--; c.waiters == 0 {
+			c.cancel()
+		}
+		g.mu.Unlock()
+		return made{}, ctx.Err()
+	}
+}
+
+// run makes c's result; a panic becomes c's error, with its stack.
+func (g *flightGroup) run(key string, c *flightCall, ctx context.Context, fn func(context.Context) (made, error)) {
 	defer func() {
+		if v := recover(); v != nil {
+			c.val, c.err = made{}, fmt.Errorf("panic: %v\n%s", v, debug.Stack())
+		}
+		c.cancel()
 		g.mu.Lock()
 		delete(g.calls, key)
 		g.mu.Unlock()
 		close(c.done)
 	}()
-	c.err = errors.New("processing stopped") // what waiters see if fn panics
-	c.val, c.err = fn()
-	return c.val, c.err
+	c.val, c.err = fn(ctx)
 }

@@ -315,9 +315,8 @@ func (s *server) predictFormat(req *request) string {
 // together, then stores the result: before returning when sync, in the
 // background otherwise.
 func (s *server) make(ctx context.Context, req *request, sync bool) (made, error) {
-	m, err := s.flight.do(ctx, req.key, func() (made, error) {
-		// The work outlives the first caller if it hangs up: others may wait on it.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.requestTimeout)
+	m, err := s.flight.do(ctx, req.key, func(ctx context.Context) (made, error) {
+		ctx, cancel := context.WithTimeout(ctx, s.requestTimeout)
 		defer cancel()
 		res, err := s.process(ctx, req)
 		if err != nil {
@@ -351,8 +350,11 @@ func (s *server) make(ctx context.Context, req *request, sync bool) (made, error
 	return m, nil
 }
 
-// process loads req's source once admitted, then runs its operations in
-// one of the limiter's slots: a slow origin holds no processing slot.
+// process loads req's source and runs its operations. It is admitted
+// first, so a flood is refused before it costs memory. A url= source is
+// fetched before taking a processing slot (a slow origin holds none); a
+// storage source is read inside the slot, so queued requests hold no
+// image bytes.
 func (s *server) process(ctx context.Context, req *request) (result, error) {
 	leave, err := s.limiter.admit()
 	if err != nil {
@@ -361,18 +363,20 @@ func (s *server) process(ctx context.Context, req *request) (result, error) {
 	defer leave()
 	var src []byte
 	if req.url != nil {
-		src, err = s.fetcher.fetch(ctx, req.url)
-	} else {
-		src, err = s.readSource(ctx, req.path)
-	}
-	if err != nil {
-		return result{}, err
+		if src, err = s.fetcher.fetch(ctx, req.url); err != nil {
+			return result{}, err
+		}
 	}
 	release, err := s.limiter.acquire(ctx)
 	if err != nil {
 		return result{}, err
 	}
 	defer release()
+	if req.url == nil {
+		if src, err = s.readSource(ctx, req.path); err != nil {
+			return result{}, err
+		}
+	}
 	return transform(src, req, s.engine, func(p string) ([]byte, error) { return s.readSource(ctx, p) })
 }
 
