@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"path"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +35,12 @@ type server struct {
 	flight  flightGroup
 	stores  *storeQueue
 	cors    *corsPolicy // nil: no CORS headers
+	metrics *metrics
+	sentry  *sentryReporter // nil: no error reporting
+	admin   adminOptions
+	// adminPort > 0 serves the admin routes on their own listener on
+	// 127.0.0.1 instead of the main one.
+	adminPort int
 
 	secretKeys     []string
 	allowedSizes   []allowedSize
@@ -65,7 +72,17 @@ func (s *server) routes() http.Handler {
 			mux.HandleFunc("GET /"+method+"/{rest...}", h)
 		}
 	}
-	return s.recoverPanics(s.cors.wrap(mux))
+	if s.adminPort == 0 {
+		s.adminRoutes(mux)
+	}
+	return s.observe(s.recoverPanics(s.cors.wrap(mux)))
+}
+
+// adminHandler serves the admin routes alone, for admin_port.
+func (s *server) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	s.adminRoutes(mux)
+	return s.observe(s.recoverPanics(mux))
 }
 
 // recoverPanics turns a panic in a handler into a logged 500.
@@ -76,7 +93,9 @@ func (s *server) recoverPanics(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.log.Error("panic", "method", r.Method, "url", r.URL.String(), "panic", v, "stack", string(debug.Stack()))
+				stack := string(debug.Stack())
+				s.log.Error("panic", "method", r.Method, "url", r.URL.String(), "panic", v, "stack", stack)
+				s.sentry.report("fatal", fmt.Sprintf("panic: %v", v), map[string]string{"url": r.URL.String(), "stack": stack})
 				http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 			}
 		}()
@@ -103,6 +122,8 @@ func (s *server) handleImage(method string) http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
+		ri := info(r.Context())
+		ri.key, ri.cache = req.key, "hit"
 		if method != "display" && s.dst == nil {
 			s.fail(w, r, fmt.Errorf("%w: /%s needs a destination storage (storage.dst or storage.src)", errBadParam, method))
 			return
@@ -120,7 +141,11 @@ func (s *server) handleImage(method string) http.HandlerFunc {
 		sync := method != "display"
 		out, err := s.find(ctx, req, !sync)
 		if err == nil && out.name == "" && out.data == nil {
+			ri.cache = "miss"
+			s.metrics.add(cacheMisses, 1)
 			out, err = s.make(ctx, req, sync)
+		} else if err == nil {
+			s.metrics.add(cacheHits, 1)
 		}
 		if err != nil {
 			s.fail(w, r, err)
@@ -364,6 +389,7 @@ func (s *server) process(ctx context.Context, req *request) (result, error) {
 	var src []byte
 	if req.url != nil {
 		if src, err = s.fetcher.fetch(ctx, req.url); err != nil {
+			s.countFetchError(err)
 			return result{}, err
 		}
 	}
@@ -374,10 +400,27 @@ func (s *server) process(ctx context.Context, req *request) (result, error) {
 	defer release()
 	if req.url == nil {
 		if src, err = s.readSource(ctx, req.path); err != nil {
+			s.countFetchError(err)
 			return result{}, err
 		}
 	}
-	return transform(src, req, s.engine, func(p string) ([]byte, error) { return s.readSource(ctx, p) })
+	s.metrics.add(sourceBytes, uint64(len(src)))
+	start := s.now()
+	res, err := transform(src, req, s.engine, func(p string) ([]byte, error) { return s.readSource(ctx, p) })
+	if err != nil {
+		return result{}, err
+	}
+	s.metrics.processed(req.ops[0].name, res.format, s.elapsed(start))
+	s.metrics.add(outputBytes, uint64(len(res.data)))
+	return res, nil
+}
+
+// countFetchError counts a failed source load; a missing source is the
+// client's mistake, not a failure.
+func (s *server) countFetchError(err error) {
+	if !errors.Is(err, errNotFound) {
+		s.metrics.add(fetchErrors, 1)
+	}
 }
 
 // readSource reads a file of the source storage, at most max_source_bytes.
@@ -436,9 +479,10 @@ type storeJob struct {
 // storeQueue stores /display results in the background through a bounded
 // queue; close waits for every queued store to finish.
 type storeQueue struct {
-	jobs chan storeJob
-	wg   sync.WaitGroup
-	log  *slog.Logger
+	jobs    chan storeJob
+	wg      sync.WaitGroup
+	log     *slog.Logger
+	dropped func() // counts a job dropped on a full queue
 }
 
 func newStoreQueue(size, workers int, store func(context.Context, *request, made) error, log *slog.Logger, timeout time.Duration) *storeQueue {
@@ -464,6 +508,9 @@ func (q *storeQueue) add(j storeJob) {
 	case q.jobs <- j:
 	default:
 		q.log.Warn("store queue full, result not stored", "key", j.req.key)
+		if q.dropped != nil {
+			q.dropped()
+		}
 	}
 }
 
@@ -492,6 +539,9 @@ func etagMatches(header, key string) bool {
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code := httpStatus(err)
 	msg := err.Error()
+	if code == http.StatusTooManyRequests {
+		s.metrics.add(rejections, 1)
+	}
 	switch {
 	case errors.Is(err, errSignature):
 		msg = "Invalid signature"
@@ -499,6 +549,9 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		return // the client hung up
 	case code >= 500:
 		s.log.Error("request failed", "method", r.Method, "url", r.URL.String(), "status", code, "err", err)
+		s.sentry.report("error", err.Error(), map[string]string{
+			"url": r.URL.String(), "status": strconv.Itoa(code), "request_id": info(r.Context()).id,
+		})
 		msg = http.StatusText(code)
 	}
 	if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {

@@ -134,8 +134,19 @@ func (s *server) serve(ctx context.Context, ln net.Listener, grace time.Duration
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	servers := []*http.Server{hs}
+	errc := make(chan error, 2)
+	if s.adminPort > 0 {
+		aln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(s.adminPort)))
+		if err != nil {
+			return fmt.Errorf("admin_port: %w", err)
+		}
+		as := &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, as)
+		s.log.Info("admin listening", "addr", aln.Addr().String())
+		go func() { errc <- as.Serve(aln) }()
+	}
 	s.log.Info("picfit listening", "addr", ln.Addr().String(), "version", s.version)
-	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
 	case err := <-errc:
@@ -143,10 +154,19 @@ func (s *server) serve(ctx context.Context, ln net.Listener, grace time.Duration
 	case <-ctx.Done():
 	}
 	s.log.Info("shutting down", "grace", grace.String())
-	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	sctx, cancel := context.Background(), context.CancelFunc(func() {})
+	if grace > 0 { // 0: wait as long as it takes
+		sctx, cancel = context.WithTimeout(sctx, grace)
+	}
 	defer cancel()
-	err := hs.Shutdown(sctx)
+	var err error
+	for _, srv := range servers {
+		if serr := srv.Shutdown(sctx); err == nil {
+			err = serr
+		}
+	}
 	s.stores.close()
+	s.sentry.close()
 	s.log.Info("stopped")
 	return err
 }
@@ -183,11 +203,24 @@ func newServer(cfg config, log *slog.Logger, now func() time.Time) (*server, err
 		requestTimeout: time.Duration(o.RequestTimeout),
 		disableURL:     o.DisableURL,
 		cascadeDelete:  o.EnableCascadeDelete,
-		version:        buildVersion(),
-		started:        now(),
-		now:            now,
+		metrics:        newMetrics(now),
+		admin: adminOptions{
+			stats:          o.EnableStats,
+			health:         o.EnableHealth,
+			pprof:          o.EnablePprof,
+			prometheus:     o.EnablePrometheus,
+			allowed:        o.AllowedIPAddresses,
+			trustedProxies: o.TrustedProxies,
+		},
+		adminPort: cfg.AdminPort,
+		version:   buildVersion(),
+		started:   now(),
+		now:       now,
 	}
 	var err error
+	if s.sentry, err = newSentryReporter(cfg.Sentry.DSN, cfg.Sentry.Tags, s.version, log, now); err != nil {
+		return nil, err
+	}
 	if s.cors, err = newCORSPolicy(cfg.AllowedOrigins, cfg.AllowedMethods, cfg.AllowedHeaders); err != nil {
 		return nil, err
 	}
@@ -210,6 +243,7 @@ func newServer(cfg config, log *slog.Logger, now func() time.Time) (*server, err
 		return nil, fmt.Errorf("kvstore.type: %q is not available in this build yet", cfg.KVStore.Type)
 	}
 	s.stores = newStoreQueue(o.MaxStoreQueue, 2, s.store, log, time.Duration(o.RequestTimeout))
+	s.stores.dropped = func() { s.metrics.add(storeDropped, 1) }
 	return s, nil
 }
 
