@@ -326,21 +326,12 @@ func TestAdminPort(t *testing.T) {
 	cfg := defaultConfig()
 	enableAdmin(&cfg)
 	cfg.AdminPort = port
-	s, err := newServer(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.serve(ctx, ln, time.Minute) }()
-	defer func() { cancel(); <-done }()
+	addr, stop := serveInBackground(t, cfg)
+	defer stop()
 
 	admin := "http://127.0.0.1:" + strconv.Itoa(port)
 	var resp *http.Response
+	var err error
 	for deadline := time.Now().Add(10 * time.Second); ; { // the admin listener starts in serve
 		if resp, err = http.Get(admin + "/sys/stats"); err == nil || time.Now().After(deadline) {
 			break
@@ -354,7 +345,7 @@ func TestAdminPort(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("admin port /sys/stats = %d", resp.StatusCode)
 	}
-	resp, err = http.Get("http://" + ln.Addr().String() + "/sys/stats")
+	resp, err = http.Get("http://" + addr + "/sys/stats")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -113,17 +114,7 @@ func TestGracefulShutdown(t *testing.T) {
 	cfg.Options.AllowPrivateNetworks = true
 	cfg.Storage.Dst = storageConfig{Type: "fs", Location: dst}
 	cfg.KVStore.Type = "cache"
-	s, err := newServer(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- s.serve(ctx, ln, 30*time.Second) }()
+	addr, stop := serveInBackground(t, cfg)
 
 	type answer struct {
 		code int
@@ -132,7 +123,7 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	answered := make(chan answer, 1)
 	go func() {
-		u := "http://" + ln.Addr().String() + "/display?op=resize&w=50&url=" + url.QueryEscape("http://"+oln.Addr().String()+"/a.jpg")
+		u := "http://" + addr + "/display?op=resize&w=50&url=" + url.QueryEscape("http://"+oln.Addr().String()+"/a.jpg")
 		resp, err := http.Get(u)
 		if err != nil {
 			answered <- answer{err: err}
@@ -143,7 +134,16 @@ func TestGracefulShutdown(t *testing.T) {
 		answered <- answer{resp.StatusCode, len(b), err}
 	}()
 	<-started // the request is in flight
-	cancel()  // SIGTERM
+	served := make(chan error, 1)
+	go func() { served <- stop() }() // SIGTERM
+	for {                            // until shutdown has closed the listener
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			break
+		}
+		c.Close()
+		runtime.Gosched()
+	}
 	close(release)
 	a := <-answered
 	if a.err != nil || a.code != http.StatusOK || a.n == 0 {
@@ -156,7 +156,26 @@ func TestGracefulShutdown(t *testing.T) {
 	if len(files) != 1 {
 		t.Errorf("stored results after shutdown = %v, want one .jpg", files)
 	}
-	if _, err := http.Get("http://" + ln.Addr().String() + "/healthcheck"); err == nil {
+	if _, err := http.Get("http://" + addr + "/healthcheck"); err == nil {
 		t.Error("server still accepts connections after shutdown")
 	}
+}
+
+// serveInBackground builds a server from cfg and serves it on a loopback
+// port until stop, which shuts it down as SIGTERM does and returns what
+// serve returned.
+func serveInBackground(t *testing.T, cfg config) (addr string, stop func() error) {
+	t.Helper()
+	s, err := newServer(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.serve(ctx, ln, 30*time.Second) }()
+	return ln.Addr().String(), func() error { cancel(); return <-done }
 }

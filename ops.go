@@ -157,28 +157,23 @@ func (op operation) apply(img *image.RGBA, extras map[string]*image.RGBA, maxPix
 			return img, nil
 		}
 		return scaleTo(img, w, h, maxPixels)
-	case "thumbnail":
-		if op.w == 0 || op.h == 0 {
+	case "thumbnail", "pad":
+		if op.w == 0 || op.h == 0 { // with one side, both behave like resize
 			return operation{name: "resize", w: op.w, h: op.h, upscale: op.upscale}.apply(img, extras, maxPixels)
 		}
 		if !op.upscale && enlarges {
 			return img, nil
 		}
-		return thumbnail(img, op.w, op.h, maxPixels)
+		if op.name == "thumbnail" {
+			return thumbnail(img, op.w, op.h, maxPixels)
+		}
+		return pad(img, op.w, op.h, op.color, maxPixels)
 	case "fit":
 		w, h := fitSize(W, H, op.w, op.h)
 		if w >= W && h >= H {
 			return img, nil // fit never enlarges
 		}
 		return scaleTo(img, w, h, maxPixels)
-	case "pad":
-		if op.w == 0 || op.h == 0 {
-			return operation{name: "resize", w: op.w, h: op.h, upscale: op.upscale}.apply(img, extras, maxPixels)
-		}
-		if !op.upscale && enlarges {
-			return img, nil
-		}
-		return pad(img, op.w, op.h, op.color, maxPixels)
 	case "flip":
 		if op.axis == 'h' {
 			return flipH(img), nil
