@@ -16,15 +16,7 @@ import (
 // mux, never http.DefaultServeMux (where importing expvar and pprof
 // registers handlers).
 func (s *server) adminRoutes(mux *http.ServeMux) {
-	guard := func(h http.HandlerFunc) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			if !s.allowedClient(r) {
-				http.Error(w, "Forbidden", http.StatusForbidden)
-				return
-			}
-			h(w, r)
-		}
-	}
+	guard := s.restricted
 	if s.admin.stats {
 		mux.HandleFunc("GET /sys/stats", guard(func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, s.metrics.stats())
@@ -47,9 +39,22 @@ func (s *server) adminRoutes(mux *http.ServeMux) {
 	}
 }
 
+// restricted lets only allowed_ip_addresses through to h; others get 403.
+func (s *server) restricted(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.allowedClient(r) {
+			http.Error(w, "Forbidden", http.StatusForbidden)
+			return
+		}
+		h(w, r)
+	}
+}
+
 // adminOptions says which admin endpoints are on and who may use them.
+// upload and delete serve POST /upload and DELETE on the main port.
 type adminOptions struct {
 	stats, health, pprof, prometheus bool
+	upload, delete                   bool
 	allowed                          []netip.Prefix // empty: everyone
 	trustedProxies                   []netip.Prefix
 }

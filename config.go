@@ -178,14 +178,16 @@ type storagesConfig struct {
 type storageConfig struct {
 	// Type is "fs", "s3", "dos3" (DigitalOcean Spaces), "gcs" (Google
 	// Cloud Storage's S3-compatible API with HMAC keys), or "http+fs",
-	// "http+s3", "http+dos3": read sources with GET BaseURL/PATH and write
-	// to the wrapped storage.
+	// "http+s3", "http+dos3": read files with a GET of their public URL
+	// (BaseURL joined as below) and write to the wrapped storage.
 	Type string `json:"type"`
 	// Location is the directory (fs; empty: the working directory) or the
 	// key prefix inside the bucket (s3, dos3, gcs).
 	Location string `json:"location"`
-	// BaseURL is the public URL of Location, used for /redirect and the
-	// url of /get, and required by the http+ types to read sources.
+	// BaseURL is the public URL of Location (fs) or of the bucket (s3,
+	// dos3, gcs: the key, Location included, is appended, as the original
+	// picfit does), used for /redirect and the url of /get and /upload, and
+	// required by the http+ types to read files.
 	BaseURL string `json:"base_url"`
 	// AccessKeyID is the S3 (or GCS HMAC) access key.
 	AccessKeyID string `json:"access_key_id"`
@@ -197,8 +199,10 @@ type storageConfig struct {
 	// public-read-write, authenticated-read, bucket-owner-read,
 	// bucket-owner-full-control, or empty for the bucket's default.
 	ACL string `json:"acl"`
-	// Region is the S3 region (free form, e.g. us-east-1, or auto for
-	// R2); for dos3 it is required and one of DigitalOcean's regions.
+	// Region is the S3 region: for s3 without Endpoint, required and one
+	// of AWS's; with an Endpoint free form (e.g. us-west-004 for B2, auto
+	// for R2; empty: asked once from the service); for dos3 required and
+	// one of DigitalOcean's regions; for gcs "auto" when empty.
 	Region string `json:"region"`
 	// Endpoint is a full URL selecting an S3-compatible service
 	// ("https://s3.us-west-004.backblazeb2.com", "http://127.0.0.1:9000");
@@ -1093,7 +1097,7 @@ Storage (src holds the sources; dst receives the results and is src when omitted
   storage.{src,dst}.location           string  ""
       Directory (fs; empty: working directory) or key prefix in the bucket.
   storage.{src,dst}.base_url           string  ""
-      Public URL of location, for /redirect and /get; required by http+ types.
+      Public URL of location (fs) or of the bucket (s3: key appended); required by http+.
   storage.{src,dst}.access_key_id      string  ""
       S3 (or GCS HMAC) access key.
   storage.{src,dst}.secret_access_key  string  ""
@@ -1103,7 +1107,8 @@ Storage (src holds the sources; dst receives the results and is src when omitted
   storage.{src,dst}.acl                string  ""
       ACL: private public-read public-read-write authenticated-read bucket-owner-{read,full-control}.
   storage.{src,dst}.region             string  ""
-      S3 region; dos3: nyc1 nyc2 nyc3 ams2 ams3 sfo1 sfo2 sfo3 sgp1 lon1 fra1 tor1 blr1 syd1.
+      S3 region (AWS's without endpoint); dos3: nyc1 nyc2 nyc3 ams2 ams3 sfo1 sfo2 sfo3 sgp1
+      lon1 fra1 tor1 blr1 syd1.
   storage.{src,dst}.endpoint           string  ""
       S3-compatible service URL (MinIO, B2, R2...); path-style addressing when set.
 

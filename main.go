@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -209,6 +210,8 @@ func newServer(cfg config, log *slog.Logger, now func() time.Time) (*server, err
 			health:         o.EnableHealth,
 			pprof:          o.EnablePprof,
 			prometheus:     o.EnablePrometheus,
+			upload:         o.EnableUpload,
+			delete:         o.EnableDelete,
 			allowed:        o.AllowedIPAddresses,
 			trustedProxies: o.TrustedProxies,
 		},
@@ -225,15 +228,18 @@ func newServer(cfg config, log *slog.Logger, now func() time.Time) (*server, err
 		return nil, err
 	}
 	if cfg.Storage.Src.Type != "" {
-		if s.src, err = newStorage(cfg.Storage.Src); err != nil {
+		if s.src, err = newStorage(cfg.Storage.Src, o); err != nil {
 			return nil, fmt.Errorf("storage.src: %w", err)
 		}
 		s.dst = s.src
 	}
 	if cfg.Storage.Dst.Type != "" {
-		if s.dst, err = newStorage(cfg.Storage.Dst); err != nil {
+		if s.dst, err = newStorage(cfg.Storage.Dst, o); err != nil {
 			return nil, fmt.Errorf("storage.dst: %w", err)
 		}
+	}
+	if (o.EnableUpload || o.EnableDelete) && len(o.AllowedIPAddresses) == 0 {
+		log.Warn("upload or delete is enabled for every client: set options.allowed_ip_addresses to restrict them")
 	}
 	switch cfg.KVStore.Type {
 	case "":
@@ -247,13 +253,25 @@ func newServer(cfg config, log *slog.Logger, now func() time.Time) (*server, err
 	return s, nil
 }
 
-// newStorage opens the storage that sc describes.
-func newStorage(sc storageConfig) (storage, error) {
+// newStorage opens the storage that sc describes. The S3 client and the
+// http+ reader wait at most fetch_timeout for an answer.
+func newStorage(sc storageConfig, o optionsConfig) (storage, error) {
+	timeout := time.Duration(o.FetchTimeout)
 	switch sc.Type {
 	case "fs":
 		return newFSStorage(sc.Location, sc.BaseURL)
+	case "s3", "dos3", "gcs":
+		return newS3Storage(sc, timeout)
+	case "http+fs", "http+s3", "http+dos3":
+		inner := sc
+		inner.Type = strings.TrimPrefix(sc.Type, "http+")
+		wrapped, err := newStorage(inner, o)
+		if err != nil {
+			return nil, err
+		}
+		return newHTTPStorage(wrapped, timeout, o.DefaultUserAgent), nil
 	}
-	return nil, fmt.Errorf("type %q is not available in this build yet", sc.Type)
+	return nil, fmt.Errorf("type %q is unknown", sc.Type)
 }
 
 // buildVersion is the version stamped at build time, or the module

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -27,7 +28,8 @@ type storage interface {
 	// Put writes the named file atomically: a reader sees the old content
 	// or all of the new, never part of it.
 	Put(ctx context.Context, name string, r io.Reader, size int64, contentType string) error
-	// Delete removes the named file.
+	// Delete removes the named file; a missing file is errNotFound, in
+	// every adapter (S3 itself answers success).
 	Delete(ctx context.Context, name string) error
 	// Path is where name lives, as the original picfit reports it in /get.
 	Path(name string) string
@@ -139,13 +141,18 @@ func (s *fsStorage) Path(name string) string {
 
 func (s *fsStorage) URL(name string) string { return joinURL(s.baseURL, name) }
 
-// joinURL appends name to base with exactly one slash between them, or
-// returns "" when base is empty.
+// joinURL appends name to base with exactly one slash between them, each
+// segment of name escaped (a space is %20), or returns "" when base is
+// empty.
 func joinURL(base, name string) string {
 	if base == "" {
 		return ""
 	}
-	return strings.TrimRight(base, "/") + "/" + strings.TrimLeft(name, "/")
+	segs := strings.Split(strings.TrimLeft(name, "/"), "/")
+	for i, seg := range segs {
+		segs[i] = url.PathEscape(seg)
+	}
+	return strings.TrimRight(base, "/") + "/" + strings.Join(segs, "/")
 }
 
 func fsError(name string, err error) error {

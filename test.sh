@@ -9,6 +9,10 @@ echo "== go vet"
 go vet ./...
 
 echo "== go test"
+. .ci/s3.sh
+trap stop_s3 EXIT
+start_s3
+export PICFIT_REQUIRE_BACKENDS=1 # a backend test that cannot run fails instead of skipping
 go test -count=1 ./...
 
 echo "== static builds"
