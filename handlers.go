@@ -275,12 +275,16 @@ func (s *server) find(ctx context.Context, req *request, open bool) (made, error
 		return made{}, nil
 	}
 	var names []string
+	kvName, kvUp := "", false // kvUp: the kv store answered, hit or miss
 	if s.kv != nil {
 		name, err := s.kv.Get(ctx, s.prefix+req.key)
 		switch {
 		case err == nil:
 			names = append(names, name)
-		case !errors.Is(err, errNotFound):
+			kvName, kvUp = name, true
+		case errors.Is(err, errNotFound):
+			kvUp = true
+		default:
 			s.log.Warn("kv get failed, serving uncached", "key", req.key, "err", err)
 		}
 	}
@@ -289,7 +293,7 @@ func (s *server) find(ctx context.Context, req *request, open bool) (made, error
 			names = append(names, name)
 		}
 	}
-	for i, name := range names {
+	for _, name := range names {
 		m := made{name: name, format: guessFormat(name), stored: true}
 		var err error
 		if open {
@@ -312,7 +316,7 @@ func (s *server) find(ctx context.Context, req *request, open bool) (made, error
 		}
 		switch {
 		case err == nil:
-			if i > 0 && s.kv != nil { // found by name: teach the kv again
+			if kvUp && name != kvName { // found by name: teach the kv
 				s.remember(ctx, req, name)
 			}
 			return m, nil
@@ -343,28 +347,38 @@ func (s *server) predictFormat(req *request) string {
 }
 
 // make processes req once however many identical requests arrive
-// together, then stores the result: before returning when sync, in the
-// background otherwise.
+// together, in this instance and, through the kv store's lock, in the
+// others sharing it; then stores the result: before returning when sync,
+// in the background otherwise. The lock is held until the result is
+// stored, so another instance finds it instead of making it again.
 func (s *server) make(ctx context.Context, req *request, sync bool) (made, error) {
 	m, err := s.flight.do(ctx, req.key, func(ctx context.Context) (made, error) {
 		ctx, cancel := context.WithTimeout(ctx, s.requestTimeout)
 		defer cancel()
+		unlock, other, found := s.claim(ctx, req)
+		if found {
+			return other, nil
+		}
 		res, err := s.process(ctx, req)
 		if err != nil {
+			unlock()
 			return made{}, err
 		}
 		m := made{format: res.format, data: res.data, modTime: s.now()}
 		if s.dst == nil {
+			unlock()
 			return m, nil
 		}
 		m.name = storedName(req.key, res.format, s.shard)
 		if sync {
-			if err := s.store(ctx, req, m); err != nil {
+			err := s.store(ctx, req, m)
+			unlock()
+			if err != nil {
 				return made{}, err
 			}
 			m.stored = true
 		} else {
-			s.stores.add(storeJob{req: req, m: m})
+			s.stores.add(storeJob{req: req, m: m, done: unlock})
 		}
 		return m, nil
 	})
@@ -379,6 +393,77 @@ func (s *server) make(ctx context.Context, req *request, sync bool) (made, error
 		m.stored = true
 	}
 	return m, nil
+}
+
+// Cross-instance lock on a result being made (see claim).
+const (
+	resultLockTTL  = 30 * time.Second      // how long a holder may take
+	resultLockPoll = 50 * time.Millisecond // how often a waiter looks
+)
+
+// claim takes the kv store's lock on req's result, so that instances
+// sharing the store do not make it at the same moment. It returns unlock
+// (never nil) when this instance is to make the result, or, with found,
+// the result another instance stored while this one waited. A waiter
+// takes the lock itself once the holder lets go or the lock expires
+// without a result, so a failed or dead holder delays it at most
+// resultLockTTL. Without a locking kv store, or when the store fails,
+// there is no lock: the result may then be made twice, never not at all.
+func (s *server) claim(ctx context.Context, req *request) (unlock func(), other made, found bool) {
+	noLock := func() {}
+	locker, ok := s.kv.(kvLocker)
+	if !ok || req.force || s.dst == nil {
+		return noLock, made{}, false
+	}
+	ctx, cancel := context.WithTimeout(ctx, resultLockTTL)
+	defer cancel()
+	tick := time.NewTicker(resultLockPoll)
+	defer tick.Stop()
+	for {
+		unlock, acquired, err := locker.Lock(ctx, s.prefix+req.key+":lock", resultLockTTL)
+		if err != nil {
+			s.log.Warn("kv lock failed, processing without it", "key", req.key, "err", err)
+			return noLock, made{}, false
+		}
+		// Looked up even with the lock: the holder may have just finished.
+		m, err := s.storedResult(ctx, req)
+		switch {
+		case err == nil:
+			if acquired {
+				unlock()
+			}
+			return noLock, m, true
+		case acquired:
+			return unlock, made{}, false
+		case !errors.Is(err, errNotFound):
+			s.log.Warn("kv lookup failed while waiting for another instance, processing", "key", req.key, "err", err)
+			return noLock, made{}, false
+		}
+		select {
+		case <-ctx.Done():
+			return noLock, made{}, false
+		case <-tick.C:
+		}
+	}
+}
+
+// storedResult reads the result the kv store names for req from the
+// destination; errNotFound when there is none (yet).
+func (s *server) storedResult(ctx context.Context, req *request) (made, error) {
+	name, err := s.kv.Get(ctx, s.prefix+req.key)
+	if err != nil {
+		return made{}, err
+	}
+	rc, fi, err := s.dst.Open(ctx, name)
+	if err != nil {
+		return made{}, err
+	}
+	defer rc.Close()
+	data, err := readLimited(rc, s.maxSourceBytes)
+	if err != nil {
+		return made{}, fmt.Errorf("read %s: %w", name, err)
+	}
+	return made{name: name, format: guessFormat(name), data: data, modTime: fi.modTime, stored: true}, nil
 }
 
 // process loads req's source and runs its operations. It is admitted
@@ -478,8 +563,9 @@ func childrenKey(path string) string {
 
 // storeJob is a result of /display waiting to be stored.
 type storeJob struct {
-	req *request
-	m   made
+	req  *request
+	m    made
+	done func() // called once stored, failed or dropped; may be nil
 }
 
 // storeQueue stores /display results in the background through a bounded
@@ -487,6 +573,7 @@ type storeJob struct {
 type storeQueue struct {
 	jobs    chan storeJob
 	wg      sync.WaitGroup
+	closed  sync.Once
 	log     *slog.Logger
 	dropped func() // counts a job dropped on a full queue
 }
@@ -501,6 +588,7 @@ func newStoreQueue(size, workers int, store func(context.Context, *request, made
 					log.Error("background store failed", "key", j.req.key, "name", j.m.name, "err", err)
 				}
 				cancel()
+				j.finish()
 			}
 		})
 	}
@@ -517,12 +605,20 @@ func (q *storeQueue) add(j storeJob) {
 		if q.dropped != nil {
 			q.dropped()
 		}
+		j.finish()
+	}
+}
+
+func (j storeJob) finish() {
+	if j.done != nil {
+		j.done()
 	}
 }
 
 // close stops accepting jobs and waits until the queued ones are stored.
+// Calling it again does nothing.
 func (q *storeQueue) close() {
-	close(q.jobs)
+	q.closed.Do(func() { close(q.jobs) })
 	q.wg.Wait()
 }
 

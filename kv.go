@@ -27,6 +27,17 @@ type kvStore interface {
 	SetMembers(ctx context.Context, key string) ([]string, error)
 }
 
+// kvLocker is a kvStore shared by several picfit instances that can hold
+// a short lock, so that one instance makes a result while the others
+// wait for it instead of making it too. The lock lasts until unlock or
+// ttl, whichever comes first: an instance that dies does not hold it.
+// acquired false (with a nil error) means another holder has it. The
+// in-memory store does not implement it: flightGroup already does this
+// job within one process.
+type kvLocker interface {
+	Lock(ctx context.Context, key string, ttl time.Duration) (unlock func(), acquired bool, err error)
+}
+
 // memoryKV is an in-process kvStore: a map with least-recently-used
 // eviction beyond maxEntries and optional expiration. Safe for concurrent
 // use. It is lost on restart; the server then finds results again in the

@@ -167,6 +167,9 @@ func (s *server) serve(ctx context.Context, ln net.Listener, grace time.Duration
 		}
 	}
 	s.stores.close()
+	if c, ok := s.kv.(io.Closer); ok {
+		c.Close()
+	}
 	s.sentry.close()
 	s.log.Info("stopped")
 	return err
@@ -245,6 +248,14 @@ func newServer(cfg config, log *slog.Logger, now func() time.Time) (*server, err
 	case "":
 	case "cache":
 		s.kv = newMemoryKV(cfg.KVStore.Cache.MaxEntries, time.Duration(cfg.KVStore.Cache.Expiration), now)
+	case "redis":
+		s.kv = newRedisKV(cfg.KVStore.Redis, defaultRedisTimeouts())
+	case "redis-cluster":
+		s.kv = newRedisClusterKV(cfg.KVStore.RedisCluster, defaultRedisTimeouts())
+	case "redis-roundrobin":
+		if s.kv, err = newRoundRobinKV(cfg.KVStore.RedisRoundRobin, defaultRedisTimeouts()); err != nil {
+			return nil, fmt.Errorf("kvstore.redis-roundrobin: %w", err)
+		}
 	default:
 		return nil, fmt.Errorf("kvstore.type: %q is not available in this build yet", cfg.KVStore.Type)
 	}

@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
-# test.sh runs every test picfit has: vet, the whole go test suite, and
-# static (CGO_ENABLED=0) builds for Linux, macOS and Windows. It starts
-# whatever backend the tests need on free loopback ports and stops it.
+# test.sh runs every test picfit has: vet, the whole go test suite against
+# real backends, and static (CGO_ENABLED=0) builds for Linux, macOS and
+# Windows. It starts the backends the tests need on free loopback ports
+# (Redis: standalone, a 3-node cluster, a primary with a replica; an
+# S3-compatible server) and stops them at the end.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 echo "== go vet"
 go vet ./...
 
-echo "== go test"
+echo "== backends"
+. .ci/redis.sh
 . .ci/s3.sh
-trap stop_s3 EXIT
+trap 'stop_s3; stop_redis' EXIT
+start_redis
 start_s3
 export PICFIT_REQUIRE_BACKENDS=1 # a backend test that cannot run fails instead of skipping
+
+echo "== go test"
 go test -count=1 ./...
 
 echo "== static builds"
