@@ -292,6 +292,7 @@ func TestCorpusThroughEveryOperation(t *testing.T) {
 		{"alpha-arc-colors-2140x1200.png", 2140, 1200, 1},
 		{"webp-alpha-arc-colors-2140x1200.webp", 2140, 1200, 1},
 		{"webp-seeding-1920x1080.webp", 1920, 1080, 1},
+		{"bmp-blinds-200x125.bmp", 200, 125, 1},
 	}
 	ops := []struct {
 		query string
