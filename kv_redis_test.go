@@ -578,37 +578,6 @@ func TestRedisKilledServesUncached(t *testing.T) {
 	}
 }
 
-// blackhole accepts connections and never answers: a hung Redis.
-func blackhole(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // TestRedisHungServesUncached: a Redis that accepts connections and never
 // answers costs each kv call its short timeout, not the request.
 func TestRedisHungServesUncached(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path"
@@ -183,4 +185,19 @@ func guessFormat(name string) string {
 		return "webp"
 	}
 	return ""
+}
+
+// backendTransport is the HTTP transport of the S3 and http+ storages: it
+// connects within 5 s and waits at most timeout for an answer's headers,
+// so a hung backend fails a request instead of holding it.
+func backendTransport(timeout time.Duration) *http.Transport {
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost:   32,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: timeout,
+		ExpectContinueTimeout: time.Second,
+	}
 }

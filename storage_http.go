@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"time"
 )
@@ -29,17 +28,9 @@ func newHTTPStorage(inner storage, timeout time.Duration, userAgent string) *htt
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	transport := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConnsPerHost:   32,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: timeout,
-	}
 	return &httpStorage{
 		storage:   inner,
-		client:    &http.Client{Transport: transport, Timeout: timeout},
+		client:    &http.Client{Transport: backendTransport(timeout), Timeout: timeout},
 		userAgent: userAgent,
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -108,15 +107,7 @@ func newS3Storage(sc storageConfig, timeout time.Duration) (*s3Storage, error) {
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	transport := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConnsPerHost:   32,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: timeout,
-		ExpectContinueTimeout: time.Second,
-	}
+	transport := backendTransport(timeout)
 	client, err := minio.New(t.host, &minio.Options{
 		Creds:        credentials.NewStaticV4(sc.AccessKeyID, sc.SecretAccessKey, ""),
 		Secure:       t.secure,

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -501,36 +502,9 @@ func TestS3Outage(t *testing.T) {
 // connections and never answers: requests end with a 502 or 504 within
 // the timeouts instead of hanging.
 func TestS3Unresponsive(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			go io.Copy(io.Discard, c)
-		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
+	addr := "127.0.0.1:" + strconv.Itoa(blackhole(t))
 	e := newTestEnv(t, func(c *config) {
-		c.Storage.Dst = storageConfig{Type: "s3", Endpoint: "http://" + ln.Addr().String(), Region: "us-east-1",
+		c.Storage.Dst = storageConfig{Type: "s3", Endpoint: "http://" + addr, Region: "us-east-1",
 			AccessKeyID: "k", SecretAccessKey: "s", BucketName: "bkt"}
 		c.Options.FetchTimeout = duration(200 * time.Millisecond)
 	})
