@@ -277,6 +277,12 @@ type picture struct {
 	width, height int         // displayed size, after EXIF orientation
 	still         *image.RGBA // every source except animated GIFs (frames > 1)
 	anim          *gif.GIF    // animated GIF as decoded by image/gif, composited lazily
+	// shrunk is set when decodeScaled decoded still smaller than
+	// width×height: the picture then lies in the part x×y of still, in
+	// pixels that may be fractional (a JPEG decoded at 1/8 of a width
+	// that 8 does not divide holds part of a pixel in its last column).
+	shrunk bool
+	x, y   span
 }
 
 // decode reads the header, refuses a source whose width*height*frames is
@@ -287,6 +293,14 @@ type picture struct {
 // tens of gigabytes (a failed allocation of that size kills the process,
 // it is no error or panic that could be recovered).
 func decode(data []byte, lim decodeLimits) (*picture, error) {
+	return decodeScaled(data, lim, 0, 0)
+}
+
+// decodeScaled is decode for a source that the caller shrinks to
+// hintW×hintH (displayed; 0×0 for no hint) next: a JPEG at least four
+// times that size both ways decodes at 1/2, 1/4 or 1/8 of its size (see
+// shrinkOnLoad), and the picture is then shrunk.
+func decodeScaled(data []byte, lim decodeLimits, hintW, hintH int) (*picture, error) {
 	h, noTrailer, err := inspect(data)
 	if err != nil {
 		return nil, err
@@ -331,13 +345,19 @@ func decode(data []byte, lim decodeLimits) (*picture, error) {
 		return p, nil
 	}
 
+	if h.format == "jpeg" {
+		err = guard("jpeg", func() error { return decodeJPEGPicture(p, data, h, shrinkOnLoad(h, hintW, hintH)) })
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+
 	err = guard(h.format, func() error {
 		var m image.Image
 		var err error
 		r := bytes.NewReader(data)
 		switch h.format {
-		case "jpeg":
-			m, err = jpeg.Decode(r)
 		case "png":
 			m, err = png.Decode(r)
 		case "bmp":
@@ -356,6 +376,65 @@ func decode(data []byte, lim decodeLimits) (*picture, error) {
 	}
 	p.width, p.height = p.still.Rect.Dx(), p.still.Rect.Dy()
 	return p, nil
+}
+
+// decodeJPEGPicture decodes a JPEG at 1/scale with our decoder (at scale
+// 1 too: it measured faster than image/jpeg plus the conversion to RGBA),
+// turned upright.
+func decodeJPEGPicture(p *picture, data []byte, h header, scale int) error {
+	img, err := decodeJPEG(data, scale)
+	if err != nil {
+		return err
+	}
+	p.still = orient(img, h.orientation)
+	p.width, p.height = h.width, h.height
+	if h.orientation >= 5 {
+		p.width, p.height = h.height, h.width
+	}
+	if scale > 1 {
+		s := float64(scale)
+		p.shrunk = true
+		p.x, p.y = orientSpans(span{0, float64(h.width) / s}, span{0, float64(h.height) / s}, img.Rect.Dx(), img.Rect.Dy(), h.orientation)
+	}
+	return nil
+}
+
+// orientSpans is where the spans x and y of a w×h image lie once orient
+// has turned it upright.
+func orientSpans(x, y span, w, h, orientation int) (span, span) {
+	flip := func(s span, n int) span { return span{float64(n) - s.from - s.size, s.size} }
+	switch orientation {
+	case 2:
+		return flip(x, w), y
+	case 3:
+		return flip(x, w), flip(y, h)
+	case 4:
+		return x, flip(y, h)
+	case 5:
+		return y, x
+	case 6:
+		return flip(y, h), x
+	case 7:
+		return flip(y, h), flip(x, w)
+	case 8:
+		return y, flip(x, w)
+	}
+	return x, y
+}
+
+// shrinkOnLoad is the scale at which to decode a source with header h
+// that is shrunk to hintW×hintH (displayed) next: for a JPEG, the largest
+// that leaves the resample a factor of two or more to do, as libvips does:
+// scaling in the DCT domain works block by block and shows on hard edges
+// when the Lanczos resample has little left to do.
+func shrinkOnLoad(h header, hintW, hintH int) int {
+	if h.format != "jpeg" || hintW <= 0 || hintH <= 0 {
+		return 1
+	}
+	if h.orientation >= 5 { // stored turned a quarter
+		hintW, hintH = hintH, hintW
+	}
+	return jpegScale(h.width, h.height, 2*hintW, 2*hintH)
 }
 
 // sourcePixels is width*height*frames, saturating instead of overflowing.

@@ -57,9 +57,17 @@ func transform(src []byte, r *request, eo engineOptions, images func(path string
 		}
 		return result{data: src, format: h.format}, nil
 	}
-	pic, err := decode(src, eo.decode)
+	hintW, hintH := shrinkHint(src, r.ops)
+	pic, err := decodeScaled(src, eo.decode, hintW, hintH)
 	if err != nil {
 		return result{}, err
+	}
+	ops := r.ops
+	if pic.shrunk { // decoded smaller: the first operation finishes the job
+		if pic.still, err = ops[0].applyShrunk(pic, eo.maxOutputPixels); err != nil {
+			return result{}, fmt.Errorf("%s: %w", ops[0].name, err)
+		}
+		ops = ops[1:]
 	}
 	format := outputFormat(r.format, eo, pic.format)
 	if !writableFormats[format] {
@@ -98,7 +106,7 @@ func transform(src []byte, r *request, eo engineOptions, images func(path string
 	var frames []*image.Paletted
 	var delays []int
 	err = pic.eachFrame(func(img *image.RGBA, delay int) error {
-		out, err := applyOps(img, r.ops, extras, eo.maxOutputPixels)
+		out, err := applyOps(img, ops, extras, eo.maxOutputPixels)
 		if err != nil {
 			return err
 		}
@@ -124,6 +132,78 @@ func transform(src []byte, r *request, eo engineOptions, images func(path string
 		return result{}, err
 	}
 	return result{data: buf.Bytes(), format: format}, nil
+}
+
+// shrinkHint is the size to which the first of ops shrinks a JPEG src at
+// least by half both ways (its crop's cover size for a thumbnail), or 0×0:
+// decodeScaled may then decode the source smaller.
+func shrinkHint(src []byte, ops []operation) (w, h int) {
+	hd, err := readHeader(src)
+	if err != nil || hd.format != "jpeg" || len(ops) == 0 {
+		return 0, 0
+	}
+	W, H := hd.width, hd.height
+	if hd.orientation >= 5 {
+		W, H = H, W
+	}
+	op := ops[0].scaling()
+	switch op.name {
+	case "resize":
+		w, h = resizeSize(W, H, op.w, op.h)
+	case "fit", "pad":
+		w, h = fitSize(W, H, op.w, op.h)
+	case "thumbnail":
+		f := max(float64(op.w)/float64(W), float64(op.h)/float64(H))
+		w, h = int(math.Ceil(float64(W)*f)), int(math.Ceil(float64(H)*f))
+	}
+	if w == 0 || 2*w > W || 2*h > H {
+		return 0, 0
+	}
+	return w, h
+}
+
+// scaling is op as apply runs it when it scales: thumbnail and pad with
+// one side behave like resize.
+func (op operation) scaling() operation {
+	if (op.name == "thumbnail" || op.name == "pad") && (op.w == 0 || op.h == 0) {
+		op.name = "resize"
+	}
+	return op
+}
+
+// applyShrunk runs op, the first operation, for which shrinkHint gave a
+// size, on a picture that decodeScaled decoded smaller: its sizes come
+// from the picture's size, as apply would compute them from the full
+// image, its pixels from the part of the smaller image that holds the
+// picture.
+func (op operation) applyShrunk(p *picture, maxPixels int64) (*image.RGBA, error) {
+	W, H := p.width, p.height
+	fx, fy := p.x.size/float64(W), p.y.size/float64(H) // full size to still
+	op = op.scaling()
+	switch op.name {
+	case "resize":
+		w, h := resizeSize(W, H, op.w, op.h)
+		return scaleArea(p.still, p.x, p.y, w, h, maxPixels)
+	case "fit":
+		w, h := fitSize(W, H, op.w, op.h)
+		return scaleArea(p.still, p.x, p.y, w, h, maxPixels)
+	case "thumbnail":
+		x0, y0, cw, ch := coverCrop(W, H, op.w, op.h)
+		x := span{p.x.from + float64(x0)*fx, float64(cw) * fx}
+		y := span{p.y.from + float64(y0)*fy, float64(ch) * fy}
+		return scaleArea(p.still, x, y, op.w, op.h, maxPixels)
+	case "pad":
+		if err := checkPixels(op.w, op.h, maxPixels); err != nil {
+			return nil, err
+		}
+		iw, ih := fitSize(W, H, op.w, op.h)
+		inner, err := scaleArea(p.still, p.x, p.y, min(iw, op.w), min(ih, op.h), maxPixels)
+		if err != nil {
+			return nil, err
+		}
+		return centre(inner, op.w, op.h, op.color), nil
+	}
+	return nil, fmt.Errorf("shrink on load for %s", op.name) // shrinkHint gives no size for it
 }
 
 func onlyNoop(ops []operation) bool {
@@ -240,10 +320,15 @@ func scaleTo(img *image.RGBA, w, h int, maxPixels int64) (*image.RGBA, error) {
 	if w == img.Rect.Dx() && h == img.Rect.Dy() {
 		return img, nil
 	}
+	return scaleArea(img, span{0, float64(img.Rect.Dx())}, span{0, float64(img.Rect.Dy())}, w, h, maxPixels)
+}
+
+// scaleArea scales the part x×y of img to w×h.
+func scaleArea(img *image.RGBA, x, y span, w, h int, maxPixels int64) (*image.RGBA, error) {
 	if err := checkPixels(w, h, maxPixels); err != nil {
 		return nil, err
 	}
-	return resample(img, w, h), nil
+	return resampleArea(img, x, y, w, h), nil
 }
 
 // thumbnail crops the centre of img to w×h's aspect ratio, then scales
@@ -252,15 +337,19 @@ func thumbnail(img *image.RGBA, w, h int, maxPixels int64) (*image.RGBA, error) 
 	if err := checkPixels(w, h, maxPixels); err != nil {
 		return nil, err
 	}
-	W, H := img.Rect.Dx(), img.Rect.Dy()
-	cw, ch := W, H
+	x0, y0, cw, ch := coverCrop(img.Rect.Dx(), img.Rect.Dy(), w, h)
+	return resample(view(img, x0, y0, cw, ch), w, h), nil
+}
+
+// coverCrop is the centred part of a W×H image with w×h's aspect ratio.
+func coverCrop(W, H, w, h int) (x0, y0, cw, ch int) {
+	cw, ch = W, H
 	if W*h > H*w { // source is wider than the box
 		cw = max(1, int(math.Round(float64(H)*float64(w)/float64(h))))
 	} else {
 		ch = max(1, int(math.Round(float64(W)*float64(h)/float64(w))))
 	}
-	x0, y0 := (W-cw)/2, (H-ch)/2
-	return resample(view(img, x0, y0, cw, ch), w, h), nil
+	return (W - cw) / 2, (H - ch) / 2, cw, ch
 }
 
 // view is the cw×ch part of img at (x0, y0) as an image whose bounds start
@@ -280,13 +369,18 @@ func pad(img *image.RGBA, w, h int, fill color.NRGBA, maxPixels int64) (*image.R
 	if err != nil {
 		return nil, err
 	}
+	return centre(inner, w, h, fill), nil
+}
+
+// centre draws inner in the middle of a w×h canvas of fill.
+func centre(inner *image.RGBA, w, h int, fill color.NRGBA) *image.RGBA {
 	canvas := image.NewRGBA(image.Rect(0, 0, w, h))
 	if fill.A != 0 {
 		draw.Draw(canvas, canvas.Rect, image.NewUniform(fill), image.Point{}, draw.Src)
 	}
 	x0, y0 := (w-inner.Rect.Dx())/2, (h-inner.Rect.Dy())/2
 	draw.Draw(canvas, inner.Rect.Add(image.Pt(x0, y0)), inner, image.Point{}, draw.Over)
-	return canvas, nil
+	return canvas
 }
 
 // flat draws on a copy of img: the rectangle op.rect (percent of the

@@ -45,25 +45,38 @@ const (
 // exist, so borders neither darken nor brighten. A size that does not
 // change returns a copy.
 func resample(src *image.RGBA, w, h int) *image.RGBA {
+	sw, sh := src.Rect.Dx(), src.Rect.Dy()
+	return resampleArea(src, span{0, float64(sw)}, span{0, float64(sh)}, w, h)
+}
+
+// span is a stretch of an image along one axis, in pixels that may be
+// fractional: from from to from+size.
+type span struct{ from, size float64 }
+
+// resampleArea is resample of the part x×y of src: a JPEG decoded at 1/8
+// of a width that 8 does not divide holds a fraction of a pixel in its
+// last column, which must not count as a whole one.
+func resampleArea(src *image.RGBA, x, y span, w, h int) *image.RGBA {
 	w, h = max(w, 0), max(h, 0)
 	sw, sh := src.Rect.Dx(), src.Rect.Dy()
 	dst := image.NewRGBA(image.Rect(0, 0, w, h))
 	if w == 0 || h == 0 || sw == 0 || sh == 0 {
 		return dst
 	}
-	if w == sw && h == sh {
+	wholeX := x == span{0, float64(sw)} && w == sw
+	wholeY := y == span{0, float64(sh)} && h == sh
+	switch {
+	case wholeX && wholeY:
 		copyRGBA(dst, src)
 		return dst
-	}
-	switch {
-	case h == sh:
-		filterRows(dst, nil, src, nil, lanczosWeights(sw, w))
+	case wholeY:
+		filterRows(dst, nil, src, nil, lanczosSpanWeights(sw, x, w))
 		return dst
-	case w == sw:
-		filterCols(dst, nil, src, nil, lanczosWeights(sh, h))
+	case wholeX:
+		filterCols(dst, nil, src, nil, lanczosSpanWeights(sh, y, h))
 		return dst
 	}
-	wx, wy := lanczosWeights(sw, w), lanczosWeights(sh, h)
+	wx, wy := lanczosSpanWeights(sw, x, w), lanczosSpanWeights(sh, y, h)
 	// Taps summed by each order: rows first filters sh rows then w
 	// columns; columns first filters sw columns then h rows. A column
 	// pass straight from the RGBA source costs about twice a pass over
@@ -177,13 +190,20 @@ func lanczos3(x float64) float64 {
 // centres sit at i+0.5; when shrinking the kernel is stretched by n/m so
 // that it also low-passes.
 func lanczosWeights(n, m int) *filterWeights {
-	scale := float64(n) / float64(m)
+	return lanczosSpanWeights(n, span{0, float64(n)}, m)
+}
+
+// lanczosSpanWeights maps the span s of n source samples onto m output
+// samples; taps outside the n samples are dropped (and the weights
+// renormalised) as at the ends of lanczosWeights.
+func lanczosSpanWeights(n int, s span, m int) *filterWeights {
+	scale := s.size / float64(m)
 	fscale := max(scale, 1)
 	support := 3 * fscale
 	fw := newFilterWeights(m, int(math.Ceil(2*support))+1)
 	var buf []float64
 	for i := range m {
-		center := (float64(i) + 0.5) * scale
+		center := s.from + (float64(i)+0.5)*scale
 		lo := max(int(math.Floor(center-support-0.5)), 0)
 		hi := min(int(math.Ceil(center+support-0.5)), n-1)
 		buf = buf[:0]
