@@ -569,21 +569,32 @@ type storeJob struct {
 }
 
 // storeQueue stores /display results in the background through a bounded
-// queue; close waits for every queued store to finish.
+// queue; stop waits for the queued stores to finish, within a deadline.
 type storeQueue struct {
 	jobs    chan storeJob
 	wg      sync.WaitGroup
-	closed  sync.Once
+	mu      sync.RWMutex // add sends under RLock; stop closes jobs under Lock
+	closing bool
 	log     *slog.Logger
 	dropped func() // counts a job dropped on a full queue
+	// aborted ends the stores in flight and has the workers drop the
+	// jobs left, once stop's deadline has passed.
+	aborted context.Context
+	abort   context.CancelFunc
 }
 
 func newStoreQueue(size, workers int, store func(context.Context, *request, made) error, log *slog.Logger, timeout time.Duration) *storeQueue {
 	q := &storeQueue{jobs: make(chan storeJob, size), log: log}
+	q.aborted, q.abort = context.WithCancel(context.Background())
 	for range max(1, workers) {
 		q.wg.Go(func() {
 			for j := range q.jobs {
-				ctx, cancel := context.WithTimeout(context.Background(), timeout)
+				if q.aborted.Err() != nil {
+					log.Error("shutdown timeout, result not stored", "key", j.req.key, "name", j.m.name)
+					j.finish()
+					continue
+				}
+				ctx, cancel := context.WithTimeout(q.aborted, timeout)
 				if err := store(ctx, j.req, j.m); err != nil {
 					log.Error("background store failed", "key", j.req.key, "name", j.m.name, "err", err)
 				}
@@ -595,9 +606,16 @@ func newStoreQueue(size, workers int, store func(context.Context, *request, made
 	return q
 }
 
-// add queues j, or drops it with a log line when the queue is full: the
-// result is made again by a later request.
+// add queues j, or drops it with a log line when the queue is full or
+// stopped: the result is made again by a later request.
 func (q *storeQueue) add(j storeJob) {
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	if q.closing {
+		q.log.Warn("shutting down, result not stored", "key", j.req.key)
+		j.finish()
+		return
+	}
 	select {
 	case q.jobs <- j:
 	default:
@@ -616,10 +634,30 @@ func (j storeJob) finish() {
 }
 
 // close stops accepting jobs and waits until the queued ones are stored.
-// Calling it again does nothing.
-func (q *storeQueue) close() {
-	q.closed.Do(func() { close(q.jobs) })
-	q.wg.Wait()
+func (q *storeQueue) close() { q.stop(context.Background()) }
+
+// stop stops accepting jobs and waits until the queued ones are stored
+// or ctx ends; then it cancels the stores in flight, drops the jobs left,
+// each logged by key, and returns once the workers are done. Calling it
+// again only waits.
+func (q *storeQueue) stop(ctx context.Context) {
+	q.mu.Lock()
+	if !q.closing {
+		q.closing = true
+		close(q.jobs)
+	}
+	q.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		q.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		q.abort()
+		<-done
+	}
 }
 
 // etagMatches reports whether an If-None-Match header names key.
@@ -656,8 +694,9 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		})
 		msg = http.StatusText(code)
 	}
-	if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
+	switch code {
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		w.Header().Set("Retry-After", "1") // busy, or a backend down: worth another try
 	}
 	http.Error(w, msg, code)
 }

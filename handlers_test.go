@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"image"
 	"image/gif"
 	"image/jpeg"
@@ -572,4 +573,42 @@ func mustOpen(t *testing.T, name string) io.Reader {
 		t.Fatal(err)
 	}
 	return bytes.NewReader(data)
+}
+
+// TestStoreQueueStopDeadline stops the store queue while the destination
+// hangs: stop returns soon after its deadline, every result left is
+// logged by key, and a result made afterwards is dropped, not sent on
+// the closed queue.
+func TestStoreQueueStopDeadline(t *testing.T) {
+	var logs syncBuffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	hang := func(ctx context.Context, req *request, m made) error {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	q := newStoreQueue(8, 2, hang, log, time.Minute)
+	var finished atomic.Int32
+	job := func(i int) storeJob {
+		key := fmt.Sprintf("key%d", i)
+		return storeJob{req: &request{key: key}, m: made{name: key + ".png"}, done: func() { finished.Add(1) }}
+	}
+	for i := range 6 {
+		q.add(job(i))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	q.stop(ctx)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("stop with a 50ms deadline and a hung destination took %v", d)
+	}
+	q.add(job(6))
+	for i := range 7 {
+		if want := fmt.Sprintf(`"key":"key%d"`, i); !strings.Contains(logs.String(), want) {
+			t.Errorf("log has no line with %s:\n%s", want, logs.String())
+		}
+	}
+	if n := finished.Load(); n != 7 {
+		t.Errorf("%d jobs finished (done called), want 7", n)
+	}
 }

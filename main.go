@@ -20,6 +20,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // version is set at build time with -ldflags "-X main.version=...";
@@ -115,6 +117,9 @@ func runSignature(args []string, stdout, stderr io.Writer) error {
 // serve runs the server on cfg.Port until ctx is cancelled.
 func serve(ctx context.Context, cfg config, stderr io.Writer) error {
 	log := newLogger(cfg, stderr)
+	// go-redis logs to os.Stderr by itself (a failed dial, ...); its
+	// logger is the process's, so it is set here, once per process.
+	redis.SetLogger(redisLogger{log})
 	s, err := newServer(cfg, log, time.Now)
 	if err != nil {
 		return err
@@ -166,7 +171,7 @@ func (s *server) serve(ctx context.Context, ln net.Listener, grace time.Duration
 			err = serr
 		}
 	}
-	s.stores.close()
+	s.stores.stop(sctx) // within what is left of grace
 	if c, ok := s.kv.(io.Closer); ok {
 		c.Close()
 	}

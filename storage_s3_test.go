@@ -478,6 +478,9 @@ func TestS3Outage(t *testing.T) {
 		if resp.StatusCode != http.StatusBadGateway && resp.StatusCode != http.StatusServiceUnavailable {
 			t.Errorf("S3 down: GET %s = %d %q, want 502 or 503", q, resp.StatusCode, body)
 		}
+		if resp.Header.Get("Retry-After") == "" {
+			t.Errorf("S3 down: GET %s = %d without Retry-After", q, resp.StatusCode)
+		}
 		if d > 5*time.Second {
 			t.Errorf("S3 down: GET %s took %v", q, d)
 		}
