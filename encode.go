@@ -23,11 +23,13 @@ import (
 // than a one-off 100 ms: keep the default level.
 const pngCompression = png.DefaultCompression
 
-// encodeImage writes img to w in format ("jpeg", "png", "gif" or "bmp").
-// quality (1..100) is used by JPEG only. Formats without alpha (JPEG, BMP)
-// get the image flattened onto white first; GIF is quantised to an adaptive
-// palette by quantize. Any other format is errUnsupportedFormat.
-func encodeImage(w io.Writer, img *image.RGBA, format string, quality int) error {
+// encodeImage writes img to w in format ("jpeg", "png", "gif", "bmp" or
+// "webp"). quality (1..100) is used by JPEG and lossy WebP. WebP is lossy
+// unless lossless is set or img has few colours (webpLossless). Formats
+// without alpha (JPEG, BMP) get the image flattened onto white first; GIF
+// is quantised to an adaptive palette by quantize. Any other format is
+// errUnsupportedFormat.
+func encodeImage(w io.Writer, img *image.RGBA, format string, quality int, lossless bool) error {
 	switch format {
 	case "jpeg":
 		if quality < 1 || quality > 100 {
@@ -57,6 +59,8 @@ func encodeImage(w io.Writer, img *image.RGBA, format string, quality int) error
 		if err := bmp.Encode(w, flattenWhite(img)); err != nil {
 			return fmt.Errorf("encode bmp: %w", err)
 		}
+	case "webp":
+		return encodeWebP(w, img, quality, webpLossless(img, lossless))
 	default:
 		return fmt.Errorf("encode %q: %w", format, errUnsupportedFormat)
 	}

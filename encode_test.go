@@ -133,7 +133,7 @@ func TestEncodeImageRoundTrip(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := encodeImage(&buf, tt.img, tt.format, 90); err != nil {
+			if err := encodeImage(&buf, tt.img, tt.format, 90, false); err != nil {
 				t.Fatalf("encodeImage(%s): %v", tt.format, err)
 			}
 			m := encTestDecode(t, tt.format, buf.Bytes())
@@ -173,7 +173,7 @@ func TestEncodeImageFlattensOnWhite(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := encodeImage(&buf, img, tt.format, 95); err != nil {
+			if err := encodeImage(&buf, img, tt.format, 95, false); err != nil {
 				t.Fatalf("encodeImage(%s): %v", tt.format, err)
 			}
 			m := encTestDecode(t, tt.format, buf.Bytes())
@@ -269,7 +269,7 @@ func TestEncodePNGAlpha(t *testing.T) {
 		img.Set(x, 0, c)
 	}
 	var buf bytes.Buffer
-	if err := encodeImage(&buf, img, "png", 0); err != nil {
+	if err := encodeImage(&buf, img, "png", 0, false); err != nil {
 		t.Fatalf("encodeImage(png): %v", err)
 	}
 	if got := buf.Bytes()[25]; got != 6 {
@@ -288,7 +288,7 @@ func TestEncodePNGAlpha(t *testing.T) {
 	}
 
 	buf.Reset()
-	if err := encodeImage(&buf, encTestStripes(8, 8, 3), "png", 0); err != nil {
+	if err := encodeImage(&buf, encTestStripes(8, 8, 3), "png", 0, false); err != nil {
 		t.Fatalf("encodeImage(png): %v", err)
 	}
 	if got := buf.Bytes()[25]; got != 2 {
@@ -602,7 +602,7 @@ func TestEncodeImageErrors(t *testing.T) {
 		quality int
 		want    error
 	}{
-		{"webp is not written here", "webp", 80, errUnsupportedFormat},
+		{"webp quality 0", "webp", 0, errBadParam},
 		{"unknown", "tiff", 80, errUnsupportedFormat},
 		{"alias", "jpg", 80, errUnsupportedFormat},
 		{"empty", "", 80, errUnsupportedFormat},
@@ -612,7 +612,7 @@ func TestEncodeImageErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			err := encodeImage(&buf, img, tt.format, tt.quality)
+			err := encodeImage(&buf, img, tt.format, tt.quality, false)
 			if !errors.Is(err, tt.want) {
 				t.Errorf("encodeImage(%q, %d) = %v, want %v", tt.format, tt.quality, err, tt.want)
 			}
@@ -654,7 +654,7 @@ func BenchmarkEncodeJPEG(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				buf.Reset()
-				if err := encodeImage(&buf, img, "jpeg", q); err != nil {
+				if err := encodeImage(&buf, img, "jpeg", q, false); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -672,7 +672,7 @@ func BenchmarkEncodePNG(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			buf.Reset()
-			if err := encodeImage(&buf, img, "png", 0); err != nil {
+			if err := encodeImage(&buf, img, "png", 0, false); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -716,7 +716,7 @@ func BenchmarkEncodeImageGIF(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf.Reset()
-		if err := encodeImage(&buf, img, "gif", 0); err != nil {
+		if err := encodeImage(&buf, img, "gif", 0, false); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -128,6 +128,9 @@ func (s *server) handleImage(method string) http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
+		if req.negotiated {
+			w.Header().Add("Vary", "Accept")
+		}
 		ri := info(r.Context())
 		ri.key, ri.cache = req.key, "hit"
 		if method != "display" && s.dst == nil {
@@ -211,6 +214,7 @@ func (s *server) parse(r *http.Request) (*request, error) {
 	if err != nil {
 		return nil, err
 	}
+	req.negotiate(r.Header.Get("Accept"))
 	if req.url != nil && s.disableURL {
 		return nil, fmt.Errorf("%w: url: url sources are disabled (options.disable_url)", errForbidden)
 	}

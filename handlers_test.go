@@ -397,7 +397,7 @@ func TestBadRequests(t *testing.T) {
 		{"path style traversal", "/display/resize/10x10/..%2F..%2Fetc%2Fpasswd", 400, "path:"},
 		{"path style dot segments are cleaned by the mux", "/display/resize/10x10/../../etc/passwd", 307, ""},
 		{"not an image", "/display?path=notes.txt&op=resize&w=10", 415, "unsupported"},
-		{"webp output not yet", "/display?path=avatar.png&op=resize&w=10&fmt=webp", 400, "fmt:"},
+		{"bad lossless", "/display?path=avatar.png&op=resize&w=10&fmt=webp&lossless=maybe", 400, "lossless:"},
 	}
 	os.WriteFile(filepath.Join(e.srcDir, "notes.txt"), []byte("hello, not an image"), 0o644)
 	for _, tt := range tests {

@@ -26,7 +26,7 @@ type result struct {
 }
 
 // writableFormats are the formats the engine encodes.
-var writableFormats = map[string]bool{"jpeg": true, "png": true, "gif": true, "bmp": true}
+var writableFormats = map[string]bool{"jpeg": true, "png": true, "gif": true, "bmp": true, "webp": true}
 
 // outputFormat picks the output format: fmt, else engine.format, else the
 // source's format when picfit writes it, else engine.default_format.
@@ -101,18 +101,22 @@ func transform(src []byte, r *request, eo engineOptions, images func(path string
 		}
 	}
 
-	animated := format == "gif" && pic.frameCount() > 1
+	animated := (format == "gif" || format == "webp") && pic.frameCount() > 1
 	var still *image.RGBA
 	var frames []*image.Paletted
 	var delays []int
+	anim := newWebPAnimation(quality, r.lossless) // frames coded as they come
 	err = pic.eachFrame(func(img *image.RGBA, delay int) error {
 		out, err := applyOps(img, ops, extras, eo.maxOutputPixels)
 		if err != nil {
 			return err
 		}
-		if !animated {
+		switch {
+		case !animated:
 			still = out
 			return errStopFrames
+		case format == "webp":
+			return anim.add(out, delay)
 		}
 		frames = append(frames, quantize(out))
 		delays = append(delays, delay)
@@ -123,10 +127,13 @@ func transform(src []byte, r *request, eo engineOptions, images func(path string
 	}
 
 	var buf bytes.Buffer
-	if animated {
+	switch {
+	case animated && format == "webp":
+		err = anim.finish(&buf, pic.loopCount())
+	case animated:
 		err = encodeGIF(&buf, frames, delays, pic.loopCount())
-	} else {
-		err = encodeImage(&buf, still, format, quality)
+	default:
+		err = encodeImage(&buf, still, format, quality, r.lossless)
 	}
 	if err != nil {
 		return result{}, err

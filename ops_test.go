@@ -258,7 +258,7 @@ func TestOutputFormat(t *testing.T) {
 		{"jpeg", "png", "gif", "jpeg"},
 		{"", "png", "gif", "png"},
 		{"", "", "gif", "gif"},
-		{"", "", "webp", "png"},
+		{"", "", "webp", "webp"},
 		{"auto", "", "bmp", "bmp"},
 	}
 	for _, tt := range tests {

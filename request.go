@@ -16,8 +16,8 @@ import (
 // The URL grammar, query style:
 //
 //	/{display,redirect,get}?(path=P|url=U)&op=OP[&op=OP...][&w=W][&h=H]
-//	    [&upscale=B][&fmt=F][&q=Q][&deg=D][&pos=P][&color=C][&stick=S]
-//	    [&filter=blur][&sig=SIG][&force=1]
+//	    [&upscale=B][&fmt=F][&q=Q][&lossless=B][&deg=D][&pos=P][&color=C]
+//	    [&stick=S][&filter=blur][&sig=SIG][&force=1]
 //
 // and path style, when a source storage is configured:
 //
@@ -41,6 +41,11 @@ type request struct {
 	format  string // requested output: "", "jpeg", "png", "gif", "bmp", "webp" or "auto"
 	quality int    // 1..100, or 0 for the engine default
 	force   bool   // regenerate, ignoring the kv store
+	// lossless asks for lossless WebP (photos are otherwise lossy).
+	lossless bool
+	// negotiated is set when fmt=auto was resolved from the Accept
+	// header: the response varies with it.
+	negotiated bool
 }
 
 // operation is one step of a chain, with its own parameters resolved.
@@ -201,6 +206,13 @@ func parseRequest(params url.Values, lim requestLimits) (*request, error) {
 			return nil, fmt.Errorf("%w: q: want 1..100, got %q", errBadParam, q)
 		}
 		r.quality = n
+	}
+	if s := params.Get("lossless"); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: lossless: want a boolean, got %q", errBadParam, s)
+		}
+		r.lossless = b
 	}
 
 	global := func(k string) string { return params.Get(k) }
@@ -387,4 +399,54 @@ func cleanPath(p string) (string, error) {
 		}
 	}
 	return p, nil
+}
+
+// negotiate resolves fmt=auto from an Accept header: WebP when it lists
+// image/webp, otherwise the usual rules (engine.format, the source's
+// format). The key becomes that of the same request with fmt=webp, or
+// without fmt, so caches hold each variant once and never mix them. A
+// request without fmt=auto is left as it is.
+func (r *request) negotiate(accept string) {
+	if r.format != "auto" {
+		return
+	}
+	params := make(url.Values, len(r.params))
+	for k, v := range r.params {
+		params[k] = v
+	}
+	r.format = ""
+	delete(params, "fmt")
+	if acceptsWebP(accept) {
+		r.format = "webp"
+		params["fmt"] = []string{"webp"}
+	}
+	r.key = requestKey(params)
+	r.negotiated = true
+}
+
+// acceptsWebP reports whether an Accept header lists image/webp with a
+// non-zero quality. Wildcards do not count: many clients that send */*
+// cannot show WebP.
+func acceptsWebP(accept string) bool {
+	for _, item := range strings.Split(accept, ",") {
+		mediaType, params, _ := strings.Cut(item, ";")
+		if !strings.EqualFold(strings.TrimSpace(mediaType), "image/webp") {
+			continue
+		}
+		q := 1.0
+		for _, p := range strings.Split(params, ";") {
+			k, v, _ := strings.Cut(p, "=")
+			if strings.EqualFold(strings.TrimSpace(k), "q") {
+				f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+				if err != nil || f < 0 || f > 1 {
+					f = 0 // a malformed weight: ignore the entry
+				}
+				q = f
+			}
+		}
+		if q > 0 {
+			return true
+		}
+	}
+	return false
 }

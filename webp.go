@@ -1,0 +1,309 @@
+package main
+
+import (
+	"encoding/binary"
+	"fmt"
+	"image"
+	"io"
+)
+
+// WebP output without cgo: the RIFF container (simple, extended with an
+// ALPH chunk, animated), on top of our own VP8L (vp8l.go) and VP8
+// (vp8.go) encoders. Why our own rather than a dependency: the only
+// pure-Go encoders are either lossless only (HugoSmits86/nativewebp) or
+// libwebp compiled to WebAssembly and run by an interpreter
+// (gen2brain/webp over wazero: megabytes more binary, a runtime inside
+// the process). A few thousand lines that we test against libwebp's
+// dwebp and golang.org/x/image/webp keep the binary small and
+// auditable.
+
+// webpFewColors is the number of distinct colours up to which "webp"
+// output is lossless: such images (logos, drawings, screenshots) code
+// exactly through a palette and smaller than lossy.
+const webpFewColors = 256
+
+// webpMaxSide is the largest width or height VP8 and VP8L can code.
+const webpMaxSide = 1 << 14
+
+// encodeWebP writes img as WebP: lossy at quality 1..100, or lossless when
+// lossless is true. Transparency is kept in both.
+func encodeWebP(w io.Writer, img *image.RGBA, quality int, lossless bool) error {
+	f, err := encodeWebPFrame(img, quality, lossless)
+	if err != nil {
+		return err
+	}
+	var b []byte
+	width, height := img.Rect.Dx(), img.Rect.Dy()
+	if f.alph != nil {
+		b = appendVP8X(b, width, height, webpFlagAlpha)
+	}
+	b = f.append(b)
+	return writeRIFF(w, b)
+}
+
+// webpLossless reports whether img goes out lossless: when asked, or
+// when it has few colours.
+func webpLossless(img *image.RGBA, asked bool) bool {
+	return asked || countColors(img, webpFewColors) <= webpFewColors
+}
+
+// webpFrame is one coded image: a VP8L chunk, or a VP8 chunk after an
+// optional ALPH chunk.
+type webpFrame struct {
+	lossless bool
+	alpha    bool   // the image has transparent pixels
+	alph     []byte // ALPH payload, lossy with alpha only
+	data     []byte // VP8 or VP8L payload
+}
+
+// append appends the frame's chunks to b.
+func (f webpFrame) append(b []byte) []byte {
+	if f.lossless {
+		return appendChunk(b, "VP8L", f.data)
+	}
+	if f.alph != nil {
+		b = appendChunk(b, "ALPH", f.alph)
+	}
+	return appendChunk(b, "VP8 ", f.data)
+}
+
+func encodeWebPFrame(img *image.RGBA, quality int, lossless bool) (webpFrame, error) {
+	width, height := img.Rect.Dx(), img.Rect.Dy()
+	if width < 1 || height < 1 || width > webpMaxSide || height > webpMaxSide {
+		return webpFrame{}, fmt.Errorf("encode webp: %w: %dx%d is outside 1..%d", errTooLarge, width, height, webpMaxSide)
+	}
+	if quality < 1 || quality > 100 {
+		return webpFrame{}, fmt.Errorf("encode webp: %w: quality %d not in 1..100", errBadParam, quality)
+	}
+	f := webpFrame{lossless: lossless, alpha: !rgbaOpaque(img)}
+	if lossless {
+		f.data = encodeVP8L(argbPixels(img), width, height, f.alpha, true)
+		return f, nil
+	}
+	data, err := encodeVP8(img, quality)
+	if err != nil {
+		return webpFrame{}, fmt.Errorf("encode webp: %w", err)
+	}
+	f.data = data
+	if f.alpha {
+		// Compression 1 (VP8L without its header), no filter: the
+		// predictor transform does a filter's work.
+		f.alph = append([]byte{1}, encodeVP8L(alphaPixels(img), width, height, false, false)...)
+	}
+	return f, nil
+}
+
+// argbPixels returns img's pixels as VP8L wants them: ARGB words, not
+// premultiplied. A colour whose alpha is neither 0 nor 255 is the one
+// that premultiplies back (as toRGBA does) to img's exact value, so a
+// lossless round trip gives img again.
+func argbPixels(img *image.RGBA) []uint32 {
+	w, h := img.Rect.Dx(), img.Rect.Dy()
+	out := make([]uint32, w*h)
+	for y := range h {
+		row := img.Pix[y*img.Stride : y*img.Stride+w*4]
+		o := out[y*w : y*w+w]
+		for x := range o {
+			p := row[x*4 : x*4+4 : x*4+4]
+			a := uint32(p[3])
+			r, g, b := uint32(p[0]), uint32(p[1]), uint32(p[2])
+			switch a {
+			case 0:
+				r, g, b = 0, 0, 0
+			case 255:
+			default:
+				r, g, b = unpremultiply(r, a), unpremultiply(g, a), unpremultiply(b, a)
+			}
+			o[x] = a<<24 | r<<16 | g<<8 | b
+		}
+	}
+	return out
+}
+
+// unpremultiply returns the colour value that premultiplies by alpha a
+// (1..254) to c, the way toRGBA and draw.Draw premultiply.
+func unpremultiply(c, a uint32) uint32 {
+	premul := func(u uint32) uint32 { return u * (a * 0x101) / 0xff >> 8 }
+	u := min((c*255+a/2)/a, 255)
+	for u > 0 && premul(u) > c {
+		u--
+	}
+	for u < 255 && premul(u) < c {
+		u++
+	}
+	return u
+}
+
+// alphaPixels returns img's alpha as the green of VP8L pixels, the way
+// an ALPH chunk codes it.
+func alphaPixels(img *image.RGBA) []uint32 {
+	w, h := img.Rect.Dx(), img.Rect.Dy()
+	out := make([]uint32, w*h)
+	for y := range h {
+		row := img.Pix[y*img.Stride : y*img.Stride+w*4]
+		for x := range w {
+			out[y*w+x] = uint32(row[x*4+3]) << 8
+		}
+	}
+	return out
+}
+
+// countColors counts img's distinct colours, stopping at limit+1.
+func countColors(img *image.RGBA, limit int) int {
+	const slots = 4096 // key+1 so that 0 is empty; limit must stay well below
+	var keys [slots]uint64
+	n := 0
+	w, h := img.Rect.Dx(), img.Rect.Dy()
+	last := uint64(0)
+	for y := range h {
+		row := img.Pix[y*img.Stride : y*img.Stride+w*4]
+		for x := 0; x < len(row); x += 4 {
+			p := binary.LittleEndian.Uint32(row[x:])
+			c := uint64(p) + 1
+			if c == last {
+				continue
+			}
+			last = c
+			s := (p * 0x9e3779b1) >> 20
+			for keys[s] != c && keys[s] != 0 {
+				s = (s + 1) & (slots - 1)
+			}
+			if keys[s] == 0 {
+				if n == limit {
+					return n + 1
+				}
+				keys[s] = c
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// VP8X flags.
+const (
+	webpFlagAnimation = 1 << 1
+	webpFlagAlpha     = 1 << 4
+)
+
+func appendVP8X(b []byte, width, height int, flags byte) []byte {
+	p := make([]byte, 10)
+	p[0] = flags
+	put24(p[4:], width-1)
+	put24(p[7:], height-1)
+	return appendChunk(b, "VP8X", p)
+}
+
+func put24(b []byte, v int) {
+	b[0], b[1], b[2] = byte(v), byte(v>>8), byte(v>>16)
+}
+
+// appendChunk appends a RIFF chunk, padded to an even size.
+func appendChunk(b []byte, fourCC string, payload []byte) []byte {
+	b = append(b, fourCC...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(payload)))
+	b = append(b, payload...)
+	if len(payload)%2 == 1 {
+		b = append(b, 0)
+	}
+	return b
+}
+
+// writeRIFF writes the RIFF WEBP header, then chunks.
+func writeRIFF(w io.Writer, chunks []byte) error {
+	if len(chunks) > 1<<32-1-4 {
+		return fmt.Errorf("encode webp: %w: %d bytes is over the RIFF limit", errTooLarge, len(chunks))
+	}
+	head := make([]byte, 0, 12)
+	head = append(head, "RIFF"...)
+	head = binary.LittleEndian.AppendUint32(head, uint32(4+len(chunks)))
+	head = append(head, "WEBP"...)
+	if _, err := w.Write(head); err != nil {
+		return fmt.Errorf("encode webp: %w", err)
+	}
+	if _, err := w.Write(chunks); err != nil {
+		return fmt.Errorf("encode webp: %w", err)
+	}
+	return nil
+}
+
+// webpAnimation collects the frames of an animated WebP as they come,
+// coded, so that only one decoded frame is alive at a time.
+type webpAnimation struct {
+	quality  int
+	lossless bool // every frame lossless; otherwise frames with few colours are
+	width    int
+	height   int
+	alpha    bool   // some frame has transparent pixels
+	frames   []byte // ANMF chunks
+	n        int
+}
+
+func newWebPAnimation(quality int, lossless bool) *webpAnimation {
+	return &webpAnimation{quality: quality, lossless: lossless}
+}
+
+// add codes a full-canvas frame shown for delay 1/100 s.
+func (a *webpAnimation) add(img *image.RGBA, delay int) error {
+	w, h := img.Rect.Dx(), img.Rect.Dy()
+	if a.n == 0 {
+		a.width, a.height = w, h
+	} else if w != a.width || h != a.height {
+		return fmt.Errorf("encode webp: frame %d is %dx%d, want %dx%d", a.n, w, h, a.width, a.height)
+	}
+	f, err := encodeWebPFrame(img, a.quality, webpLossless(img, a.lossless))
+	if err != nil {
+		return err
+	}
+	a.alpha = a.alpha || f.alpha
+	head := make([]byte, 16)
+	// Offset 0,0 (6 bytes), then the frame's size and duration.
+	put24(head[6:], w-1)
+	put24(head[9:], h-1)
+	put24(head[12:], min(max(delay, 0)*10, 1<<24-1))
+	head[15] = 0x02 // do not blend (the frame is the whole canvas), no disposal
+	a.frames = appendChunk(a.frames, "ANMF", f.append(head))
+	a.n++
+	return nil
+}
+
+// finish writes the animation. loopCount follows image/gif: 0 loops
+// forever, -1 plays once, n plays n+1 times.
+func (a *webpAnimation) finish(w io.Writer, loopCount int) error {
+	if a.n == 0 {
+		return fmt.Errorf("encode webp: no frames")
+	}
+	loops := 0 // WebP: 0 forever, n plays n times
+	switch {
+	case loopCount < 0:
+		loops = 1
+	case loopCount > 0:
+		loops = min(loopCount+1, 1<<16-1)
+	}
+	flags := byte(webpFlagAnimation)
+	if a.alpha {
+		flags |= webpFlagAlpha
+	}
+	b := appendVP8X(nil, a.width, a.height, flags)
+	anim := make([]byte, 6) // background: transparent black
+	binary.LittleEndian.PutUint16(anim[4:], uint16(loops))
+	b = appendChunk(b, "ANIM", anim)
+	b = append(b, a.frames...)
+	return writeRIFF(w, b)
+}
+
+// encodeAnimatedWebP writes full-canvas frames with delays in 1/100 s and
+// a GIF loop count. Frames with few colours are lossless, the others lossy
+// at quality unless lossless is set.
+func encodeAnimatedWebP(w io.Writer, frames []*image.RGBA, delays []int, loopCount int, quality int, lossless bool) error {
+	if len(delays) != len(frames) {
+		return fmt.Errorf("encode webp: %d frames but %d delays", len(frames), len(delays))
+	}
+	a := newWebPAnimation(quality, lossless)
+	for i, f := range frames {
+		if err := a.add(f, delays[i]); err != nil {
+			return err
+		}
+	}
+	return a.finish(w, loopCount)
+}

@@ -1,0 +1,295 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"image/png"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// TestWebPReport prints the BENCHMARKS.md table: for the corpus photos
+// at q75 and q90, our WebP encoder against cwebp (libwebp, Debian's webp
+// package) on the same pixels, and our JPEG at the same quality. Both
+// WebPs are decoded with dwebp and compared with the source: PSNR over
+// RGB, SSIM over luma. Encode times are the best of three; cwebp's is its
+// own "Time to encode picture" (-v), which leaves out reading the PNG.
+// "JPEG at iso-SSIM" is the smallest quality of our JPEG whose SSIM
+// reaches our WebP's. Run with PICFIT_WEBP_REPORT=1 (and PICFIT_CORPUS).
+func TestWebPReport(t *testing.T) {
+	if os.Getenv("PICFIT_WEBP_REPORT") != "1" {
+		t.Skip("set PICFIT_WEBP_REPORT=1 to print the WebP comparison")
+	}
+	for _, tool := range []string{"cwebp", "dwebp"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (apt-get install webp)", tool)
+		}
+	}
+	corpus := os.Getenv("PICFIT_CORPUS")
+	if corpus == "" {
+		corpus = "../shared/testdata"
+	}
+	photos := []struct {
+		file  string
+		width int // resize to this width first, 0 keeps the size
+	}{
+		{"medium-blinds-1920x1200.jpg", 0},
+		{"large-seeding-5312x2988-progressive.jpg", 1920},
+		{"progressive-picture1a-1365x1074.jpg", 0},
+	}
+	dir := t.TempDir()
+	fmt.Println("| image | q | ours ms | ours bytes | ours PSNR / SSIM | cwebp ms | cwebp bytes | cwebp PSNR / SSIM | size ratio | time ratio | our JPEG bytes | JPEG PSNR / SSIM | JPEG at iso-SSIM |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	for _, p := range photos {
+		data, err := os.ReadFile(filepath.Join(corpus, p.file))
+		if err != nil {
+			t.Skipf("corpus: %v", err)
+		}
+		pic, err := decode(data, decodeLimits{maxPixels: 100_000_000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := pic.still
+		if p.width > 0 {
+			w, h := resizeSize(src.Rect.Dx(), src.Rect.Dy(), p.width, 0)
+			src = resample(src, w, h)
+		}
+		pngPath := filepath.Join(dir, "src.png")
+		reportWritePNG(t, pngPath, src)
+		for _, q := range []int{75, 90} {
+			row := webpReportRow(t, src, pngPath, dir, q)
+			fmt.Printf("| %s (%dx%d) | %d | %s |\n", p.file, src.Rect.Dx(), src.Rect.Dy(), q, row)
+		}
+	}
+}
+
+func webpReportRow(t *testing.T, src *image.RGBA, pngPath, dir string, q int) string {
+	var ours []byte
+	oursTime := webpBestOf(3, func() {
+		var buf bytes.Buffer
+		if err := encodeWebP(&buf, src, q, false); err != nil {
+			t.Fatal(err)
+		}
+		ours = buf.Bytes()
+	})
+	oursPath := filepath.Join(dir, "ours.webp")
+	if err := os.WriteFile(oursPath, ours, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	oursDec := decodeWithDwebp(t, oursPath, dir)
+
+	cwebpPath := filepath.Join(dir, "cwebp.webp")
+	cwebpTime := time.Duration(math.MaxInt64)
+	for range 3 {
+		cwebpTime = min(cwebpTime, reportCwebp(t, pngPath, cwebpPath, q))
+	}
+	cw, err := os.ReadFile(cwebpPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cwDec := decodeWithDwebp(t, cwebpPath, dir)
+
+	jpg := reportJPEG(t, src, q)
+	jpgDec := reportDecodeJPEG(t, jpg)
+
+	oursSSIM := ssimLuma(src, oursDec)
+	isoQ, isoBytes := q, len(jpg)
+	for jq := 10; jq <= 100; jq++ {
+		b := reportJPEG(t, src, jq)
+		if ssimLuma(src, reportDecodeJPEG(t, b)) >= oursSSIM {
+			isoQ, isoBytes = jq, len(b)
+			break
+		}
+	}
+	return fmt.Sprintf("%d | %d | %.2f / %.4f | %d | %d | %.2f / %.4f | %.2f | %.2f | %d | %.2f / %.4f | q%d: %d",
+		oursTime.Milliseconds(), len(ours), psnrRGB(src, oursDec), oursSSIM,
+		cwebpTime.Milliseconds(), len(cw), psnrRGB(src, cwDec), ssimLuma(src, cwDec),
+		float64(len(ours))/float64(len(cw)), float64(oursTime)/float64(cwebpTime),
+		len(jpg), psnrRGB(src, jpgDec), ssimLuma(src, jpgDec), isoQ, isoBytes)
+}
+
+func webpBestOf(n int, f func()) time.Duration {
+	best := time.Duration(math.MaxInt64)
+	for range n {
+		start := time.Now()
+		f()
+		best = min(best, time.Since(start))
+	}
+	return best
+}
+
+var cwebpEncodeTime = regexp.MustCompile(`Time to encode picture: ([0-9.]+)s`)
+
+func reportCwebp(t *testing.T, in, out string, q int) time.Duration {
+	t.Helper()
+	b, err := exec.Command("cwebp", "-v", "-q", strconv.Itoa(q), in, "-o", out).CombinedOutput()
+	if err != nil {
+		t.Fatalf("cwebp: %v: %s", err, b)
+	}
+	m := cwebpEncodeTime.FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("cwebp -v printed no encode time: %s", b)
+	}
+	s, err := strconv.ParseFloat(string(m[1]), 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(s * float64(time.Second))
+}
+
+func decodeWithDwebp(t *testing.T, in, dir string) *image.RGBA {
+	t.Helper()
+	out := filepath.Join(dir, "dwebp.png")
+	if b, err := exec.Command("dwebp", "-quiet", in, "-o", out).CombinedOutput(); err != nil {
+		t.Fatalf("dwebp %s: %v: %s", in, err, b)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return toRGBA(m)
+}
+
+func reportWritePNG(t *testing.T, path string, img *image.RGBA) {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := (&png.Encoder{CompressionLevel: png.BestSpeed}).Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func reportJPEG(t *testing.T, img *image.RGBA, q int) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := encodeImage(&buf, img, "jpeg", q, false); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func reportDecodeJPEG(t *testing.T, b []byte) *image.RGBA {
+	t.Helper()
+	m, err := jpeg.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return toRGBA(m)
+}
+
+// psnrRGB is the PSNR of b against a over the R, G and B channels.
+func psnrRGB(a, b *image.RGBA) float64 {
+	var se float64
+	w, h := a.Rect.Dx(), a.Rect.Dy()
+	for y := range h {
+		ra, rb := a.Pix[y*a.Stride:], b.Pix[y*b.Stride:]
+		for x := range w {
+			for c := range 3 {
+				d := float64(ra[4*x+c]) - float64(rb[4*x+c])
+				se += d * d
+			}
+		}
+	}
+	if se == 0 {
+		return math.Inf(1)
+	}
+	return 10 * math.Log10(255*255*float64(3*w*h)/se)
+}
+
+// ssimLuma is the mean SSIM of b against a over BT.601 luma, in 8x8
+// windows every 4 pixels (the usual constants, K1 0.01, K2 0.03).
+func ssimLuma(a, b *image.RGBA) float64 {
+	w, h := a.Rect.Dx(), a.Rect.Dy()
+	la, lb := lumaPlane(a), lumaPlane(b)
+	const c1, c2 = (0.01 * 255) * (0.01 * 255), (0.03 * 255) * (0.03 * 255)
+	var sum float64
+	n := 0
+	for y := 0; y+8 <= h; y += 4 {
+		for x := 0; x+8 <= w; x += 4 {
+			var sa, sb, saa, sbb, sab float64
+			for j := range 8 {
+				for i := range 8 {
+					va, vb := la[(y+j)*w+x+i], lb[(y+j)*w+x+i]
+					sa += va
+					sb += vb
+					saa += va * va
+					sbb += vb * vb
+					sab += va * vb
+				}
+			}
+			ma, mb := sa/64, sb/64
+			va, vb, cov := saa/64-ma*ma, sbb/64-mb*mb, sab/64-ma*mb
+			sum += (2*ma*mb + c1) * (2*cov + c2) / ((ma*ma + mb*mb + c1) * (va + vb + c2))
+			n++
+		}
+	}
+	return sum / float64(n)
+}
+
+func lumaPlane(m *image.RGBA) []float64 {
+	w, h := m.Rect.Dx(), m.Rect.Dy()
+	out := make([]float64, w*h)
+	for y := range h {
+		row := m.Pix[y*m.Stride:]
+		for x := range w {
+			out[y*w+x] = 0.299*float64(row[4*x]) + 0.587*float64(row[4*x+1]) + 0.114*float64(row[4*x+2])
+		}
+	}
+	return out
+}
+
+// BenchmarkEncodeWebP times our encoder: lossy at q75 and q90 on a
+// 1920x1200 photo of the corpus, lossless on the 2140x1200 translucent
+// PNG (123 colours, the few-colours path).
+func BenchmarkEncodeWebP(b *testing.B) {
+	corpus := os.Getenv("PICFIT_CORPUS")
+	if corpus == "" {
+		corpus = "../shared/testdata"
+	}
+	photo, err := os.ReadFile(filepath.Join(corpus, "medium-blinds-1920x1200.jpg"))
+	if err != nil {
+		b.Skipf("corpus: %v", err)
+	}
+	cases := []struct {
+		name     string
+		data     []byte
+		quality  int
+		lossless bool
+	}{
+		{"lossy q75 1920x1200", photo, 75, false},
+		{"lossy q90 1920x1200", photo, 90, false},
+		{"lossless 2140x1200 alpha", readTestdata(b, "alpha-arc-colors-2140x1200.png"), 75, true},
+	}
+	for _, c := range cases {
+		pic, err := decode(c.data, decodeLimits{maxPixels: 1e8})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var buf bytes.Buffer
+			for b.Loop() {
+				buf.Reset()
+				if err := encodeWebP(&buf, pic.still, c.quality, c.lossless); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(buf.Len()), "bytes")
+		})
+	}
+}
