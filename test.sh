@@ -3,12 +3,21 @@
 # real backends, and static (CGO_ENABLED=0) builds for Linux, macOS and
 # Windows. It starts the backends the tests need on free loopback ports
 # (Redis: standalone, a 3-node cluster, a primary with a replica; an
-# S3-compatible server) and stops them at the end.
+# S3-compatible server) and stops them at the end. It installs what is
+# missing with apt-get (redis-server, webp).
 set -euo pipefail
 cd "$(dirname "$0")"
 
 echo "== go vet"
 go vet ./...
+
+echo "== tools"
+# dwebp, webpinfo and webpmux check our WebP files against libwebp's own reader.
+if ! command -v dwebp >/dev/null || ! command -v webpinfo >/dev/null || ! command -v webpmux >/dev/null; then
+	echo "installing webp"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq webp >/dev/null
+fi
 
 echo "== backends"
 . .ci/redis.sh

@@ -482,11 +482,11 @@ func TestVP8Transforms(t *testing.T) {
 
 // TestWebPWithLibwebp has libwebp's own tools check our files: dwebp
 // decodes every kind, webpinfo and webpmux accept the animation. Skipped
-// when Debian's webp package is not installed.
+// when Debian's webp package is not installed (test.sh installs it).
 func TestWebPWithLibwebp(t *testing.T) {
-	for _, tool := range []string{"dwebp", "webpinfo"} {
+	for _, tool := range []string{"dwebp", "webpinfo", "webpmux"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (apt-get install webp)", tool)
+			skipBackend(t, tool+" not installed (apt-get install webp)")
 		}
 	}
 	photo := cropRGBA(webpTestImage(t, "schwarzy.jpg"), 0, 0, 203, 101)
