@@ -445,16 +445,15 @@ func (d *jpegDecoder) processDQT(seg []byte) error {
 }
 
 // jpegHuffman is a Huffman table: a lookahead table for codes up to
-// jpegLookBits long, and the canonical-code bounds for the longer ones.
+// jpegLookBits long, and second-level tables for the longer ones.
 type jpegHuffman struct {
 	// lut, indexed by the next jpegLookBits bits, holds length<<8|symbol,
-	// or 0 when the code is longer.
+	// jpegLong|i when the code is longer (the rest of it is looked up in
+	// long[i<<jpegLongBits:]), or 0 for an invalid code.
 	lut [1 << jpegLookBits]uint16
-	// maxCode[l] is the largest code of length l, -1 if none; the symbol
-	// of code c of length l is vals[valOff[l]+c].
-	maxCode [17]int32
-	valOff  [17]int32
-	vals    [256]uint8
+	// long holds, for each jpegLookBits-bit prefix of the longer codes, a
+	// table indexed by the jpegLongBits bits after it, entries as in lut.
+	long    []uint16
 	defined bool
 	// fastAC, for AC tables, indexed like lut, holds value<<16 | run<<8 |
 	// length for a code of run r and size s whose code and s value bits
@@ -469,6 +468,11 @@ type jpegHuffman struct {
 }
 
 const (
+	// jpegLongBits is the index width of the second-level tables: codes
+	// are at most jpegLookBits+jpegLongBits = 16 bits long.
+	jpegLongBits = 16 - jpegLookBits
+	// jpegLong flags a lut entry that leads to a second-level table.
+	jpegLong = 1 << 15
 	// jpegSkipBits is the width of skipRun.
 	jpegSkipBits = 11
 	// skipRunEOB flags a skipRun entry that ends with an end of block.
@@ -513,27 +517,34 @@ func (d *jpegDecoder) processDHT(seg []byte) error {
 // vals define, refusing an over-subscribed code.
 func (h *jpegHuffman) build(counts *[16]int, vals []byte) error {
 	clear(h.lut[:])
-	copy(h.vals[:], vals)
+	h.long = h.long[:0]
 	h.defined = true
 	code, k := 0, 0
 	for l := 1; l <= 16; l++ {
 		n := counts[l-1]
-		h.valOff[l] = int32(k - code)
-		h.maxCode[l] = -1
-		if n > 0 {
-			h.maxCode[l] = int32(code + n - 1)
-		}
 		if code+n > 1<<l {
 			h.defined = false
 			return corrupt("bad Huffman table")
 		}
 		for range n {
+			e := uint16(l)<<8 | uint16(vals[k])
 			if l <= jpegLookBits {
 				shift := jpegLookBits - l
-				e := uint16(l)<<8 | uint16(vals[k])
 				lo := code << shift
 				for j := lo; j < lo+1<<shift; j++ {
 					h.lut[j] = e
+				}
+			} else {
+				prefix := code >> (l - jpegLookBits)
+				if h.lut[prefix] == 0 { // a new second-level table
+					h.lut[prefix] = jpegLong | uint16(len(h.long)>>jpegLongBits)
+					h.long = append(h.long, make([]uint16, 1<<jpegLongBits)...)
+				}
+				sub := h.long[int(h.lut[prefix]&^jpegLong)<<jpegLongBits:][:1<<jpegLongBits]
+				shift := 16 - l
+				lo := code << shift & (1<<jpegLongBits - 1)
+				for j := lo; j < lo+1<<shift; j++ {
+					sub[j] = e
 				}
 			}
 			code++
@@ -547,6 +558,9 @@ func (h *jpegHuffman) build(counts *[16]int, vals []byte) error {
 // buildFastAC fills fastAC and skipAC from lut.
 func (h *jpegHuffman) buildFastAC() {
 	for i, e := range h.lut {
+		if e&jpegLong != 0 { // a longer code: decode reads it
+			e = 0
+		}
 		h.skipAC[i] = skipEntry(uint(e))
 		h.fastAC[i] = 0
 		l, r, s := uint(e>>8), int32(e>>4&15), uint(e&15)
@@ -607,18 +621,32 @@ func skipEntry(e uint) uint16 {
 	return uint16(adv<<5 | (l + s))
 }
 
-// decodeLong decodes a code longer than jpegLookBits at the start of acc
-// (at least 16 valid bits), returning length<<8|symbol like lut, or 0 for
-// an invalid code. The decoders read lut themselves (a call would keep
-// the lookup from inlining) and call this when it holds 0.
-func (h *jpegHuffman) decodeLong(acc uint64) uint {
-	for l := jpegLookBits + 1; l <= 16; l++ {
-		code := int32(acc >> (64 - l))
-		if code <= h.maxCode[l] {
-			return uint(l)<<8 | uint(h.vals[(h.valOff[l]+code)&0xff])
-		}
+// decode decodes the Huffman code at the start of acc (at least 16 valid
+// bits): its symbol and its length, 0 for an invalid code. It inlines: one
+// table read for a code up to jpegLookBits long, two for a longer one.
+func (h *jpegHuffman) decode(acc uint64) (sym, length uint) {
+	e := h.lut[acc>>(64-jpegLookBits)]
+	if e&jpegLong != 0 {
+		e = h.long[int(e&0xff)<<jpegLongBits|int(acc>>(64-16)&(1<<jpegLongBits-1))]
 	}
-	return 0
+	return uint(e & 0xff), uint(e >> 8)
+}
+
+// acSymbol decodes the AC symbol at the start of acc (at least 32 valid
+// bits): run r and size s from the code, then for s > 0 the value v from
+// the s bits after it. bits is how many bits both took, 0 for an invalid
+// code. An end of band (s = 0, r < 15) takes no further bits here: its
+// run length, in progressive scans, is the caller's to read.
+func (h *jpegHuffman) acSymbol(acc uint64) (r, s uint, v int32, bits uint) {
+	rs, l := h.decode(acc)
+	if l == 0 {
+		return 0, 0, 0, 0
+	}
+	r, s = rs>>4, rs&15
+	if s != 0 {
+		v = extend(acc<<l>>(64-s), s)
+	}
+	return r, s, v, l + s
 }
 
 // jpegBits reads the entropy-coded data of a scan, most significant bit
@@ -921,11 +949,7 @@ func (d *jpegDecoder) dc(h *jpegHuffman, c *jpegComponent, acc uint64, n uint) (
 	if n < 32 {
 		acc, n = d.br.fill(acc, n)
 	}
-	e := uint(h.lut[acc>>(64-jpegLookBits)])
-	if e == 0 {
-		e = h.decodeLong(acc)
-	}
-	s, l := e&0xff, e>>8
+	s, l := h.decode(acc)
 	if l == 0 || s > 16 {
 		d.fail("bad DC code")
 		return acc, n
@@ -959,18 +983,13 @@ func (d *jpegDecoder) seqBlock(sc *jpegScan, i int, c *jpegComponent, bx, by int
 			last = k
 			continue
 		}
-		e := uint(ac.lut[acc>>(64-jpegLookBits)])
-		if e == 0 {
-			e = ac.decodeLong(acc)
-		}
-		rs, l := e&0xff, e>>8
+		r, s, v, l := ac.acSymbol(acc)
 		if l == 0 {
 			d.fail("bad AC code")
 			break
 		}
 		acc <<= l
 		n -= l
-		r, s := rs>>4, rs&15
 		if s == 0 {
 			if r != 15 {
 				break // end of block
@@ -979,9 +998,6 @@ func (d *jpegDecoder) seqBlock(sc *jpegScan, i int, c *jpegComponent, bx, by int
 			continue
 		}
 		k += int(r)
-		v := extend(acc>>(64-s), s)
-		acc <<= s
-		n -= s
 		if k > 63 {
 			break
 		}
@@ -1031,7 +1047,10 @@ func (d *jpegDecoder) seqBlockDC(sc *jpegScan, i int, c *jpegComponent, bx, by i
 		}
 		e := uint(ac.skipAC[acc>>(64-jpegLookBits)])
 		if e == 0 {
-			if e = uint(skipEntry(ac.decodeLong(acc))); e == 0 {
+			if sym, l := ac.decode(acc); l != 0 {
+				e = uint(skipEntry(l<<8 | sym))
+			}
+			if e == 0 {
 				d.fail("bad AC code")
 				break
 			}
@@ -1095,18 +1114,13 @@ func (d *jpegDecoder) acFirst(sc *jpegScan, i int, c *jpegComponent, bx, by int)
 		if n < 32 {
 			acc, n = d.br.fill(acc, n)
 		}
-		e := uint(ac.lut[acc>>(64-jpegLookBits)])
-		if e == 0 {
-			e = ac.decodeLong(acc)
-		}
-		rs, l := e&0xff, e>>8
+		r, s, v, l := ac.acSymbol(acc)
 		if l == 0 {
 			d.fail("bad AC code")
 			break
 		}
 		acc <<= l
 		n -= l
-		r, s := rs>>4, rs&15
 		if s == 0 {
 			if r < 15 {
 				d.eobrun = int32(1)<<r - 1
@@ -1121,9 +1135,6 @@ func (d *jpegDecoder) acFirst(sc *jpegScan, i int, c *jpegComponent, bx, by int)
 			continue
 		}
 		k += int(r)
-		v := extend(acc>>(64-s), s)
-		acc <<= s
-		n -= s
 		if k > sc.se {
 			break
 		}
@@ -1153,11 +1164,7 @@ func (d *jpegDecoder) acRefine(sc *jpegScan, i int, c *jpegComponent, bx, by int
 		if n < 32 {
 			acc, n = d.br.fill(acc, n)
 		}
-		e := uint(ac.lut[acc>>(64-jpegLookBits)])
-		if e == 0 {
-			e = ac.decodeLong(acc)
-		}
-		rs, l := e&0xff, e>>8
+		rs, l := ac.decode(acc)
 		if l == 0 || rs&15 > 1 {
 			d.fail("bad AC refinement code")
 			break
