@@ -278,11 +278,17 @@ type picture struct {
 	still         *image.RGBA // every source except animated GIFs (frames > 1)
 	anim          *gif.GIF    // animated GIF as decoded by image/gif, composited lazily
 	// shrunk is set when decodeScaled decoded still smaller than
-	// width×height: the picture then lies in the part x×y of still, in
-	// pixels that may be fractional (a JPEG decoded at 1/8 of a width
-	// that 8 does not divide holds part of a pixel in its last column).
+	// width×height, or decoded a JPEG to planes (at any scale) instead of
+	// still: the picture then lies in the part x×y of still, or of the
+	// planes' image turned upright, in pixels that may be fractional (a
+	// JPEG decoded at 1/8 of a width that 8 does not divide holds part of
+	// a pixel in its last column). applyShrunk makes still from it.
 	shrunk bool
 	x, y   span
+	// planes, when set, holds the decoded planes of a JPEG, stored with
+	// EXIF orientation orientation: resampleRGBA scales them.
+	planes      *jpegDecoder
+	orientation int
 }
 
 // decode reads the header, refuses a source whose width*height*frames is
@@ -297,9 +303,11 @@ func decode(data []byte, lim decodeLimits) (*picture, error) {
 }
 
 // decodeScaled is decode for a source that the caller shrinks to
-// hintW×hintH (displayed; 0×0 for no hint) next: a JPEG at least four
-// times that size both ways decodes at 1/2, 1/4 or 1/8 of its size (see
-// shrinkOnLoad), and the picture is then shrunk.
+// hintW×hintH (displayed; 0×0 for no hint) next, with applyShrunk: a JPEG
+// at least four times that size both ways decodes at 1/2, 1/4 or 1/8 of
+// its size (see shrinkOnLoad), and a grey or YCbCr JPEG stays in planes
+// that applyShrunk resamples without making the full-size RGBA image;
+// the picture is then shrunk.
 func decodeScaled(data []byte, lim decodeLimits, hintW, hintH int) (*picture, error) {
 	h, noTrailer, err := inspect(data)
 	if err != nil {
@@ -346,7 +354,8 @@ func decodeScaled(data []byte, lim decodeLimits, hintW, hintH int) (*picture, er
 	}
 
 	if h.format == "jpeg" {
-		err = guard("jpeg", func() error { return decodeJPEGPicture(p, data, h, shrinkOnLoad(h, hintW, hintH)) })
+		hinted := hintW > 0 && hintH > 0
+		err = guard("jpeg", func() error { return decodeJPEGPicture(p, data, h, shrinkOnLoad(h, hintW, hintH), hinted) })
 		if err != nil {
 			return nil, err
 		}
@@ -380,23 +389,68 @@ func decodeScaled(data []byte, lim decodeLimits, hintW, hintH int) (*picture, er
 
 // decodeJPEGPicture decodes a JPEG at 1/scale with our decoder (at scale
 // 1 too: it measured faster than image/jpeg plus the conversion to RGBA),
-// turned upright.
-func decodeJPEGPicture(p *picture, data []byte, h header, scale int) error {
-	img, err := decodeJPEG(data, scale)
+// turned upright; with planar, to planes when resampleRGBA takes them.
+func decodeJPEGPicture(p *picture, data []byte, h header, scale int, planar bool) error {
+	d, err := decodeJPEGPlanes(data, scale)
 	if err != nil {
 		return err
 	}
-	p.still = orient(img, h.orientation)
 	p.width, p.height = h.width, h.height
 	if h.orientation >= 5 {
 		p.width, p.height = h.height, h.width
 	}
-	if scale > 1 {
+	w, ht := d.outSize()
+	spans := func() (span, span) {
 		s := float64(scale)
+		return orientSpans(span{0, float64(h.width) / s}, span{0, float64(h.height) / s}, w, ht, h.orientation)
+	}
+	if planar && d.planar() {
+		p.planes, p.orientation, p.shrunk = d, h.orientation, true
+		p.x, p.y = spans()
+		return nil
+	}
+	img, err := d.toRGBA()
+	if err != nil {
+		return err
+	}
+	p.still = orient(img, h.orientation)
+	if scale > 1 {
 		p.shrunk = true
-		p.x, p.y = orientSpans(span{0, float64(h.width) / s}, span{0, float64(h.height) / s}, img.Rect.Dx(), img.Rect.Dy(), h.orientation)
+		p.x, p.y = spans()
 	}
 	return nil
+}
+
+// scaleArea scales the part x×y of the picture's image (upright, in the
+// pixels of still or of the planes) to w×h.
+func (p *picture) scaleArea(x, y span, w, h int, maxPixels int64) (*image.RGBA, error) {
+	if p.planes == nil {
+		return scaleArea(p.still, x, y, w, h, maxPixels)
+	}
+	if err := checkPixels(w, h, maxPixels); err != nil {
+		return nil, err
+	}
+	// Resample as stored, then turn the small result upright.
+	sw, sh := p.planes.outSize()
+	uw, uh := sw, sh // upright size
+	if p.orientation >= 5 {
+		uw, uh = sh, sw
+		w, h = h, w
+	}
+	x, y = orientSpans(x, y, uw, uh, inverseOrientation(p.orientation))
+	return orient(p.planes.resampleRGBA(x, y, w, h), p.orientation), nil
+}
+
+// inverseOrientation is the orientation that undoes o's turn: 6 and 8
+// turn a quarter each way, the others are their own inverse.
+func inverseOrientation(o int) int {
+	switch o {
+	case 6:
+		return 8
+	case 8:
+		return 6
+	}
+	return o
 }
 
 // orientSpans is where the spans x and y of a w×h image lie once orient

@@ -654,7 +654,11 @@ func TestShrinkHint(t *testing.T) {
 		{"resize w", blinds, "op=resize&w=400", 400, 250},
 		{"resize on a turned source", turned, "op=resize&w=400", 400, 250},
 		{"resize h", blinds, "op=resize&h=100", 160, 100},
-		{"resize to more than half", blinds, "op=resize&w=1000", 0, 0},
+		{"resize to more than half", blinds, "op=resize&w=1000", 1000, 625},
+		{"resize to the same size", blinds, "op=resize&w=1920", 0, 0},
+		{"resize up", blinds, "op=resize&w=2000&upscale=1", 0, 0},
+		{"pad wider than the image", blinds, "op=pad&w=2000&h=100", 160, 100},
+		{"pad wider than the image, no upscale", blinds, "op=pad&w=2000&h=100&upscale=0", 0, 0},
 		{"fit", blinds, "op=fit&w=300&h=300", 300, 188},
 		{"thumbnail covers the box", blinds, "op=thumbnail&w=100&h=100", 160, 100},
 		{"thumbnail with one side", blinds, "op=thumbnail&w=100", 100, 63},
@@ -743,6 +747,12 @@ func TestShrinkOnLoadQuality(t *testing.T) {
 		{"exif-orient6-blinds-1200x1920.jpg", "op=resize&w=300&op=rotate&deg=90"},
 		{"progressive-picture1a-1365x1074.jpg", "op=thumbnail&w=100&h=160"},
 		{"cmyk-blinds-1920x1200.jpg", "op=resize&h=150"},
+		// Planes resampled at 1/1: less than half the size.
+		{"medium-blinds-1920x1200.jpg", "op=resize&w=1000"},
+		{"exif-orient6-blinds-1200x1920.jpg", "op=thumbnail&w=1000&h=700"},
+		{"schwarzy_exif3.jpg", "op=fit&w=300&h=300"},
+		{"schwarzy_exif8.jpg", "op=resize&w=200"},
+		{"jpeg/gray.jpg", "op=resize&w=40"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file+"?"+tt.query, func(t *testing.T) {

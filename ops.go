@@ -141,9 +141,10 @@ func transform(src []byte, r *request, eo engineOptions, images func(path string
 	return result{data: buf.Bytes(), format: format}, nil
 }
 
-// shrinkHint is the size to which the first of ops shrinks a JPEG src at
-// least by half both ways (its crop's cover size for a thumbnail), or 0×0:
-// decodeScaled may then decode the source smaller.
+// shrinkHint is the size to which the first of ops scales a JPEG src
+// down (its crop's cover size for a thumbnail), or 0×0 when it does not
+// scale it down: decodeScaled may then decode the source smaller, and
+// keep it in planes, for applyShrunk to finish the operation.
 func shrinkHint(src []byte, ops []operation) (w, h int) {
 	hd, err := readHeader(src)
 	if err != nil || hd.format != "jpeg" || len(ops) == 0 {
@@ -158,12 +159,19 @@ func shrinkHint(src []byte, ops []operation) (w, h int) {
 	case "resize":
 		w, h = resizeSize(W, H, op.w, op.h)
 	case "fit", "pad":
+		if op.name == "pad" && !op.upscale && (op.w > W || op.h > H) {
+			return 0, 0 // apply leaves the image as it is
+		}
 		w, h = fitSize(W, H, op.w, op.h)
 	case "thumbnail":
+		if !op.upscale && (op.w > W || op.h > H) {
+			return 0, 0 // likewise
+		}
 		f := max(float64(op.w)/float64(W), float64(op.h)/float64(H))
 		w, h = int(math.Ceil(float64(W)*f)), int(math.Ceil(float64(H)*f))
 	}
-	if w == 0 || 2*w > W || 2*h > H {
+	// apply leaves the image as it is, or enlarges it, in all other cases.
+	if w == 0 || h == 0 || w > W || h > H || w == W && h == H {
 		return 0, 0
 	}
 	return w, h
@@ -190,21 +198,21 @@ func (op operation) applyShrunk(p *picture, maxPixels int64) (*image.RGBA, error
 	switch op.name {
 	case "resize":
 		w, h := resizeSize(W, H, op.w, op.h)
-		return scaleArea(p.still, p.x, p.y, w, h, maxPixels)
+		return p.scaleArea(p.x, p.y, w, h, maxPixels)
 	case "fit":
 		w, h := fitSize(W, H, op.w, op.h)
-		return scaleArea(p.still, p.x, p.y, w, h, maxPixels)
+		return p.scaleArea(p.x, p.y, w, h, maxPixels)
 	case "thumbnail":
 		x0, y0, cw, ch := coverCrop(W, H, op.w, op.h)
 		x := span{p.x.from + float64(x0)*fx, float64(cw) * fx}
 		y := span{p.y.from + float64(y0)*fy, float64(ch) * fy}
-		return scaleArea(p.still, x, y, op.w, op.h, maxPixels)
+		return p.scaleArea(x, y, op.w, op.h, maxPixels)
 	case "pad":
 		if err := checkPixels(op.w, op.h, maxPixels); err != nil {
 			return nil, err
 		}
 		iw, ih := fitSize(W, H, op.w, op.h)
-		inner, err := scaleArea(p.still, p.x, p.y, min(iw, op.w), min(ih, op.h), maxPixels)
+		inner, err := p.scaleArea(p.x, p.y, min(iw, op.w), min(ih, op.h), maxPixels)
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,340 @@
+package main
+
+import (
+	"image"
+	"math"
+)
+
+// Resampling a JPEG's decoded planes straight to the output size.
+//
+// The general path makes the full-size image first: it upsamples the
+// chroma of a subsampled JPEG, converts every pixel to RGBA and then
+// resamples four channels. When the first operation scales a JPEG down,
+// the planar path resamples the Y plane and the Cb and Cr planes instead,
+// each from its own resolution, and converts to RGB only at the output
+// size (or not at all: the JPEG encoder takes YCbCr). For a 4:2:0 photo
+// that is 1.5 samples a pixel to filter instead of 4, and neither the
+// upsampled chroma nor the full-size RGBA image is ever made.
+//
+// Chroma siting: a sample of a plane subsampled by r covers r pixels of
+// the image and sits at their centre (JFIF's centred siting, which the
+// upsampler of toRGBA follows too), so a span of the image is the same
+// span divided by r in the plane, and the Lanczos weights come out of
+// lanczosSpanWeights as for any other resample.
+//
+// The filter is the same Lanczos-3, in the same fixed point, as
+// resampleArea's. YCbCr is an affine function of RGB, so filtering it is
+// filtering RGB, but for the rounding and where the ringing is clamped
+// (to 0..255 in YCbCr rather than in RGB).
+//
+// Each pass multiplies two samples at once, one in each 32-bit lane of a
+// 64-bit word (see wideImage for the bounds that keep the lanes exact):
+// the horizontal pass over Y carries two rows, its vertical pass two
+// columns; the chroma passes carry Cb in the low lane and Cr in the high
+// one. Between the passes the samples keep wideFracBits fractional bits
+// and are not clamped.
+
+// planar reports whether resampleRGBA and resampleYCbCr can take d's planes: grey, or
+// YCbCr whose two chroma components have the same sampling.
+func (d *jpegDecoder) planar() bool {
+	model, err := d.colourModel()
+	if err != nil {
+		return false
+	}
+	switch model {
+	case jpegGray:
+		return true
+	case jpegYCbCr:
+		cb, cr := &d.comp[1], &d.comp[2]
+		return cb.rx == cr.rx && cb.ry == cr.ry && cb.vw == cr.vw && cb.vh == cr.vh
+	}
+	return false
+}
+
+// planeSums is the precision of what the vertical passes return: sums
+// with this many fractional bits.
+const planeSums = weightBits + wideFracBits
+
+// resampleRGBA scales the part x×y of the decoded image (in its pixels at
+// the decoded scale, as stored, before any EXIF orientation) to w×h (both
+// at least 1) with a Lanczos-3 filter, into an opaque RGBA image. d must
+// be planar. Y, Cb and Cr go into the conversion to RGB with the
+// precision of the sums, so that the only rounding is to the output
+// bytes, as when the image is resampled in RGB.
+func (d *jpegDecoder) resampleRGBA(x, y span, w, h int) *image.RGBA {
+	dst := image.NewRGBA(image.Rect(0, 0, w, h))
+	lum := newLumaPass(&d.comp[0], x, y, w, h)
+	var chroma *chromaPass
+	if d.ncomp == 3 {
+		chroma = newChromaPass(&d.comp[1], &d.comp[2], x, y, w, h)
+	}
+	parallel(h, 2*int64(w)*int64(len(lum.wy.w)), func(lo, hi int) {
+		ys := make([]int32, w)
+		var cbs, crs []int32
+		if chroma != nil {
+			cbs, crs = make([]int32, w), make([]int32, w)
+		}
+		for j := lo; j < hi; j++ {
+			d := dst.Pix[j*dst.Stride : j*dst.Stride+4*w]
+			lum.row(j, ys)
+			if chroma == nil {
+				for i, v := range ys {
+					g := clamp8(v, planeSums)
+					p := d[4*i : 4*i+4 : 4*i+4]
+					p[0], p[1], p[2], p[3] = g, g, g, 0xff
+				}
+				continue
+			}
+			chroma.row(j, cbs, crs)
+			ycbcrSumsRow(d, ys, cbs, crs)
+		}
+	})
+	return dst
+}
+
+// ycbcrSumsRow converts a row of Y, Cb and Cr sums (planeSums fractional
+// bits, not clamped) to opaque RGBA pixels with ycbcrToRGB's arithmetic
+// carried out at their precision.
+func ycbcrSumsRow(d []byte, ys, cbs, crs []int32) {
+	cbs, crs = cbs[:len(ys)], crs[:len(ys)]
+	const half = 128 << planeSums
+	for x, yv := range ys {
+		yy := int64(yv) * 0x10101
+		cb1, cr1 := int64(cbs[x])-half, int64(crs[x])-half
+		p := d[4*x : 4*x+4 : 4*x+4]
+		p[0] = clip16(int32((yy + 91881*cr1) >> planeSums))
+		p[1] = clip16(int32((yy - 22554*cb1 - 46802*cr1) >> planeSums))
+		p[2] = clip16(int32((yy + 116130*cb1) >> planeSums))
+		p[3] = 0xff
+	}
+}
+
+// resampleYCbCr is resampleRGBA for the JPEG encoder: grey, or Y at w×h
+// and the chroma at 4:2:0 (half the size, rounded up), each chroma sample
+// covering two by two output pixels as the encoder subsamples them.
+func (d *jpegDecoder) resampleYCbCr(x, y span, w, h int) image.Image {
+	rect := image.Rect(0, 0, w, h)
+	lum := newLumaPass(&d.comp[0], x, y, w, h)
+	var pix []byte
+	var stride int
+	var dst image.Image
+	if d.ncomp == 1 {
+		g := image.NewGray(rect)
+		pix, stride, dst = g.Pix, g.Stride, g
+	} else {
+		m := image.NewYCbCr(rect, image.YCbCrSubsampleRatio420)
+		pix, stride, dst = m.Y, m.YStride, m
+		// Chroma sample i covers output pixels 2i and 2i+1: the chroma
+		// grid spans two output pixels a sample, past the image's last
+		// pixel when w (or h) is odd.
+		cw, ch := (w+1)/2, (h+1)/2
+		cx, cy := x, y
+		cx.size *= float64(2*cw) / float64(w)
+		cy.size *= float64(2*ch) / float64(h)
+		chroma := newChromaPass(&d.comp[1], &d.comp[2], cx, cy, cw, ch)
+		parallel(ch, int64(cw)*int64(len(chroma.wy.w)), func(lo, hi int) {
+			cbs, crs := make([]int32, cw), make([]int32, cw)
+			for j := lo; j < hi; j++ {
+				chroma.row(j, cbs, crs)
+				o := j * m.CStride
+				clampRow(m.Cb[o:o+cw], cbs)
+				clampRow(m.Cr[o:o+cw], crs)
+			}
+		})
+	}
+	parallel(h, int64(w)*int64(len(lum.wy.w)), func(lo, hi int) {
+		ys := make([]int32, w)
+		for j := lo; j < hi; j++ {
+			lum.row(j, ys)
+			clampRow(pix[j*stride:j*stride+w], ys)
+		}
+	})
+	return dst
+}
+
+// clampRow rounds and clamps sums with planeSums fractional bits to bytes.
+func clampRow(d []byte, sums []int32) {
+	d = d[:len(sums)]
+	for i, v := range sums {
+		d[i] = clamp8(v, planeSums)
+	}
+}
+
+// planeWeights are the filter weights that map the span s of the decoded
+// image onto m samples, for a plane of n samples subsampled by r.
+func planeWeights(s span, r, n, m int) *filterWeights {
+	f := float64(r)
+	return lanczosSpanWeights(n, span{s.from / f, s.size / f}, m)
+}
+
+// tapRows is the range of source rows that the taps of fw read.
+func tapRows(fw *filterWeights) (lo, hi int) {
+	lo, hi = math.MaxInt, 0
+	for i := range fw.start {
+		start, ws := fw.taps(i)
+		lo, hi = min(lo, start), max(hi, start+len(ws))
+	}
+	return lo, hi
+}
+
+// wideRound rounds a weighted sum of 8-bit samples to wideFracBits
+// fractional bits, as the intermediate image between the passes holds it.
+func wideRound(v int32) int64 {
+	const down = weightBits - wideFracBits
+	return int64((v + 1<<(down-1)) >> down)
+}
+
+// lanes packs two signed samples into a word, a in the low lane.
+func lanes(a, b int64) uint64 { return uint64(a + b<<32) }
+
+// unlane splits a two-lane sum into its lanes (see unwide).
+func unlane(s int64) (a, b int32) {
+	a = int32(s)
+	return a, int32((s - int64(a)) >> 32)
+}
+
+// lumaPass is one plane (Y, or grey) filtered horizontally, waiting for
+// the vertical pass: tmp holds source rows r0 and on, a word per pair of
+// output columns (column 2q in the low lane), pw words a row.
+type lumaPass struct {
+	tmp   []uint64
+	pw, w int
+	r0    int
+	wy    *filterWeights
+}
+
+// newLumaPass runs the horizontal pass over the rows of c's plane that
+// the vertical pass will read, for scaling the span x×y to w×h.
+func newLumaPass(c *jpegComponent, x, y span, w, h int) *lumaPass {
+	wx := planeWeights(x, c.rx, c.vw, w)
+	wy := planeWeights(y, c.ry, c.vh, h)
+	r0, r1 := tapRows(wy)
+	pw := (w + 1) / 2
+	rows := r1 - r0
+	pairs := (rows + 1) / 2 // two rows at a time; the last may repeat
+	tmp := make([]uint64, 2*pairs*pw)
+	parallel(pairs, int64(rows)*int64(len(wx.w)), func(lo, hi int) {
+		buf := make([]uint64, c.vw)
+		for p := lo; p < hi; p++ {
+			a := r0 + 2*p
+			b := min(a+1, r1-1)
+			ra := c.plane[a*c.stride : a*c.stride+c.vw]
+			rb := c.plane[b*c.stride : b*c.stride+c.vw]
+			for i := range buf {
+				buf[i] = uint64(ra[i]) | uint64(rb[i])<<32
+			}
+			ta := tmp[2*p*pw : (2*p+1)*pw]
+			tb := tmp[(2*p+1)*pw : (2*p+2)*pw]
+			for q := range pw {
+				start, ws := wx.taps(2 * q)
+				a0, b0 := unlane(sumLanes(buf[start:start+len(ws)], ws))
+				var a1, b1 int32
+				if 2*q+1 < w {
+					start, ws = wx.taps(2*q + 1)
+					a1, b1 = unlane(sumLanes(buf[start:start+len(ws)], ws))
+				}
+				// Row a's two columns in one word, row b's in the other.
+				ta[q] = lanes(wideRound(a0), wideRound(a1))
+				tb[q] = lanes(wideRound(b0), wideRound(b1))
+			}
+		}
+	})
+	return &lumaPass{tmp: tmp, pw: pw, w: w, r0: r0, wy: wy}
+}
+
+// row is the vertical pass for output row j: its w sums, planeSums
+// fractional bits, not clamped.
+func (l *lumaPass) row(j int, out []int32) {
+	start, ws := l.wy.taps(j)
+	pw := l.pw
+	col := l.tmp[(start-l.r0)*pw : (start-l.r0+len(ws)-1)*pw+pw]
+	out = out[:l.w]
+	for q := range pw {
+		a, b := unlane(sumLanesCol(col[q:], ws, pw))
+		out[2*q] = a
+		if 2*q+1 < len(out) {
+			out[2*q+1] = b
+		}
+	}
+}
+
+// chromaPass is lumaPass for the two chroma planes together: Cb in the
+// low lane of each word of tmp, Cr in the high one, w words a row.
+type chromaPass struct {
+	tmp []uint64
+	w   int
+	r0  int
+	wy  *filterWeights
+}
+
+// newChromaPass runs the horizontal pass over the rows of the planes of
+// cb and cr (which have the same sampling) that the vertical pass will
+// read, for scaling the span x×y to w×h.
+func newChromaPass(cb, cr *jpegComponent, x, y span, w, h int) *chromaPass {
+	wx := planeWeights(x, cb.rx, cb.vw, w)
+	wy := planeWeights(y, cb.ry, cb.vh, h)
+	r0, r1 := tapRows(wy)
+	tmp := make([]uint64, (r1-r0)*w)
+	parallel(r1-r0, int64(r1-r0)*int64(len(wx.w)), func(lo, hi int) {
+		buf := make([]uint64, cb.vw)
+		for i := lo; i < hi; i++ {
+			r := r0 + i
+			rb := cb.plane[r*cb.stride : r*cb.stride+cb.vw]
+			rr := cr.plane[r*cr.stride : r*cr.stride+cb.vw]
+			for k := range buf {
+				buf[k] = uint64(rb[k]) | uint64(rr[k])<<32
+			}
+			t := tmp[i*w : (i+1)*w]
+			for q := range t {
+				start, ws := wx.taps(q)
+				b, r := unlane(sumLanes(buf[start:start+len(ws)], ws))
+				t[q] = lanes(wideRound(b), wideRound(r))
+			}
+		}
+	})
+	return &chromaPass{tmp: tmp, w: w, r0: r0, wy: wy}
+}
+
+// row is the vertical pass for output row j: the w sums of each plane,
+// planeSums fractional bits, not clamped.
+func (c *chromaPass) row(j int, cb, cr []int32) {
+	start, ws := c.wy.taps(j)
+	w := c.w
+	col := c.tmp[(start-c.r0)*w : (start-c.r0+len(ws)-1)*w+w]
+	cb, cr = cb[:w], cr[:w]
+	for q := range cb {
+		cb[q], cr[q] = unlane(sumLanesCol(col[q:], ws, w))
+	}
+}
+
+// sumLanes is the weighted sum of the len(ws) consecutive two-lane words
+// in p.
+//
+//go:noinline
+func sumLanes(p []uint64, ws []int32) int64 {
+	p = p[:len(ws)]
+	var s0, s1 int64
+	k := 0
+	for ; k+1 < len(ws); k += 2 {
+		s0 += int64(p[k]) * int64(ws[k])
+		s1 += int64(p[k+1]) * int64(ws[k+1])
+	}
+	if k < len(ws) {
+		s0 += int64(p[k]) * int64(ws[k])
+	}
+	return s0 + s1
+}
+
+// sumLanesCol is the weighted sum of the len(ws) two-lane words stride
+// words apart starting at p[0].
+//
+//go:noinline
+func sumLanesCol(p []uint64, ws []int32, stride int) int64 {
+	var s int64
+	i := 0
+	for _, c := range ws {
+		s += int64(p[i]) * int64(c)
+		i += stride
+	}
+	return s
+}

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"image"
+	"image/color"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestPlanarMatchesRGBA resamples the planes of every JPEG layout of the
+// fixtures (grey, 4:2:0, 4:2:2, 4:4:0, 4:1:1, 3:1:1, 4:4:4, chroma
+// sampled above luma, progressive, restarts) straight to the output, and
+// compares the result with the general path: the full RGBA image at the
+// same scale, then resampleArea over the same span.
+func TestPlanarMatchesRGBA(t *testing.T) {
+	files, err := filepath.Glob("testdata/jpeg/*.jpg")
+	if err != nil || len(files) < 10 {
+		t.Fatalf("fixtures: %v, %v", files, err)
+	}
+	tests := []struct {
+		name  string
+		scale int
+		x, y  span // of the 61x43 image, in its full-size pixels
+		w, h  int
+	}{
+		{"1/1 to 30x21", 1, span{0, 61}, span{0, 43}, 30, 21},
+		{"1/1 to 50x40", 1, span{0, 61}, span{0, 43}, 50, 40},
+		{"1/1 crop to 17x17", 1, span{9, 43}, span{0, 43}, 17, 17},
+		{"1/2 to 13x9", 2, span{0, 61}, span{0, 43}, 13, 9},
+		{"1/4 crop to 5x5", 4, span{9.5, 43}, span{0, 43}, 5, 5},
+		{"1/8 to 3x2", 8, span{0, 61}, span{0, 43}, 3, 2},
+		{"1/1 to 1x1", 1, span{0, 61}, span{0, 43}, 1, 1},
+	}
+	for _, file := range files {
+		data := readTestdata(t, strings.TrimPrefix(file, "testdata/"))
+		for _, tt := range tests {
+			t.Run(filepath.Base(file)+"/"+tt.name, func(t *testing.T) {
+				d, err := decodeJPEGPlanes(data, tt.scale)
+				if err != nil {
+					t.Skipf("not decodable: %v", err) // arithmetic.jpg
+				}
+				if !d.planar() {
+					switch filepath.Base(file) {
+					case "ycck.jpg", "rgb.jpg", "baseline-chroma-over-luma.jpg": // Cb and Cr sampled differently
+						return
+					}
+					t.Fatal("not planar")
+				}
+				s := float64(tt.scale)
+				x, y := span{tt.x.from / s, tt.x.size / s}, span{tt.y.from / s, tt.y.size / s}
+				got := d.resampleRGBA(x, y, tt.w, tt.h)
+				full, err := d.toRGBA()
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := resampleArea(full, x, y, tt.w, tt.h)
+				if got.Rect != want.Rect {
+					t.Fatalf("size %v, want %v", got.Rect, want.Rect)
+				}
+				mad, psnr := rgbaDiff(t, got, want)
+				t.Logf("RGBA: mean abs diff %.3f, PSNR %.2f dB", mad, psnr)
+				// The fixtures are small and saturated: the chroma
+				// upsampling of the general path shows more than on photos.
+				if mad > 1.5 || psnr < 38 {
+					t.Errorf("planar differs from the RGBA path by %.3f on average (PSNR %.2f dB), want <= 1.5 (>= 38 dB)", mad, psnr)
+				}
+				yc, ok := d.resampleYCbCr(x, y, tt.w, tt.h).(*image.YCbCr)
+				if d.ncomp == 1 {
+					return
+				}
+				if !ok || yc.SubsampleRatio != image.YCbCrSubsampleRatio420 || yc.Rect != want.Rect {
+					t.Fatalf("resampleYCbCr = %T, want a 4:2:0 *image.YCbCr of %v", yc, want.Rect)
+				}
+				// Against the RGBA path's result subsampled the way the JPEG
+				// encoder does it (chroma averaged over 2x2 pixels).
+				mad, psnr = rgbaDiff(t, toRGBA(yc), toRGBA(subsample420(want)))
+				t.Logf("4:2:0: mean abs diff %.3f, PSNR %.2f dB", mad, psnr)
+				if mad > 2 || psnr < 38 {
+					t.Errorf("4:2:0 differs from the RGBA path by %.3f on average (PSNR %.2f dB), want <= 2 (>= 38 dB)", mad, psnr)
+				}
+			})
+		}
+	}
+}
+
+// subsample420 converts m to YCbCr with color.RGBToYCbCr, averaging the
+// chroma of each 2x2 block of pixels (those inside m), as image/jpeg's
+// encoder does.
+func subsample420(m *image.RGBA) *image.YCbCr {
+	w, h := m.Rect.Dx(), m.Rect.Dy()
+	dst := image.NewYCbCr(m.Rect, image.YCbCrSubsampleRatio420)
+	cb := make([]int, len(dst.Cb))
+	cr := make([]int, len(dst.Cr))
+	n := make([]int, len(dst.Cb))
+	for y := range h {
+		for x := range w {
+			p := m.Pix[y*m.Stride+4*x:]
+			yy, b, r := color.RGBToYCbCr(p[0], p[1], p[2])
+			dst.Y[y*dst.YStride+x] = yy
+			c := y/2*dst.CStride + x/2
+			cb[c] += int(b)
+			cr[c] += int(r)
+			n[c]++
+		}
+	}
+	for i := range n {
+		if n[i] > 0 {
+			dst.Cb[i] = uint8((cb[i] + n[i]/2) / n[i])
+			dst.Cr[i] = uint8((cr[i] + n[i]/2) / n[i])
+		}
+	}
+	return dst
+}
