@@ -441,6 +441,29 @@ func (p *picture) scaleArea(x, y span, w, h int, maxPixels int64) (*image.RGBA, 
 	return orient(p.planes.resampleRGBA(x, y, w, h), p.orientation), nil
 }
 
+// scaleYCbCr is scaleArea for a picture in planes whose result goes to
+// the JPEG encoder: grey, or YCbCr 4:2:0. Each chroma sample covers two
+// by two pixels of the upright result, so its span is set upright, then
+// turned as stored with the luma's.
+func (p *picture) scaleYCbCr(x, y span, w, h int, maxPixels int64) (image.Image, error) {
+	if err := checkPixels(w, h, maxPixels); err != nil {
+		return nil, err
+	}
+	cw, ch := (w+1)/2, (h+1)/2
+	cx := span{x.from, x.size * float64(2*cw) / float64(w)}
+	cy := span{y.from, y.size * float64(2*ch) / float64(h)}
+	sw, sh := p.planes.outSize()
+	uw, uh := sw, sh // upright size
+	if p.orientation >= 5 {
+		uw, uh = sh, sw
+		w, h = h, w
+	}
+	inv := inverseOrientation(p.orientation)
+	x, y = orientSpans(x, y, uw, uh, inv)
+	cx, cy = orientSpans(cx, cy, uw, uh, inv)
+	return orientPlanes(p.planes.resampleYCbCr(x, y, cx, cy, w, h), p.orientation), nil
+}
+
 // inverseOrientation is the orientation that undoes o's turn: 6 and 8
 // turn a quarter each way, the others are their own inverse.
 func inverseOrientation(o int) int {

@@ -32,16 +32,11 @@ const pngCompression = png.DefaultCompression
 func encodeImage(w io.Writer, img *image.RGBA, format string, quality int, lossless bool) error {
 	switch format {
 	case "jpeg":
-		if quality < 1 || quality > 100 {
-			return fmt.Errorf("encode jpeg: %w: quality %d not in 1..100", errBadParam, quality)
-		}
 		// image/jpeg has fast paths for *image.RGBA (it converts each 8x8
 		// block straight from Pix) and *image.YCbCr. Converting to YCbCr
 		// ourselves (4:4:4 or 4:2:0) was measured no faster overall and
 		// costs a full-size allocation, so the RGBA goes in as is.
-		if err := jpeg.Encode(w, flattenWhite(img), &jpeg.Options{Quality: quality}); err != nil {
-			return fmt.Errorf("encode jpeg: %w", err)
-		}
+		return encodeJPEG(w, flattenWhite(img), quality)
 	case "png":
 		// image/png takes *image.RGBA as is: when Opaque() it writes 8-bit RGB
 		// (no alpha channel), otherwise 8-bit RGBA, unpremultiplying each row
@@ -63,6 +58,18 @@ func encodeImage(w io.Writer, img *image.RGBA, format string, quality int, lossl
 		return encodeWebP(w, img, quality, webpLossless(img, lossless))
 	default:
 		return fmt.Errorf("encode %q: %w", format, errUnsupportedFormat)
+	}
+	return nil
+}
+
+// encodeJPEG writes m, an opaque *image.RGBA, an *image.YCbCr or an
+// *image.Gray, as a JPEG of the given quality (1..100): 4:2:0 for colour.
+func encodeJPEG(w io.Writer, m image.Image, quality int) error {
+	if quality < 1 || quality > 100 {
+		return fmt.Errorf("encode jpeg: %w: quality %d not in 1..100", errBadParam, quality)
+	}
+	if err := jpeg.Encode(w, m, &jpeg.Options{Quality: quality}); err != nil {
+		return fmt.Errorf("encode jpeg: %w", err)
 	}
 	return nil
 }

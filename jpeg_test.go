@@ -41,7 +41,8 @@ func testCard(w, h int) *image.RGBA {
 	return m
 }
 
-func encodeJPEG(t testing.TB, m image.Image, quality int) []byte {
+// goJPEG encodes m with image/jpeg: test inputs from another encoder.
+func goJPEG(t testing.TB, m image.Image, quality int) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := jpeg.Encode(&buf, m, &jpeg.Options{Quality: quality}); err != nil {
@@ -84,7 +85,7 @@ func spliceCMYK(t testing.TB, planes [4]*image.Gray, quality int) []byte {
 	out.Write([]byte{0xff, jpegSOI})
 	out.Write([]byte{0xff, jpegAPPE, 0, 14, 'A', 'd', 'o', 'b', 'e', 0, 100, 0, 0, 0, 0, 0})
 	for i, pl := range planes {
-		dqt, dht, scan := jpegSegments(t, encodeJPEG(t, pl, quality))
+		dqt, dht, scan := jpegSegments(t, goJPEG(t, pl, quality))
 		if i == 0 {
 			out.Write(dqt)
 			sof := []byte{0xff, jpegSOF0, 0, 8 + 3*4, 8, byte(h >> 8), byte(h), byte(w >> 8), byte(w), 4}
@@ -150,11 +151,11 @@ func jpegInputs(t testing.TB) []jpegInput {
 	}
 	for _, sz := range []image.Point{{1, 1}, {9, 7}, {17, 16}, {64, 48}, {101, 75}} {
 		for _, q := range []int{1, 25, 75, 100} {
-			in = append(in, jpegInput{fmt.Sprintf("go-%dx%d-q%d.jpg", sz.X, sz.Y, q), encodeJPEG(t, testCard(sz.X, sz.Y), q)})
+			in = append(in, jpegInput{fmt.Sprintf("go-%dx%d-q%d.jpg", sz.X, sz.Y, q), goJPEG(t, testCard(sz.X, sz.Y), q)})
 		}
 		gray := image.NewGray(image.Rect(0, 0, sz.X, sz.Y))
 		copy(gray.Pix, cmykPlanes(sz.X, sz.Y)[0].Pix)
-		in = append(in, jpegInput{fmt.Sprintf("go-gray-%dx%d.jpg", sz.X, sz.Y), encodeJPEG(t, gray, 80)})
+		in = append(in, jpegInput{fmt.Sprintf("go-gray-%dx%d.jpg", sz.X, sz.Y), goJPEG(t, gray, 80)})
 		in = append(in, jpegInput{fmt.Sprintf("spliced-cmyk-%dx%d.jpg", sz.X, sz.Y), spliceCMYK(t, cmykPlanes(sz.X, sz.Y), 90)})
 	}
 	return in

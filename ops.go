@@ -62,13 +62,6 @@ func transform(src []byte, r *request, eo engineOptions, images func(path string
 	if err != nil {
 		return result{}, err
 	}
-	ops := r.ops
-	if pic.shrunk { // decoded smaller: the first operation finishes the job
-		if pic.still, err = ops[0].applyShrunk(pic, eo.maxOutputPixels); err != nil {
-			return result{}, fmt.Errorf("%s: %w", ops[0].name, err)
-		}
-		ops = ops[1:]
-	}
 	format := outputFormat(r.format, eo, pic.format)
 	if !writableFormats[format] {
 		return result{}, fmt.Errorf("%w: fmt: picfit does not write %s yet", errBadParam, format)
@@ -76,6 +69,26 @@ func transform(src []byte, r *request, eo engineOptions, images func(path string
 	quality := r.quality
 	if quality == 0 {
 		quality = eo.quality
+	}
+	ops := r.ops
+	if pic.planes != nil && format == "jpeg" && ops[0].scaling().name != "pad" && onlyNoop(ops[1:]) {
+		// One scaling to JPEG: from the decoded planes to the encoder's
+		// YCbCr, never through RGBA.
+		m, err := ops[0].applyShrunkYCbCr(pic, eo.maxOutputPixels)
+		if err != nil {
+			return result{}, fmt.Errorf("%s: %w", ops[0].name, err)
+		}
+		var buf bytes.Buffer
+		if err := encodeJPEG(&buf, m, quality); err != nil {
+			return result{}, err
+		}
+		return result{data: buf.Bytes(), format: format}, nil
+	}
+	if pic.shrunk { // decoded smaller: the first operation finishes the job
+		if pic.still, err = ops[0].applyShrunk(pic, eo.maxOutputPixels); err != nil {
+			return result{}, fmt.Errorf("%s: %w", ops[0].name, err)
+		}
+		ops = ops[1:]
 	}
 
 	extras := map[string]*image.RGBA{}
@@ -187,38 +200,61 @@ func (op operation) scaling() operation {
 }
 
 // applyShrunk runs op, the first operation, for which shrinkHint gave a
-// size, on a picture that decodeScaled decoded smaller: its sizes come
-// from the picture's size, as apply would compute them from the full
-// image, its pixels from the part of the smaller image that holds the
-// picture.
+// size, on a picture that decodeScaled decoded smaller or to planes: its
+// sizes come from the picture's size, as apply would compute them from
+// the full image, its pixels from the part of the decoded image that
+// holds the picture.
 func (op operation) applyShrunk(p *picture, maxPixels int64) (*image.RGBA, error) {
-	W, H := p.width, p.height
-	fx, fy := p.x.size/float64(W), p.y.size/float64(H) // full size to still
 	op = op.scaling()
-	switch op.name {
-	case "resize":
-		w, h := resizeSize(W, H, op.w, op.h)
-		return p.scaleArea(p.x, p.y, w, h, maxPixels)
-	case "fit":
-		w, h := fitSize(W, H, op.w, op.h)
-		return p.scaleArea(p.x, p.y, w, h, maxPixels)
-	case "thumbnail":
-		x0, y0, cw, ch := coverCrop(W, H, op.w, op.h)
-		x := span{p.x.from + float64(x0)*fx, float64(cw) * fx}
-		y := span{p.y.from + float64(y0)*fy, float64(ch) * fy}
-		return p.scaleArea(x, y, op.w, op.h, maxPixels)
-	case "pad":
+	if op.name == "pad" {
 		if err := checkPixels(op.w, op.h, maxPixels); err != nil {
 			return nil, err
 		}
-		iw, ih := fitSize(W, H, op.w, op.h)
-		inner, err := p.scaleArea(p.x, p.y, min(iw, op.w), min(ih, op.h), maxPixels)
-		if err != nil {
-			return nil, err
-		}
-		return centre(inner, op.w, op.h, op.color), nil
 	}
-	return nil, fmt.Errorf("shrink on load for %s", op.name) // shrinkHint gives no size for it
+	x, y, w, h, err := op.shrunkArea(p)
+	if err != nil {
+		return nil, err
+	}
+	img, err := p.scaleArea(x, y, w, h, maxPixels)
+	if err != nil || op.name != "pad" {
+		return img, err
+	}
+	return centre(img, op.w, op.h, op.color), nil
+}
+
+// applyShrunkYCbCr is applyShrunk for a picture in planes whose result
+// goes straight to the JPEG encoder: grey or 4:2:0 YCbCr. op is not pad.
+func (op operation) applyShrunkYCbCr(p *picture, maxPixels int64) (image.Image, error) {
+	x, y, w, h, err := op.scaling().shrunkArea(p)
+	if err != nil {
+		return nil, err
+	}
+	return p.scaleYCbCr(x, y, w, h, maxPixels)
+}
+
+// shrunkArea is what applyShrunk scales for op (as scaling returns it):
+// the part x×y of the picture's decoded image, upright, to w×h (which pad
+// then centres on op.w×op.h).
+func (op operation) shrunkArea(p *picture) (x, y span, w, h int, err error) {
+	W, H := p.width, p.height
+	switch op.name {
+	case "resize":
+		w, h = resizeSize(W, H, op.w, op.h)
+		return p.x, p.y, w, h, nil
+	case "fit":
+		w, h = fitSize(W, H, op.w, op.h)
+		return p.x, p.y, w, h, nil
+	case "thumbnail":
+		fx, fy := p.x.size/float64(W), p.y.size/float64(H) // full size to decoded
+		x0, y0, cw, ch := coverCrop(W, H, op.w, op.h)
+		x = span{p.x.from + float64(x0)*fx, float64(cw) * fx}
+		y = span{p.y.from + float64(y0)*fy, float64(ch) * fy}
+		return x, y, op.w, op.h, nil
+	case "pad":
+		iw, ih := fitSize(W, H, op.w, op.h)
+		return p.x, p.y, min(iw, op.w), min(ih, op.h), nil
+	}
+	return x, y, 0, 0, fmt.Errorf("shrink on load for %s", op.name) // shrinkHint gives no size for it
 }
 
 func onlyNoop(ops []operation) bool {

@@ -110,9 +110,10 @@ func ycbcrSumsRow(d []byte, ys, cbs, crs []int32) {
 }
 
 // resampleYCbCr is resampleRGBA for the JPEG encoder: grey, or Y at w×h
-// and the chroma at 4:2:0 (half the size, rounded up), each chroma sample
-// covering two by two output pixels as the encoder subsamples them.
-func (d *jpegDecoder) resampleYCbCr(x, y span, w, h int) image.Image {
+// from the span x×y and the chroma at 4:2:0 (half the size, rounded up)
+// from the span cx×cy, which covers two output pixels a chroma sample
+// (past the image's last pixel when w or h is odd).
+func (d *jpegDecoder) resampleYCbCr(x, y, cx, cy span, w, h int) image.Image {
 	rect := image.Rect(0, 0, w, h)
 	lum := newLumaPass(&d.comp[0], x, y, w, h)
 	var pix []byte
@@ -124,13 +125,7 @@ func (d *jpegDecoder) resampleYCbCr(x, y span, w, h int) image.Image {
 	} else {
 		m := image.NewYCbCr(rect, image.YCbCrSubsampleRatio420)
 		pix, stride, dst = m.Y, m.YStride, m
-		// Chroma sample i covers output pixels 2i and 2i+1: the chroma
-		// grid spans two output pixels a sample, past the image's last
-		// pixel when w (or h) is odd.
 		cw, ch := (w+1)/2, (h+1)/2
-		cx, cy := x, y
-		cx.size *= float64(2*cw) / float64(w)
-		cy.size *= float64(2*ch) / float64(h)
 		chroma := newChromaPass(&d.comp[1], &d.comp[2], cx, cy, cw, ch)
 		parallel(ch, int64(cw)*int64(len(chroma.wy.w)), func(lo, hi int) {
 			cbs, crs := make([]int32, cw), make([]int32, cw)
@@ -150,6 +145,63 @@ func (d *jpegDecoder) resampleYCbCr(x, y span, w, h int) image.Image {
 		}
 	})
 	return dst
+}
+
+// orientPlanes turns m, an *image.Gray or a 4:2:0 *image.YCbCr from
+// resampleYCbCr, upright by EXIF orientation o: each plane's samples are
+// moved, none is changed.
+func orientPlanes(m image.Image, o int) image.Image {
+	if o < 2 || o > 8 {
+		return m
+	}
+	switch m := m.(type) {
+	case *image.Gray:
+		pix, w, h := orientPlane(m.Pix, m.Stride, m.Rect.Dx(), m.Rect.Dy(), o)
+		return &image.Gray{Pix: pix, Stride: w, Rect: image.Rect(0, 0, w, h)}
+	case *image.YCbCr:
+		y, w, h := orientPlane(m.Y, m.YStride, m.Rect.Dx(), m.Rect.Dy(), o)
+		cw, ch := (m.Rect.Dx()+1)/2, (m.Rect.Dy()+1)/2
+		cb, ocw, _ := orientPlane(m.Cb, m.CStride, cw, ch, o)
+		cr, _, _ := orientPlane(m.Cr, m.CStride, cw, ch, o)
+		return &image.YCbCr{Y: y, Cb: cb, Cr: cr, YStride: w, CStride: ocw,
+			SubsampleRatio: image.YCbCrSubsampleRatio420, Rect: image.Rect(0, 0, w, h)}
+	}
+	return m
+}
+
+// orientPlane is the w×h plane src (rows stride bytes apart) turned
+// upright by EXIF orientation o (2 to 8), as orient turns an image, and
+// its size.
+func orientPlane(src []byte, stride, w, h, o int) (dst []byte, dw, dh int) {
+	dw, dh = w, h
+	if o >= 5 {
+		dw, dh = h, w
+	}
+	dst = make([]byte, dw*dh)
+	for Y := range dh {
+		row := dst[Y*dw : Y*dw+dw]
+		for X := range row {
+			var x, y int // the stored sample shown at (X, Y)
+			switch o {
+			case 2:
+				x, y = w-1-X, Y
+			case 3:
+				x, y = w-1-X, h-1-Y
+			case 4:
+				x, y = X, h-1-Y
+			case 5:
+				x, y = Y, X
+			case 6:
+				x, y = Y, h-1-X
+			case 7:
+				x, y = w-1-Y, h-1-X
+			case 8:
+				x, y = w-1-Y, X
+			}
+			row[X] = src[y*stride+x]
+		}
+	}
+	return dst, dw, dh
 }
 
 // clampRow rounds and clamps sums with planeSums fractional bits to bytes.

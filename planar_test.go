@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"image"
 	"image/color"
+	"image/jpeg"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -65,7 +67,10 @@ func TestPlanarMatchesRGBA(t *testing.T) {
 				if mad > 1.5 || psnr < 38 {
 					t.Errorf("planar differs from the RGBA path by %.3f on average (PSNR %.2f dB), want <= 1.5 (>= 38 dB)", mad, psnr)
 				}
-				yc, ok := d.resampleYCbCr(x, y, tt.w, tt.h).(*image.YCbCr)
+				cw, ch := (tt.w+1)/2, (tt.h+1)/2
+				cx := span{x.from, x.size * float64(2*cw) / float64(tt.w)}
+				cy := span{y.from, y.size * float64(2*ch) / float64(tt.h)}
+				yc, ok := d.resampleYCbCr(x, y, cx, cy, tt.w, tt.h).(*image.YCbCr)
 				if d.ncomp == 1 {
 					return
 				}
@@ -111,4 +116,78 @@ func subsample420(m *image.RGBA) *image.YCbCr {
 		}
 	}
 	return dst
+}
+
+// TestOrientPlane checks orientPlane against orient, on a plane whose
+// samples all differ.
+func TestOrientPlane(t *testing.T) {
+	g := image.NewGray(image.Rect(0, 0, 5, 3))
+	for i := range g.Pix {
+		g.Pix[i] = uint8(10 * i)
+	}
+	for o := 2; o <= 8; o++ {
+		want := orient(toRGBA(g), o)
+		pix, w, h := orientPlane(g.Pix, g.Stride, 5, 3, o)
+		if image.Rect(0, 0, w, h) != want.Rect {
+			t.Errorf("orientPlane(%d) size %dx%d, want %v", o, w, h, want.Rect)
+			continue
+		}
+		for i, v := range pix {
+			if want.Pix[4*i] != v {
+				t.Errorf("orientPlane(%d) = %v, want the grey of %v", o, pix, want.Pix)
+				break
+			}
+		}
+	}
+}
+
+// TestPlanarJPEGOutput runs one scaling to JPEG, which goes from the
+// planes to the encoder without RGBA, and compares the result with the
+// same request to PNG (through RGBA, no loss), next to that PNG's pixels
+// encoded as JPEG the way other operations' results are: EXIF
+// orientations, a crop, odd sizes, grey.
+func TestPlanarJPEGOutput(t *testing.T) {
+	tests := []struct {
+		file, query string
+	}{
+		{"medium-blinds-1920x1200.jpg", "op=resize&w=801"},
+		{"medium-blinds-1920x1200.jpg", "op=thumbnail&w=99&h=151"},
+		{"exif-orient6-blinds-1200x1920.jpg", "op=resize&w=333"},
+		{"schwarzy_exif3.jpg", "op=fit&w=201&h=201"},
+		{"schwarzy_exif6.jpg", "op=thumbnail&w=101&h=75"},
+		{"schwarzy_exif8.jpg", "op=resize&h=123"},
+		{"jpeg/gray.jpg", "op=resize&w=31"},
+	}
+	decodeJPEG := func(data []byte) *image.RGBA {
+		m, err := jpeg.Decode(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return toRGBA(m)
+	}
+	for _, tt := range tests {
+		t.Run(tt.file+"?"+tt.query, func(t *testing.T) {
+			src := readTestdata(t, tt.file)
+			res, err := transform(src, parseTestRequest(t, "path=x&fmt=jpg&q=90&"+tt.query), testEngine, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := decodeJPEG(res.data)
+			exact := transformRGBA(t, src, parseTestRequest(t, "path=x&fmt=png&"+tt.query))
+			if got.Rect != exact.Rect {
+				t.Fatalf("size %v, want %v", got.Rect, exact.Rect)
+			}
+			var buf bytes.Buffer
+			if err := encodeImage(&buf, exact, "jpeg", 90, false); err != nil {
+				t.Fatal(err)
+			}
+			mad, psnr := rgbaDiff(t, got, exact)
+			rmad, rpsnr := rgbaDiff(t, decodeJPEG(buf.Bytes()), exact)
+			t.Logf("mean abs diff %.3f, PSNR %.2f dB; through RGBA %.3f, %.2f dB", mad, psnr, rmad, rpsnr)
+			if mad > rmad*1.1+0.1 || psnr < rpsnr-1 {
+				t.Errorf("JPEG output differs from the exact result by %.3f on average (PSNR %.2f dB), want <= %.3f (>= %.2f dB) as through RGBA",
+					mad, psnr, rmad, rpsnr)
+			}
+		})
+	}
 }
