@@ -1381,79 +1381,104 @@ func idctDC(dc int) byte {
 
 // idct8 is libjpeg's accurate integer inverse DCT (jidctint.c, the
 // Loeffler-Ligtenberg-Moschytz algorithm), dequantising b with q on the
-// way, writing 8x8 samples at dst with the given stride.
+// way, writing 8x8 samples at dst with the given stride. Both passes are
+// written out in full (idct8x1's arithmetic, the same results): through
+// calls, whose results go through memory, it took twice as long.
 func idct8(dst []byte, stride int, b *[64]int16, q *[64]int32) {
-	var ws [64]int // the columns' results, column u at ws[8*u:], transposed
+	const shift1 = idctConstBits - idctPass1Bits
+	const r1 = 1 << (shift1 - 1)
+	var ws [64]int // the columns' results, row-major
 	for u := range 8 {
-		col := (*[8]int)(ws[8*u : 8*u+8])
 		// A column with no AC coefficient is flat.
 		if b[8+u]|b[16+u]|b[24+u]|b[32+u]|b[40+u]|b[48+u]|b[56+u] == 0 {
 			dc := int(b[u]) * int(q[u]) << idctPass1Bits
-			*col = [8]int{dc, dc, dc, dc, dc, dc, dc, dc}
+			ws[u], ws[8+u], ws[16+u], ws[24+u] = dc, dc, dc, dc
+			ws[32+u], ws[40+u], ws[48+u], ws[56+u] = dc, dc, dc, dc
 			continue
 		}
-		idct8x1(col,
-			int(b[u])*int(q[u]), int(b[8+u])*int(q[8+u]), int(b[16+u])*int(q[16+u]), int(b[24+u])*int(q[24+u]),
-			int(b[32+u])*int(q[32+u]), int(b[40+u])*int(q[40+u]), int(b[48+u])*int(q[48+u]), int(b[56+u])*int(q[56+u]),
-			idctConstBits-idctPass1Bits)
+		in0, in1 := int(b[u])*int(q[u]), int(b[8+u])*int(q[8+u])
+		in2, in3 := int(b[16+u])*int(q[16+u]), int(b[24+u])*int(q[24+u])
+		in4, in5 := int(b[32+u])*int(q[32+u]), int(b[40+u])*int(q[40+u])
+		in6, in7 := int(b[48+u])*int(q[48+u]), int(b[56+u])*int(q[56+u])
+
+		z1 := (in2 + in6) * fix0_541196100
+		tmp2 := z1 - in6*fix1_847759065
+		tmp3 := z1 + in2*fix0_765366865
+		tmp0 := (in0 + in4) << idctConstBits
+		tmp1 := (in0 - in4) << idctConstBits
+		tmp10, tmp13 := tmp0+tmp3+r1, tmp0-tmp3+r1
+		tmp11, tmp12 := tmp1+tmp2+r1, tmp1-tmp2+r1
+
+		t0, t1, t2, t3 := in7, in5, in3, in1
+		z1, z2, z3, z4 := t0+t3, t1+t2, t0+t2, t1+t3
+		z5 := (z3 + z4) * fix1_175875602
+		t0 *= fix0_298631336
+		t1 *= fix2_053119869
+		t2 *= fix3_072711026
+		t3 *= fix1_501321110
+		z1 *= -fix0_899976223
+		z2 *= -fix2_562915447
+		z3 = z3*-fix1_961570560 + z5
+		z4 = z4*-fix0_390180644 + z5
+		t0 += z1 + z3
+		t1 += z2 + z4
+		t2 += z2 + z3
+		t3 += z1 + z4
+
+		ws[u] = (tmp10 + t3) >> shift1
+		ws[8+u] = (tmp11 + t2) >> shift1
+		ws[16+u] = (tmp12 + t1) >> shift1
+		ws[24+u] = (tmp13 + t0) >> shift1
+		ws[32+u] = (tmp13 - t0) >> shift1
+		ws[40+u] = (tmp12 - t1) >> shift1
+		ws[48+u] = (tmp11 - t2) >> shift1
+		ws[56+u] = (tmp10 - t3) >> shift1
 	}
-	const shift = idctConstBits + idctPass1Bits + 3
-	var out [8]int
+	const shift2 = idctConstBits + idctPass1Bits + 3
+	// r2 rounds, and 128<<shift2 adds the level shift.
+	const r2 = 1<<(shift2-1) + 128<<shift2
 	for v := range 8 {
 		d := (*[8]byte)(dst[v*stride : v*stride+8])
-		r0, r1, r2, r3 := ws[v], ws[8+v], ws[16+v], ws[24+v]
-		r4, r5, r6, r7 := ws[32+v], ws[40+v], ws[48+v], ws[56+v]
-		if r1|r2|r3|r4|r5|r6|r7 == 0 {
-			s := clampByte((r0+1<<(idctPass1Bits+2))>>(idctPass1Bits+3) + 128)
+		w := (*[8]int)(ws[8*v : 8*v+8])
+		if w[1]|w[2]|w[3]|w[4]|w[5]|w[6]|w[7] == 0 {
+			s := clampByte((w[0]+1<<(idctPass1Bits+2))>>(idctPass1Bits+3) + 128)
 			*d = [8]byte{s, s, s, s, s, s, s, s}
 			continue
 		}
-		idct8x1(&out, r0, r1, r2, r3, r4, r5, r6, r7, shift)
-		for x := range d {
-			d[x] = clampByte(out[x] + 128)
-		}
-	}
-}
+		in0, in1, in2, in3, in4, in5, in6, in7 := w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]
 
-// idct8x1 is one 8-point pass of idct8: out is the inverse DCT of in0 to
-// in7, descaled by shift bits with rounding.
-func idct8x1(out *[8]int, in0, in1, in2, in3, in4, in5, in6, in7 int, shift uint) {
-	// Even part.
-	z1 := (in2 + in6) * fix0_541196100
-	tmp2 := z1 - in6*fix1_847759065
-	tmp3 := z1 + in2*fix0_765366865
-	tmp0 := (in0 + in4) << idctConstBits
-	tmp1 := (in0 - in4) << idctConstBits
-	tmp10, tmp13 := tmp0+tmp3, tmp0-tmp3
-	tmp11, tmp12 := tmp1+tmp2, tmp1-tmp2
+		z1 := (in2 + in6) * fix0_541196100
+		tmp2 := z1 - in6*fix1_847759065
+		tmp3 := z1 + in2*fix0_765366865
+		tmp0 := (in0 + in4) << idctConstBits
+		tmp1 := (in0 - in4) << idctConstBits
+		tmp10, tmp13 := tmp0+tmp3+r2, tmp0-tmp3+r2
+		tmp11, tmp12 := tmp1+tmp2+r2, tmp1-tmp2+r2
 
-	// Odd part.
-	t0, t1, t2, t3 := in7, in5, in3, in1
-	z1, z2, z3, z4 := t0+t3, t1+t2, t0+t2, t1+t3
-	z5 := (z3 + z4) * fix1_175875602
-	t0 *= fix0_298631336
-	t1 *= fix2_053119869
-	t2 *= fix3_072711026
-	t3 *= fix1_501321110
-	z1 *= -fix0_899976223
-	z2 *= -fix2_562915447
-	z3 = z3*-fix1_961570560 + z5
-	z4 = z4*-fix0_390180644 + z5
-	t0 += z1 + z3
-	t1 += z2 + z4
-	t2 += z2 + z3
-	t3 += z1 + z4
+		t0, t1, t2, t3 := in7, in5, in3, in1
+		z1, z2, z3, z4 := t0+t3, t1+t2, t0+t2, t1+t3
+		z5 := (z3 + z4) * fix1_175875602
+		t0 *= fix0_298631336
+		t1 *= fix2_053119869
+		t2 *= fix3_072711026
+		t3 *= fix1_501321110
+		z1 *= -fix0_899976223
+		z2 *= -fix2_562915447
+		z3 = z3*-fix1_961570560 + z5
+		z4 = z4*-fix0_390180644 + z5
+		t0 += z1 + z3
+		t1 += z2 + z4
+		t2 += z2 + z3
+		t3 += z1 + z4
 
-	r := 1 << (shift - 1)
-	*out = [8]int{
-		(tmp10 + t3 + r) >> shift,
-		(tmp11 + t2 + r) >> shift,
-		(tmp12 + t1 + r) >> shift,
-		(tmp13 + t0 + r) >> shift,
-		(tmp13 - t0 + r) >> shift,
-		(tmp12 - t1 + r) >> shift,
-		(tmp11 - t2 + r) >> shift,
-		(tmp10 - t3 + r) >> shift,
+		d[0] = clampByte((tmp10 + t3) >> shift2)
+		d[1] = clampByte((tmp11 + t2) >> shift2)
+		d[2] = clampByte((tmp12 + t1) >> shift2)
+		d[3] = clampByte((tmp13 + t0) >> shift2)
+		d[4] = clampByte((tmp13 - t0) >> shift2)
+		d[5] = clampByte((tmp12 - t1) >> shift2)
+		d[6] = clampByte((tmp11 - t2) >> shift2)
+		d[7] = clampByte((tmp10 - t3) >> shift2)
 	}
 }
 
@@ -1486,7 +1511,8 @@ func idct8Low(dst []byte, stride int, b *[64]int16, q *[64]int32) {
 	}
 }
 
-// idct8x1Low is idct8x1 with inputs 4 to 7 zero.
+// idct8x1Low is one 8-point pass of idct8Low: out is the inverse DCT of
+// in0 to in3 (in4 to in7 zero), descaled by shift bits with rounding.
 func idct8x1Low(out *[8]int, in0, in1, in2, in3 int, shift uint) {
 	// Even part.
 	tmp0 := in0 << idctConstBits

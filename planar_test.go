@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -187,6 +188,31 @@ func TestPlanarJPEGOutput(t *testing.T) {
 			if mad > rmad*1.1+0.1 || psnr < rpsnr-1 {
 				t.Errorf("JPEG output differs from the exact result by %.3f on average (PSNR %.2f dB), want <= %.3f (>= %.2f dB) as through RGBA",
 					mad, psnr, rmad, rpsnr)
+			}
+		})
+	}
+}
+
+// BenchmarkDecodeJPEGPlanes measures decoding to planes alone (what the
+// planar path needs), at the scales the corpus benchmarks use.
+func BenchmarkDecodeJPEGPlanes(b *testing.B) {
+	cases := []struct {
+		file  string
+		scale int
+	}{
+		{"medium-blinds-1920x1200.jpg", 1},
+		{"large-seeding-5312x2988-progressive.jpg", 2},
+		{"large-kleiber-6028x3391.jpg", 8},
+	}
+	for _, c := range cases {
+		b.Run(fmt.Sprintf("%s/scale%d", strings.TrimSuffix(c.file, ".jpg"), c.scale), func(b *testing.B) {
+			data := corpusFile(b, c.file)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if _, err := decodeJPEGPlanes(data, c.scale); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}
