@@ -247,7 +247,8 @@ func unlane(s int64) (a, b int32) {
 
 // lumaPass is one plane (Y, or grey) filtered horizontally, waiting for
 // the vertical pass: tmp holds source rows r0 and on, a word per pair of
-// output columns (column 2q in the low lane), pw words a row.
+// output columns (column 2q in the low lane), pw words a row (rounded up
+// to whole groups of four words; the last ones of a row may be unused).
 type lumaPass struct {
 	tmp   []uint64
 	pw, w int
@@ -255,43 +256,83 @@ type lumaPass struct {
 	wy    *filterWeights
 }
 
+// The passes filter four words at once, with one read of each weight:
+// eight rows of a plane, or four rows of Cb and Cr, in the horizontal
+// passes; four words of a row in the vertical ones.
+const (
+	lumaGroup   = 8 // rows per horizontal step over a plane
+	chromaGroup = 4 // rows per horizontal step over Cb and Cr
+)
+
+// roundUp4 is n rounded up to a multiple of 4.
+func roundUp4(n int) int { return (n + 3) &^ 3 }
+
 // newLumaPass runs the horizontal pass over the rows of c's plane that
 // the vertical pass will read, for scaling the span x×y to w×h.
 func newLumaPass(c *jpegComponent, x, y span, w, h int) *lumaPass {
 	wx := planeWeights(x, c.rx, c.vw, w)
 	wy := planeWeights(y, c.ry, c.vh, h)
 	r0, r1 := tapRows(wy)
-	pw := (w + 1) / 2
+	pw := roundUp4((w + 1) / 2)
 	rows := r1 - r0
-	pairs := (rows + 1) / 2 // two rows at a time; the last may repeat
-	tmp := make([]uint64, 2*pairs*pw)
-	parallel(pairs, int64(rows)*int64(len(wx.w)), func(lo, hi int) {
-		buf := make([]uint64, c.vw)
-		for p := lo; p < hi; p++ {
-			a := r0 + 2*p
-			b := min(a+1, r1-1)
-			ra := c.plane[a*c.stride : a*c.stride+c.vw]
-			rb := c.plane[b*c.stride : b*c.stride+c.vw]
-			for i := range buf {
-				buf[i] = uint64(ra[i]) | uint64(rb[i])<<32
+	groups := (rows + lumaGroup - 1) / lumaGroup // the last may repeat a row
+	tmp := make([]uint64, groups*lumaGroup*pw)
+	parallel(groups, int64(rows)*int64(len(wx.w)), func(lo, hi int) {
+		// buf holds the group's rows, column by column: word 4x+j has
+		// rows 2j and 2j+1 of column x.
+		buf := make([]uint64, 4*c.vw)
+		var src [lumaGroup][]byte
+		for g := lo; g < hi; g++ {
+			top := r0 + g*lumaGroup
+			for i := range src {
+				r := min(top+i, r1-1)
+				src[i] = c.plane[r*c.stride : r*c.stride+c.vw]
 			}
-			ta := tmp[2*p*pw : (2*p+1)*pw]
-			tb := tmp[(2*p+1)*pw : (2*p+2)*pw]
-			for q := range pw {
+			spreadRows(buf, &src)
+			t := tmp[g*lumaGroup*pw : (g+1)*lumaGroup*pw]
+			for q := range (w + 1) / 2 {
 				start, ws := wx.taps(2 * q)
-				a0, b0 := unlane(sumLanes(buf[start:start+len(ws)], ws))
-				var a1, b1 int32
+				a0, a1, a2, a3 := sum4(buf[4*start:4*(start+len(ws))], ws)
+				var b0, b1, b2, b3 int64
 				if 2*q+1 < w {
 					start, ws = wx.taps(2*q + 1)
-					a1, b1 = unlane(sumLanes(buf[start:start+len(ws)], ws))
+					b0, b1, b2, b3 = sum4(buf[4*start:4*(start+len(ws))], ws)
 				}
-				// Row a's two columns in one word, row b's in the other.
-				ta[q] = lanes(wideRound(a0), wideRound(a1))
-				tb[q] = lanes(wideRound(b0), wideRound(b1))
+				// Each row's two columns in one word.
+				packPair(t[q:], pw, a0, b0)
+				packPair(t[2*pw+q:], pw, a1, b1)
+				packPair(t[4*pw+q:], pw, a2, b2)
+				packPair(t[6*pw+q:], pw, a3, b3)
 			}
 		}
 	})
 	return &lumaPass{tmp: tmp, pw: pw, w: w, r0: r0, wy: wy}
+}
+
+// spreadRows interleaves eight rows of bytes into buf: word 4x+j holds
+// rows 2j and 2j+1 of column x, one a lane.
+func spreadRows(buf []uint64, src *[lumaGroup][]byte) {
+	n := len(src[0])
+	buf = buf[:4*n]
+	s0, s1, s2, s3 := src[0][:n], src[1][:n], src[2][:n], src[3][:n]
+	s4, s5, s6, s7 := src[4][:n], src[5][:n], src[6][:n], src[7][:n]
+	for x := range n {
+		d := buf[4*x : 4*x+4 : 4*x+4]
+		d[0] = uint64(s0[x]) | uint64(s1[x])<<32
+		d[1] = uint64(s2[x]) | uint64(s3[x])<<32
+		d[2] = uint64(s4[x]) | uint64(s5[x])<<32
+		d[3] = uint64(s6[x]) | uint64(s7[x])<<32
+	}
+}
+
+// packPair stores the sums a (column 2q) and b (column 2q+1), each with
+// two rows in its lanes, as the two rows' words t[0] and t[stride],
+// rounded to wideFracBits.
+func packPair(t []uint64, stride int, a, b int64) {
+	a0, a1 := unlane(a)
+	b0, b1 := unlane(b)
+	t[0] = lanes(wideRound(a0), wideRound(b0))
+	t[stride] = lanes(wideRound(a1), wideRound(b1))
 }
 
 // row is the vertical pass for output row j: its w sums, planeSums
@@ -301,22 +342,27 @@ func (l *lumaPass) row(j int, out []int32) {
 	pw := l.pw
 	col := l.tmp[(start-l.r0)*pw : (start-l.r0+len(ws)-1)*pw+pw]
 	out = out[:l.w]
-	for q := range pw {
-		a, b := unlane(sumLanesCol(col[q:], ws, pw))
-		out[2*q] = a
-		if 2*q+1 < len(out) {
-			out[2*q+1] = b
+	for q := 0; q < pw; q += 4 {
+		s0, s1, s2, s3 := sum4Col(col[q:], ws, pw)
+		for i, s := range [4]int64{s0, s1, s2, s3} {
+			a, b := unlane(s)
+			if x := 2 * (q + i); x+1 < len(out) {
+				out[x], out[x+1] = a, b
+			} else if x < len(out) {
+				out[x] = a
+			}
 		}
 	}
 }
 
 // chromaPass is lumaPass for the two chroma planes together: Cb in the
-// low lane of each word of tmp, Cr in the high one, w words a row.
+// low lane of each word of tmp, Cr in the high one, cw words a row (w
+// rounded up to whole groups of four).
 type chromaPass struct {
-	tmp []uint64
-	w   int
-	r0  int
-	wy  *filterWeights
+	tmp   []uint64
+	w, cw int
+	r0    int
+	wy    *filterWeights
 }
 
 // newChromaPass runs the horizontal pass over the rows of the planes of
@@ -326,67 +372,86 @@ func newChromaPass(cb, cr *jpegComponent, x, y span, w, h int) *chromaPass {
 	wx := planeWeights(x, cb.rx, cb.vw, w)
 	wy := planeWeights(y, cb.ry, cb.vh, h)
 	r0, r1 := tapRows(wy)
-	tmp := make([]uint64, (r1-r0)*w)
-	parallel(r1-r0, int64(r1-r0)*int64(len(wx.w)), func(lo, hi int) {
-		buf := make([]uint64, cb.vw)
-		for i := lo; i < hi; i++ {
-			r := r0 + i
-			rb := cb.plane[r*cb.stride : r*cb.stride+cb.vw]
-			rr := cr.plane[r*cr.stride : r*cr.stride+cb.vw]
-			for k := range buf {
-				buf[k] = uint64(rb[k]) | uint64(rr[k])<<32
+	cw := roundUp4(w)
+	rows := r1 - r0
+	groups := (rows + chromaGroup - 1) / chromaGroup
+	tmp := make([]uint64, groups*chromaGroup*cw)
+	parallel(groups, int64(rows)*int64(len(wx.w)), func(lo, hi int) {
+		// buf holds the group's rows, column by column: word 4x+j has
+		// Cb and Cr of row j, column x.
+		buf := make([]uint64, 4*cb.vw)
+		for g := lo; g < hi; g++ {
+			top := r0 + g*chromaGroup
+			for j := range chromaGroup {
+				r := min(top+j, r1-1)
+				rb := cb.plane[r*cb.stride : r*cb.stride+cb.vw]
+				rr := cr.plane[r*cr.stride : r*cr.stride+cb.vw]
+				for k := range rb {
+					buf[4*k+j] = uint64(rb[k]) | uint64(rr[k])<<32
+				}
 			}
-			t := tmp[i*w : (i+1)*w]
-			for q := range t {
+			t := tmp[g*chromaGroup*cw : (g+1)*chromaGroup*cw]
+			for q := range w {
 				start, ws := wx.taps(q)
-				b, r := unlane(sumLanes(buf[start:start+len(ws)], ws))
-				t[q] = lanes(wideRound(b), wideRound(r))
+				s0, s1, s2, s3 := sum4(buf[4*start:4*(start+len(ws))], ws)
+				for j, s := range [4]int64{s0, s1, s2, s3} {
+					b, r := unlane(s)
+					t[j*cw+q] = lanes(wideRound(b), wideRound(r))
+				}
 			}
 		}
 	})
-	return &chromaPass{tmp: tmp, w: w, r0: r0, wy: wy}
+	return &chromaPass{tmp: tmp, w: w, cw: cw, r0: r0, wy: wy}
 }
 
 // row is the vertical pass for output row j: the w sums of each plane,
 // planeSums fractional bits, not clamped.
 func (c *chromaPass) row(j int, cb, cr []int32) {
 	start, ws := c.wy.taps(j)
-	w := c.w
-	col := c.tmp[(start-c.r0)*w : (start-c.r0+len(ws)-1)*w+w]
-	cb, cr = cb[:w], cr[:w]
-	for q := range cb {
-		cb[q], cr[q] = unlane(sumLanesCol(col[q:], ws, w))
+	cw := c.cw
+	col := c.tmp[(start-c.r0)*cw : (start-c.r0+len(ws)-1)*cw+cw]
+	cb, cr = cb[:c.w], cr[:c.w]
+	for q := 0; q < cw; q += 4 {
+		s0, s1, s2, s3 := sum4Col(col[q:], ws, cw)
+		for i, s := range [4]int64{s0, s1, s2, s3} {
+			if q+i < len(cb) {
+				cb[q+i], cr[q+i] = unlane(s)
+			}
+		}
 	}
 }
 
-// sumLanes is the weighted sum of the len(ws) consecutive two-lane words
-// in p.
+// sum4 is the weighted sum of the len(ws) consecutive groups of four
+// two-lane words in p: four sums, one per word of a group.
 //
 //go:noinline
-func sumLanes(p []uint64, ws []int32) int64 {
-	p = p[:len(ws)]
-	var s0, s1 int64
-	k := 0
-	for ; k+1 < len(ws); k += 2 {
-		s0 += int64(p[k]) * int64(ws[k])
-		s1 += int64(p[k+1]) * int64(ws[k+1])
+func sum4(p []uint64, ws []int32) (s0, s1, s2, s3 int64) {
+	p = p[:4*len(ws)]
+	for k, w := range ws {
+		q := p[4*k : 4*k+4 : 4*k+4]
+		c := int64(w)
+		s0 += int64(q[0]) * c
+		s1 += int64(q[1]) * c
+		s2 += int64(q[2]) * c
+		s3 += int64(q[3]) * c
 	}
-	if k < len(ws) {
-		s0 += int64(p[k]) * int64(ws[k])
-	}
-	return s0 + s1
+	return s0, s1, s2, s3
 }
 
-// sumLanesCol is the weighted sum of the len(ws) two-lane words stride
-// words apart starting at p[0].
+// sum4Col is the weighted sum of the len(ws) groups of four consecutive
+// two-lane words, stride words apart, starting at p[0].
 //
 //go:noinline
-func sumLanesCol(p []uint64, ws []int32, stride int) int64 {
-	var s int64
+func sum4Col(p []uint64, ws []int32, stride int) (s0, s1, s2, s3 int64) {
 	i := 0
-	for _, c := range ws {
-		s += int64(p[i]) * int64(c)
+	for _, w := range ws {
+		q := p[i : i+4 : i+4]
+		c := int64(w)
+		s0 += int64(q[0]) * c
+		s1 += int64(q[1]) * c
+		s2 += int64(q[2]) * c
+		s3 += int64(q[3]) * c
 		i += stride
 	}
-	return s
+	return s0, s1, s2, s3
 }
