@@ -7,7 +7,6 @@ import (
 	"image"
 	"image/color"
 	"image/gif"
-	"image/jpeg"
 	"image/png"
 	"io"
 
@@ -58,18 +57,6 @@ func encodeImage(w io.Writer, img *image.RGBA, format string, quality int, lossl
 		return encodeWebP(w, img, quality, webpLossless(img, lossless))
 	default:
 		return fmt.Errorf("encode %q: %w", format, errUnsupportedFormat)
-	}
-	return nil
-}
-
-// encodeJPEG writes m, an opaque *image.RGBA, an *image.YCbCr or an
-// *image.Gray, as a JPEG of the given quality (1..100): 4:2:0 for colour.
-func encodeJPEG(w io.Writer, m image.Image, quality int) error {
-	if quality < 1 || quality > 100 {
-		return fmt.Errorf("encode jpeg: %w: quality %d not in 1..100", errBadParam, quality)
-	}
-	if err := jpeg.Encode(w, m, &jpeg.Options{Quality: quality}); err != nil {
-		return fmt.Errorf("encode jpeg: %w", err)
 	}
 	return nil
 }
