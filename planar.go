@@ -51,6 +51,15 @@ func (d *jpegDecoder) planar() bool {
 	return false
 }
 
+// inOrder runs fn over [0, n) on the calling goroutine. The planar
+// passes do not split across processors as resize.go's filters do: the
+// server already runs as many transforms at once as there are CPUs
+// (max_processor_concurrent), so under load a split gains nothing and
+// costs CPU time (the other core reads what this one wrote, threads wake
+// and spin): for blinds w=800, 101 against 86 ms of server CPU a request
+// in one bench/compare.sh run, though the machine's noise is as large.
+func inOrder(n int, fn func(lo, hi int)) { fn(0, n) }
+
 // planeSums is the precision of what the vertical passes return: sums
 // with this many fractional bits.
 const planeSums = weightBits + wideFracBits
@@ -68,7 +77,7 @@ func (d *jpegDecoder) resampleRGBA(x, y span, w, h int) *image.RGBA {
 	if d.ncomp == 3 {
 		chroma = newChromaPass(&d.comp[1], &d.comp[2], x, y, w, h)
 	}
-	parallel(h, 2*int64(w)*int64(len(lum.wy.w)), func(lo, hi int) {
+	inOrder(h, func(lo, hi int) {
 		ys := make([]int32, w)
 		var cbs, crs []int32
 		if chroma != nil {
@@ -127,7 +136,7 @@ func (d *jpegDecoder) resampleYCbCr(x, y, cx, cy span, w, h int) image.Image {
 		pix, stride, dst = m.Y, m.YStride, m
 		cw, ch := (w+1)/2, (h+1)/2
 		chroma := newChromaPass(&d.comp[1], &d.comp[2], cx, cy, cw, ch)
-		parallel(ch, int64(cw)*int64(len(chroma.wy.w)), func(lo, hi int) {
+		inOrder(ch, func(lo, hi int) {
 			cbs, crs := make([]int32, cw), make([]int32, cw)
 			for j := lo; j < hi; j++ {
 				chroma.row(j, cbs, crs)
@@ -137,7 +146,7 @@ func (d *jpegDecoder) resampleYCbCr(x, y, cx, cy span, w, h int) image.Image {
 			}
 		})
 	}
-	parallel(h, int64(w)*int64(len(lum.wy.w)), func(lo, hi int) {
+	inOrder(h, func(lo, hi int) {
 		ys := make([]int32, w)
 		for j := lo; j < hi; j++ {
 			lum.row(j, ys)
@@ -277,7 +286,7 @@ func newLumaPass(c *jpegComponent, x, y span, w, h int) *lumaPass {
 	rows := r1 - r0
 	groups := (rows + lumaGroup - 1) / lumaGroup // the last may repeat a row
 	tmp := make([]uint64, groups*lumaGroup*pw)
-	parallel(groups, int64(rows)*int64(len(wx.w)), func(lo, hi int) {
+	inOrder(groups, func(lo, hi int) {
 		// buf holds the group's rows, column by column: word 4x+j has
 		// rows 2j and 2j+1 of column x.
 		buf := make([]uint64, 4*c.vw)
@@ -376,7 +385,7 @@ func newChromaPass(cb, cr *jpegComponent, x, y span, w, h int) *chromaPass {
 	rows := r1 - r0
 	groups := (rows + chromaGroup - 1) / chromaGroup
 	tmp := make([]uint64, groups*chromaGroup*cw)
-	parallel(groups, int64(rows)*int64(len(wx.w)), func(lo, hi int) {
+	inOrder(groups, func(lo, hi int) {
 		// buf holds the group's rows, column by column: word 4x+j has
 		// Cb and Cr of row j, column x.
 		buf := make([]uint64, 4*cb.vw)
