@@ -482,13 +482,19 @@ func (s *server) process(ctx context.Context, req *request) (result, error) {
 	}
 	defer leave()
 	var src []byte
+	fetched := func() {}
 	if req.url != nil {
+		if fetched, err = s.limiter.prefetch(ctx); err != nil {
+			return result{}, err
+		}
 		if src, err = s.fetcher.fetch(ctx, req.url); err != nil {
+			fetched()
 			s.countFetchError(err)
 			return result{}, err
 		}
 	}
 	release, err := s.limiter.acquire(ctx)
+	fetched() // the source is in a slot now, or dropped
 	if err != nil {
 		return result{}, err
 	}
