@@ -165,9 +165,17 @@ func (s *server) serve(ctx context.Context, ln net.Listener, grace time.Duration
 		sctx, cancel = context.WithTimeout(sctx, grace)
 	}
 	defer cancel()
+	// Running out of grace is not a failure of the stop that was asked
+	// for: what was cut is logged, and serve still returns nil (exit 0),
+	// so a routine deploy under load does not leave a unit "failed".
 	var err error
 	for _, srv := range servers {
-		if serr := srv.Shutdown(sctx); err == nil {
+		serr := srv.Shutdown(sctx)
+		if errors.Is(serr, context.DeadlineExceeded) {
+			s.log.Warn("shutdown_timeout reached, closing the connections still open", "grace", grace.String())
+			serr = srv.Close()
+		}
+		if err == nil {
 			err = serr
 		}
 	}
