@@ -272,6 +272,9 @@ func newServer(cfg config, log *slog.Logger, now func() time.Time) (*server, err
 	default:
 		return nil, fmt.Errorf("kvstore.type: %q is not available in this build yet", cfg.KVStore.Type)
 	}
+	if strings.HasPrefix(cfg.KVStore.Type, "redis") {
+		s.kv = newKVBreaker(s.kv, log, now) // an outage costs a timeout a second, not a call
+	}
 	s.stores = newStoreQueue(o.MaxStoreQueue, 2, s.store, log, time.Duration(o.RequestTimeout))
 	s.stores.dropped = func() { s.metrics.add(storeDropped, 1) }
 	return s, nil
