@@ -353,13 +353,27 @@ func decodeScaled(data []byte, lim decodeLimits, hintW, hintH int) (*picture, er
 		return p, nil
 	}
 
+	if h.format == "png" {
+		err = guard("png", func() error {
+			img, err := decodePNG(data)
+			if err != nil {
+				return err
+			}
+			p.still = orient(img, h.orientation)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		p.width, p.height = p.still.Rect.Dx(), p.still.Rect.Dy()
+		return p, nil
+	}
+
 	err = guard(h.format, func() error {
 		var m image.Image
 		var err error
 		r := bytes.NewReader(data)
 		switch h.format {
-		case "png":
-			m, err = png.Decode(r)
 		case "bmp":
 			m, err = bmp.Decode(r)
 		case "webp":
