@@ -283,6 +283,9 @@ type picture struct {
 	// that 8 does not divide holds part of a pixel in its last column).
 	shrunk bool
 	x, y   span
+	// applied is set when decodeFirstOp ran the first operation while
+	// decoding: still is its result.
+	applied bool
 }
 
 // decode reads the header, refuses a source whose width*height*frames is

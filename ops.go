@@ -58,11 +58,14 @@ func transform(src []byte, r *request, eo engineOptions, images func(path string
 		return result{data: src, format: h.format}, nil
 	}
 	hintW, hintH := shrinkHint(src, r.ops)
-	pic, err := decodeScaled(src, eo.decode, hintW, hintH)
+	pic, err := decodeFirstOp(src, eo, r.ops, hintW, hintH)
 	if err != nil {
 		return result{}, err
 	}
 	ops := r.ops
+	if pic.applied { // the decoder ran the first operation (stream.go)
+		ops = ops[1:]
+	}
 	if pic.shrunk { // decoded smaller: the first operation finishes the job
 		if pic.still, err = ops[0].applyShrunk(pic, eo.maxOutputPixels); err != nil {
 			return result{}, fmt.Errorf("%s: %w", ops[0].name, err)
