@@ -336,7 +336,7 @@ func decodeScaled(data []byte, lim decodeLimits, hintW, hintH int) (*picture, er
 			p.anim = a
 			return p, nil
 		}
-		err := a.eachCanvas(p.width, p.height, func(img *image.RGBA, _ image.Rectangle, _ int) error {
+		err := a.eachCanvas(p.width, p.height, func(img *image.RGBA, _ []canvasRun, _ int) error {
 			p.still = img // the walk ends after the only frame: the canvas is ours
 			return nil
 		})
@@ -488,7 +488,7 @@ func (p *picture) eachFrame(fn func(img *image.RGBA, delay int) error) error {
 	if p.anim == nil {
 		return fn(p.still, 0)
 	}
-	return p.anim.eachCanvas(p.width, p.height, func(img *image.RGBA, _ image.Rectangle, delay int) error {
+	return p.anim.eachCanvas(p.width, p.height, func(img *image.RGBA, _ []canvasRun, delay int) error {
 		out := image.NewRGBA(img.Rect)
 		copy(out.Pix, img.Pix)
 		return fn(out, delay)
@@ -497,11 +497,11 @@ func (p *picture) eachFrame(fn func(img *image.RGBA, delay int) error) error {
 
 // eachCanvas is eachFrame without the copies: fn gets the canvas of the
 // walk, which it must not modify and may keep only if it stops the walk,
-// and the rectangle that changed since the previous frame (all of it for
-// the first).
-func (p *picture) eachCanvas(fn func(img *image.RGBA, dirty image.Rectangle, delay int) error) error {
+// and the runs of pixels that changed since the previous frame (every
+// row for the first).
+func (p *picture) eachCanvas(fn func(img *image.RGBA, changed []canvasRun, delay int) error) error {
 	if p.anim == nil {
-		return fn(p.still, p.still.Rect, 0)
+		return fn(p.still, wholeRuns(nil, p.still.Rect), 0)
 	}
 	return p.anim.eachCanvas(p.width, p.height, fn)
 }

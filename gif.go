@@ -2,6 +2,7 @@ package main
 
 import (
 	"compress/lzw"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"image"
@@ -425,6 +426,8 @@ func (b *gifBlockReader) close() error {
 // redo only that part.
 type gifCanvas struct {
 	img   *image.RGBA
+	prev  []byte // img's pixels as last reported, to find what changed
+	runs  []canvasRun
 	saved []byte // the canvas under the last frame, for disposal previous
 	// The last frame's rectangle and disposal, applied when the next
 	// frame is drawn (never after the last: the canvas then shows it).
@@ -438,9 +441,22 @@ func newGIFCanvas(width, height int) *gifCanvas {
 }
 
 // draw disposes of the previous frame, composites f and returns the
-// rectangle of the canvas that changed (the whole canvas for the first
-// frame).
-func (c *gifCanvas) draw(f *gifImage) image.Rectangle {
+// runs of pixels that changed since the last draw (every row for the
+// first frame), valid until the next draw.
+func (c *gifCanvas) draw(f *gifImage) []canvasRun {
+	touched := c.composite(f)
+	if c.frames == 1 {
+		c.prev = append(c.prev[:0], c.img.Pix...)
+		c.runs = wholeRuns(c.runs[:0], c.img.Rect)
+		return c.runs
+	}
+	c.runs = diffRuns(c.runs[:0], c.img, c.prev, touched)
+	return c.runs
+}
+
+// composite disposes of the previous frame and draws f; it returns the
+// rectangle that both touched.
+func (c *gifCanvas) composite(f *gifImage) image.Rectangle {
 	dirty := c.dispose()
 	if c.frames == 0 {
 		dirty = c.img.Rect
@@ -491,10 +507,10 @@ func (c *gifCanvas) dispose() image.Rectangle {
 }
 
 // eachCanvas calls fn for every frame of the animation in display order
-// with the composited canvas, the rectangle that changed since the last
+// with the composited canvas, the pixels that changed since the last
 // call and the frame's delay. The canvas is the walk's own: fn must not
 // modify it, and may keep it only if it stops the walk.
-func (a *gifAnim) eachCanvas(width, height int, fn func(img *image.RGBA, dirty image.Rectangle, delay int) error) error {
+func (a *gifAnim) eachCanvas(width, height int, fn func(img *image.RGBA, changed []canvasRun, delay int) error) error {
 	g, err := newGIFReader(a.data, a.noTrailer)
 	if err != nil {
 		return fmt.Errorf("decode gif: %w: %v", errCorruptImage, err)
@@ -574,4 +590,57 @@ func gifLoopCount(data []byte, noTrailer bool) int {
 		}
 	}
 	return g.loopCount
+}
+
+// canvasRun is a run of pixels of a canvas that changed: row y, columns
+// [x0, x1). Runs come in row order, then column order.
+type canvasRun struct{ y, x0, x1 int }
+
+// wholeRuns appends one run per row of r.
+func wholeRuns(runs []canvasRun, r image.Rectangle) []canvasRun {
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		runs = append(runs, canvasRun{y, r.Min.X, r.Max.X})
+	}
+	return runs
+}
+
+// diffGap is the number of unchanged pixels under which two runs of
+// changed pixels of a row count as one: the resampler's kernels are far
+// wider, so splitting finer saves nothing.
+const diffGap = 16
+
+// diffRuns appends the runs of pixels inside r where img differs from
+// prev (img's pixels as last reported, same layout), and brings prev up
+// to date.
+func diffRuns(runs []canvasRun, img *image.RGBA, prev []byte, r image.Rectangle) []canvasRun {
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		o := img.PixOffset(r.Min.X, y)
+		cur, old := img.Pix[o:o+4*r.Dx()], prev[o:o+4*r.Dx()]
+		start, end := -1, -1 // the open run, in pixels from r.Min.X
+		x := 0
+		for x < r.Dx() {
+			// Eight bytes (two pixels) a step while nothing changes.
+			if x+2 <= r.Dx() && binary.LittleEndian.Uint64(cur[4*x:]) == binary.LittleEndian.Uint64(old[4*x:]) {
+				x += 2
+				continue
+			}
+			if binary.LittleEndian.Uint32(cur[4*x:]) != binary.LittleEndian.Uint32(old[4*x:]) {
+				if start >= 0 && x-end >= diffGap {
+					runs = append(runs, canvasRun{y, r.Min.X + start, r.Min.X + end})
+					copy(old[4*start:4*end], cur[4*start:4*end])
+					start = -1
+				}
+				if start < 0 {
+					start = x
+				}
+				end = x + 1
+			}
+			x++
+		}
+		if start >= 0 {
+			runs = append(runs, canvasRun{y, r.Min.X + start, r.Min.X + end})
+			copy(old[4*start:4*end], cur[4*start:4*end])
+		}
+	}
+	return runs
 }

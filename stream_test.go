@@ -2,8 +2,18 @@ package main
 
 import (
 	"image"
+	"image/gif"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+)
+
+const (
+	gifDisposalNone       = gif.DisposalNone
+	gifDisposalBackground = gif.DisposalBackground
+	gifDisposalPrevious   = gif.DisposalPrevious
 )
 
 // maxPixelDiff is the largest difference of one channel between a and b,
@@ -91,6 +101,57 @@ func BenchmarkDecodePNGScaled(b *testing.B) {
 	for b.Loop() {
 		if _, err := decodePNGScaled(data, testEngine, r.ops); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestFrameScaler checks, frame by frame, that scaling only what each
+// frame changed gives what scaling each whole composited frame gives.
+func TestFrameScaler(t *testing.T) {
+	synthetic := buildGIF(t, 40, 30, 0,
+		gifFrame{image.Rect(0, 0, 4, 4), "RRRR/RGRR/RRBR/RRRR", gifDisposalNone, 10},
+		gifFrame{image.Rect(10, 5, 13, 7), "BTW/GBK", gifDisposalBackground, 20},
+		gifFrame{image.Rect(30, 20, 31, 21), "W", gifDisposalPrevious, 30},
+		gifFrame{image.Rect(0, 0, 40, 1), strings.Repeat("K", 40), gifDisposalNone, 40},
+		gifFrame{image.Rect(20, 10, 22, 12), "TT/TT", gifDisposalNone, 40},
+	)
+	files := map[string][]byte{
+		"giphy":     testdataFile(t, "giphy.gif"),
+		"synthetic": synthetic,
+	}
+	if data, err := os.ReadFile(filepath.Join(corpusDir(), "animated-imgproxy-demo-978x720-125f.gif")); err == nil {
+		files["imgproxy"] = data
+	}
+	queries := []string{"op=resize&w=100", "op=thumbnail&w=31&h=17", "op=thumbnail&w=10&h=40", "op=fit&w=23&h=23", "op=pad&w=50&h=20", "op=resize&w=300"}
+	for name, data := range files {
+		for _, q := range queries {
+			t.Run(name+" "+q, func(t *testing.T) {
+				r := parseTestRequest(t, "path=x&"+q)
+				pic, err := decode(data, testEngine.decode)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s, err := newFrameScaler(pic, r.ops, testEngine.maxOutputPixels)
+				if err != nil || s == nil {
+					t.Fatalf("newFrameScaler = %v, %v", s, err)
+				}
+				n := 0
+				err = pic.eachCanvas(func(img *image.RGBA, changed []canvasRun, _ int) error {
+					got := s.frame(img, changed)
+					want, err := r.ops[0].apply(img, nil, testEngine.maxOutputPixels)
+					if err != nil {
+						return err
+					}
+					if d := maxPixelDiff(got, want); d > 1 {
+						t.Fatalf("frame %d differs from scaling the whole frame by %d", n, d)
+					}
+					n++
+					return nil
+				})
+				if err != nil || n != pic.frameCount() {
+					t.Fatalf("eachCanvas = %d frames, %v", n, err)
+				}
+			})
 		}
 	}
 }
