@@ -155,3 +155,42 @@ func TestFrameScaler(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkSumWide(b *testing.B) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	const n, taps = 2140, 33
+	p, q, pq := make([]uint64, 2*n), make([]uint64, 2*n), make([]uint64, 4*n)
+	for i := range p {
+		p[i], q[i] = rng.Uint64()&laneMask, rng.Uint64()&laneMask
+	}
+	for i := range n {
+		pq[4*i], pq[4*i+1], pq[4*i+2], pq[4*i+3] = p[2*i], p[2*i+1], q[2*i], q[2*i+1]
+	}
+	ws := make([]int32, taps)
+	for i := range ws {
+		ws[i] = int32(rng.IntN(1000))
+	}
+	b.Run("one row twice", func(b *testing.B) {
+		var s int64
+		for b.Loop() {
+			for x := 0; x+taps <= n; x += 5 {
+				a, c := sumWide(p[2*x:2*(x+taps)], ws)
+				d, e := sumWide(q[2*x:2*(x+taps)], ws)
+				s += a + c + d + e
+			}
+		}
+		sink = s
+	})
+	b.Run("two rows", func(b *testing.B) {
+		var s int64
+		for b.Loop() {
+			for x := 0; x+taps <= n; x += 5 {
+				a, c, d, e := sumWide2(pq[4*x:4*(x+taps)], ws)
+				s += a + c + d + e
+			}
+		}
+		sink = s
+	})
+}
+
+var sink int64
