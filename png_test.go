@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/adler32"
 	"image/png"
 	"math/rand/v2"
 	"testing"
@@ -287,6 +288,25 @@ func TestPaethPredict(t *testing.T) {
 					t.Fatalf("paethPredict(%d, %d, %d) = %d, want %d", a, b, c, got, want)
 				}
 			}
+		}
+	}
+}
+
+func TestAdler32Update(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, n := range []int{0, 1, 7, 8, 9, 5551, 5552, 5553, 100000} {
+		p := make([]byte, n)
+		for i := range p {
+			p[i] = byte(rng.IntN(256))
+			if n == 100000 {
+				p[i] = 0xff // the largest sums
+			}
+		}
+		// Split in two so that carried-over sums are checked too.
+		s1, s2 := adler32Update(1, 0, p[:n/3])
+		s1, s2 = adler32Update(s1, s2, p[n/3:])
+		if got, want := s2<<16|s1, adler32.Checksum(p); got != want {
+			t.Errorf("adler32Update of %d bytes = %08x, want %08x", n, got, want)
 		}
 	}
 }
