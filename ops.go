@@ -58,11 +58,14 @@ func transform(src []byte, r *request, eo engineOptions, images func(path string
 		return result{data: src, format: h.format}, nil
 	}
 	hintW, hintH := shrinkHint(src, r.ops)
-	pic, err := decodeScaled(src, eo.decode, hintW, hintH)
+	pic, err := decodeFirstOp(src, eo, r.ops, hintW, hintH)
 	if err != nil {
 		return result{}, err
 	}
 	ops := r.ops
+	if pic.applied { // the decoder ran the first operation (stream.go)
+		ops = ops[1:]
+	}
 	if pic.shrunk { // decoded smaller: the first operation finishes the job
 		if pic.still, err = ops[0].applyShrunk(pic, eo.maxOutputPixels); err != nil {
 			return result{}, fmt.Errorf("%s: %w", ops[0].name, err)
@@ -106,8 +109,23 @@ func transform(src []byte, r *request, eo engineOptions, images func(path string
 	var frames []*image.Paletted
 	var delays []int
 	anim := newWebPAnimation(quality, r.lossless) // frames coded as they come
-	err = pic.eachFrame(func(img *image.RGBA, delay int) error {
-		out, err := applyOps(img, ops, extras, eo.maxOutputPixels)
+	// An animation's first scaling redoes only what each frame changed.
+	scaler, err := newFrameScaler(pic, ops, eo.maxOutputPixels)
+	if err != nil {
+		return result{}, err
+	}
+	rest := ops
+	if scaler != nil {
+		rest = ops[1:]
+	}
+	// The canvas is neither modified nor kept by what follows: every
+	// operation makes a new image, quantize and the WebP frame coder
+	// copy, and still is taken from the last frame walked.
+	err = pic.eachCanvas(func(img *image.RGBA, changed []canvasRun, delay int) error {
+		if scaler != nil {
+			img = scaler.frame(img, changed)
+		}
+		out, err := applyOps(img, rest, extras, eo.maxOutputPixels)
 		if err != nil {
 			return err
 		}
