@@ -15,8 +15,13 @@ var errOverloaded = errors.New("too many images in process, retry later")
 // concurrent+maxQueue requests past the door, refusing the rest at once,
 // before they read their source: a flood costs bounded memory. acquire
 // then lets at most concurrent of those decode and transform at a time.
+// A url= source is fetched before its slot is taken, so a slow origin
+// holds no processing slot, but by at most concurrent requests at once
+// (prefetch): with the sources being processed, at most 2*concurrent are
+// held in memory, however long the queue.
 type limiter struct {
 	admitted chan struct{}
+	fetching chan struct{}
 	slots    chan struct{}
 }
 
@@ -24,6 +29,7 @@ func newLimiter(concurrent, maxQueue int) *limiter {
 	concurrent = max(1, concurrent)
 	return &limiter{
 		admitted: make(chan struct{}, concurrent+max(0, maxQueue)),
+		fetching: make(chan struct{}, concurrent),
 		slots:    make(chan struct{}, concurrent),
 	}
 }
@@ -41,9 +47,20 @@ func (l *limiter) admit() (leave func(), err error) {
 
 // acquire waits for a processing slot; release frees it.
 func (l *limiter) acquire(ctx context.Context) (release func(), err error) {
+	return take(ctx, l.slots)
+}
+
+// prefetch waits for a place to fetch a source ahead of its slot; done
+// frees it, once the source is in a slot or dropped.
+func (l *limiter) prefetch(ctx context.Context) (done func(), err error) {
+	return take(ctx, l.fetching)
+}
+
+// take waits for a place in the semaphore sem, or for ctx to end.
+func take(ctx context.Context, sem chan struct{}) (release func(), err error) {
 	select {
-	case l.slots <- struct{}{}:
-		return func() { <-l.slots }, nil
+	case sem <- struct{}{}:
+		return func() { <-sem }, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"image/gif"
 	"image/jpeg"
 	"image/png"
-	"io"
 
 	"golang.org/x/image/bmp"
 	"golang.org/x/image/webp"
@@ -276,7 +274,7 @@ type picture struct {
 	format        string
 	width, height int         // displayed size, after EXIF orientation
 	still         *image.RGBA // every source except animated GIFs (frames > 1)
-	anim          *gif.GIF    // animated GIF as decoded by image/gif, composited lazily
+	anim          *gifAnim    // animated GIF, decoded frame by frame when walked
 	// shrunk is set when decodeScaled decoded still smaller than
 	// width×height, or decoded a JPEG to planes (at any scale) instead of
 	// still: the picture then lies in the part x×y of still, or of the
@@ -289,6 +287,9 @@ type picture struct {
 	// EXIF orientation orientation: resampleRGBA scales them.
 	planes      *jpegDecoder
 	orientation int
+	// applied is set when decodeFirstOp ran the first operation while
+	// decoding: still is its result.
+	applied bool
 }
 
 // decode reads the header, refuses a source whose width*height*frames is
@@ -299,7 +300,14 @@ type picture struct {
 // tens of gigabytes (a failed allocation of that size kills the process,
 // it is no error or panic that could be recovered).
 func decode(data []byte, lim decodeLimits) (*picture, error) {
-	return decodeScaled(data, lim, 0, 0)
+	p, err := decodeScaled(data, lim, 0, 0)
+	if err == nil && p.anim != nil {
+		err = p.anim.check() // decodeScaled leaves that to the walk over the frames
+	}
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // decodeScaled is decode for a source that the caller shrinks to
@@ -327,24 +335,17 @@ func decodeScaled(data []byte, lim decodeLimits, hintW, hintH int) (*picture, er
 
 	p := &picture{format: h.format}
 	if h.format == "gif" {
-		var r io.Reader = bytes.NewReader(data)
-		if noTrailer {
-			r = io.MultiReader(r, bytes.NewReader([]byte{0x3b}))
+		// Animations are decoded frame by frame as eachFrame walks them
+		// (gif.go); a single frame is composited now.
+		p.width, p.height = h.width, h.height
+		a := &gifAnim{data: data, noTrailer: noTrailer, frames: h.frames}
+		if h.frames > 1 {
+			a.loopCount = gifLoopCount(data, noTrailer)
+			p.anim = a
+			return p, nil
 		}
-		err = guard("gif", func() error {
-			g, err := gif.DecodeAll(r)
-			if err != nil {
-				return decodeError("gif", err)
-			}
-			if len(g.Image) == 0 {
-				return fmt.Errorf("decode gif: %w: no frames", errCorruptImage)
-			}
-			p.width, p.height = g.Config.Width, g.Config.Height
-			if len(g.Image) > 1 {
-				p.anim = g
-				return nil
-			}
-			p.still = newGIFCompositor(p.width, p.height).frame(g.Image[0], gif.DisposalNone, true)
+		err := a.eachCanvas(p.width, p.height, func(img *image.RGBA, _ []canvasRun, _ int) error {
+			p.still = img // the walk ends after the only frame: the canvas is ours
 			return nil
 		})
 		if err != nil {
@@ -362,13 +363,27 @@ func decodeScaled(data []byte, lim decodeLimits, hintW, hintH int) (*picture, er
 		return p, nil
 	}
 
+	if h.format == "png" {
+		err = guard("png", func() error {
+			img, err := decodePNG(data)
+			if err != nil {
+				return err
+			}
+			p.still = orient(img, h.orientation)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		p.width, p.height = p.still.Rect.Dx(), p.still.Rect.Dy()
+		return p, nil
+	}
+
 	err = guard(h.format, func() error {
 		var m image.Image
 		var err error
 		r := bytes.NewReader(data)
 		switch h.format {
-		case "png":
-			m, err = png.Decode(r)
 		case "bmp":
 			m, err = bmp.Decode(r)
 		case "webp":
@@ -526,7 +541,7 @@ func sourcePixels(h header) int64 {
 
 func (p *picture) frameCount() int {
 	if p.anim != nil {
-		return len(p.anim.Image)
+		return p.anim.frames
 	}
 	return 1
 }
@@ -535,7 +550,7 @@ func (p *picture) frameCount() int {
 // plays once, n plays n+1 times); it is 0 for stills.
 func (p *picture) loopCount() int {
 	if p.anim != nil {
-		return p.anim.LoopCount
+		return p.anim.loopCount
 	}
 	return 0
 }
@@ -550,99 +565,20 @@ func (p *picture) eachFrame(fn func(img *image.RGBA, delay int) error) error {
 	if p.anim == nil {
 		return fn(p.still, 0)
 	}
-	c := newGIFCompositor(p.width, p.height)
-	last := len(p.anim.Image) - 1
-	for i, m := range p.anim.Image {
-		var disposal byte
-		if i < len(p.anim.Disposal) {
-			disposal = p.anim.Disposal[i]
-		}
-		var delay int
-		if i < len(p.anim.Delay) {
-			delay = p.anim.Delay[i]
-		}
-		if err := fn(c.frame(m, disposal, i == last), delay); err != nil {
-			return err
-		}
-	}
-	return nil
+	return p.anim.eachCanvas(p.width, p.height, func(img *image.RGBA, _ []canvasRun, delay int) error {
+		out := image.NewRGBA(img.Rect)
+		copy(out.Pix, img.Pix)
+		return fn(out, delay)
+	})
 }
 
-// gifCompositor renders GIF frames the way browsers do: the canvas starts
-// transparent, each frame is drawn over it inside its own rectangle
-// (transparent pixels keep what is below), then disposed of: kept (none,
-// unspecified), cleared to transparent (background: browsers ignore the
-// background colour) or put back as it was before the frame (previous).
-type gifCompositor struct {
-	canvas *image.RGBA
-	saved  []byte // the canvas under the current frame, for disposal previous
-}
-
-func newGIFCompositor(width, height int) *gifCompositor {
-	return &gifCompositor{canvas: image.NewRGBA(image.Rect(0, 0, width, height))}
-}
-
-// frame draws m, returns the composited canvas (a copy, or with final set
-// the canvas itself, which the compositor then no longer uses) and
-// applies m's disposal.
-func (c *gifCompositor) frame(m *image.Paletted, disposal byte, final bool) *image.RGBA {
-	r := m.Rect.Intersect(c.canvas.Rect)
-	rowBytes := 4 * r.Dx()
-	if disposal == gif.DisposalPrevious && !final {
-		c.saved = c.saved[:0]
-		for y := r.Min.Y; y < r.Max.Y; y++ {
-			o := c.canvas.PixOffset(r.Min.X, y)
-			c.saved = append(c.saved, c.canvas.Pix[o:o+rowBytes]...)
-		}
+// eachCanvas is eachFrame without the copies: fn gets the canvas of the
+// walk, which it must not modify and may keep only if it stops the walk,
+// and the runs of pixels that changed since the previous frame (every
+// row for the first).
+func (p *picture) eachCanvas(fn func(img *image.RGBA, changed []canvasRun, delay int) error) error {
+	if p.anim == nil {
+		return fn(p.still, wholeRuns(nil, p.still.Rect), 0)
 	}
-
-	var lut [256][4]byte // premultiplied RGBA; past the palette: transparent
-	for i, col := range m.Palette {
-		if i == len(lut) {
-			break
-		}
-		if col == nil {
-			continue
-		}
-		cr, cg, cb, ca := col.RGBA()
-		lut[i] = [4]byte{uint8(cr >> 8), uint8(cg >> 8), uint8(cb >> 8), uint8(ca >> 8)}
-	}
-	for y := r.Min.Y; y < r.Max.Y; y++ {
-		src := m.Pix[m.PixOffset(r.Min.X, y):][:r.Dx()]
-		dst := c.canvas.Pix[c.canvas.PixOffset(r.Min.X, y):][:rowBytes]
-		for i, idx := range src {
-			s := &lut[idx]
-			switch s[3] {
-			case 0:
-			case 0xff:
-				copy(dst[4*i:4*i+4], s[:])
-			default: // image/gif palettes are opaque or transparent; be general anyway
-				d := dst[4*i : 4*i+4 : 4*i+4]
-				k := 255 - uint32(s[3])
-				for j := range d {
-					d[j] = s[j] + uint8((uint32(d[j])*k+127)/255)
-				}
-			}
-		}
-	}
-
-	if final {
-		return c.canvas
-	}
-	out := image.NewRGBA(c.canvas.Rect)
-	copy(out.Pix, c.canvas.Pix)
-
-	switch disposal {
-	case gif.DisposalBackground:
-		for y := r.Min.Y; y < r.Max.Y; y++ {
-			o := c.canvas.PixOffset(r.Min.X, y)
-			clear(c.canvas.Pix[o : o+rowBytes])
-		}
-	case gif.DisposalPrevious:
-		for y, i := r.Min.Y, 0; y < r.Max.Y; y, i = y+1, i+rowBytes {
-			o := c.canvas.PixOffset(r.Min.X, y)
-			copy(c.canvas.Pix[o:o+rowBytes], c.saved[i:i+rowBytes])
-		}
-	}
-	return out
+	return p.anim.eachCanvas(p.width, p.height, fn)
 }

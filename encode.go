@@ -9,6 +9,7 @@ import (
 	"image/gif"
 	"image/png"
 	"io"
+	"sync"
 
 	"golang.org/x/image/bmp"
 )
@@ -176,7 +177,13 @@ func quantize(img *image.RGBA) *image.Paletted {
 		dst.Palette = pal
 		return dst
 	}
-	h := new(wuHist)
+	h, _ := wuHistPool.Get().(*wuHist)
+	if h == nil {
+		h = new(wuHist)
+	} else {
+		h.reset()
+	}
+	defer wuHistPool.Put(h)
 	transparent := h.add(img)
 	n := 256
 	var pal color.Palette
@@ -297,6 +304,17 @@ type wuHist struct {
 }
 
 func (h *wuHist) at(r, g, b int) wuMoment { return h.m[r*wuPlane+g*wuSide+b] }
+
+// wuHistPool keeps histograms (1.4 MB each) from one frame and request to
+// the next: an animation quantises every frame, and allocating them
+// anew made most of the engine's garbage. A cache of scratch memory, not
+// state.
+var wuHistPool sync.Pool
+
+func (h *wuHist) reset() {
+	clear(h.m[:])
+	clear(h.m2[:])
+}
 
 // add counts the opaque (alpha >= 128) pixels of img and reports whether
 // it has any others.
@@ -505,13 +523,14 @@ func (h *wuHist) palette(n int) color.Palette {
 // 3.44 with an exact search per pixel, while a 400x300 frame needs ~12k
 // searches instead of ~32k (6-bit) or 120k.
 type nearestColor struct {
-	col   [256][4]int32 // palette colours (r, g, b, unused), by index
-	first int           // entries before first are transparent
-	n     int           // palette size
-	start []int32       // cell -> offset of its list in cand + 1; 0 when not built
-	size  []uint16
-	cand  []uint8
-	cache *[1 << (3 * nearGridBits)]uint16 // grid cell -> palette index + 1; 0 when not computed
+	col    [256][4]int32 // palette colours (r, g, b, unused), by index
+	first  int           // entries before first are transparent
+	n      int           // palette size
+	start  []int32       // cell -> offset of its list in cand + 1; 0 when not built
+	size   []uint16
+	cand   []uint8
+	cache  *[1 << (3 * nearGridBits)]uint16 // grid cell -> palette index + 1; 0 when not computed
+	tables *nearestTables                   // where the slices above live
 }
 
 const (
@@ -521,14 +540,37 @@ const (
 	nearGridShift = 8 - nearGridBits
 )
 
+// nearestTables are nearestColor's tables, pooled from one frame and
+// request to the next like wuHist.
+type nearestTables struct {
+	start [1 << (3 * nearCellBits)]int32
+	size  [1 << (3 * nearCellBits)]uint16
+	cache [1 << (3 * nearGridBits)]uint16
+	cand  []uint8
+}
+
+var nearestTablesPool sync.Pool
+
+// release gives the tables back; f is unusable after.
+func (f *nearestColor) release() {
+	f.tables.cand = f.cand
+	nearestTablesPool.Put(f.tables)
+	f.tables = nil
+}
+
 func newNearestColor(pal color.Palette, first int) *nearestColor {
 	f := &nearestColor{
 		first: first,
 		n:     len(pal),
-		start: make([]int32, 1<<(3*nearCellBits)),
-		size:  make([]uint16, 1<<(3*nearCellBits)),
-		cache: new([1 << (3 * nearGridBits)]uint16),
 	}
+	if t, _ := nearestTablesPool.Get().(*nearestTables); t != nil {
+		clear(t.start[:])
+		clear(t.cache[:])
+		f.tables = t
+	} else {
+		f.tables = new(nearestTables)
+	}
+	f.start, f.size, f.cache, f.cand = f.tables.start[:], f.tables.size[:], &f.tables.cache, f.tables.cand[:0]
 	for i, c := range pal {
 		r, g, b, _ := c.RGBA()
 		f.col[uint8(i)] = [4]int32{int32(r >> 8), int32(g >> 8), int32(b >> 8)}
@@ -601,6 +643,7 @@ func ditherFS(img *image.RGBA, dst *image.Paletted, pal color.Palette, transpare
 		first = 1
 	}
 	f := newNearestColor(pal, first)
+	defer f.release()
 	w, h := img.Rect.Dx(), img.Rect.Dy()
 	// Errors in 1/16ths, with one pixel of padding each side.
 	cur := make([][3]int32, w+2)

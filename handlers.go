@@ -288,7 +288,7 @@ func (s *server) find(ctx context.Context, req *request, open bool) (made, error
 			kvName, kvUp = name, true
 		case errors.Is(err, errNotFound):
 			kvUp = true
-		default:
+		case !errors.Is(err, errKVDown): // the breaker's pause: already said
 			s.log.Warn("kv get failed, serving uncached", "key", req.key, "err", err)
 		}
 	}
@@ -426,7 +426,9 @@ func (s *server) claim(ctx context.Context, req *request) (unlock func(), other 
 	for {
 		unlock, acquired, err := locker.Lock(ctx, s.prefix+req.key+":lock", resultLockTTL)
 		if err != nil {
-			s.log.Warn("kv lock failed, processing without it", "key", req.key, "err", err)
+			if !errors.Is(err, errKVDown) {
+				s.log.Warn("kv lock failed, processing without it", "key", req.key, "err", err)
+			}
 			return noLock, made{}, false
 		}
 		// Looked up even with the lock: the holder may have just finished.
@@ -440,7 +442,9 @@ func (s *server) claim(ctx context.Context, req *request) (unlock func(), other 
 		case acquired:
 			return unlock, made{}, false
 		case !errors.Is(err, errNotFound):
-			s.log.Warn("kv lookup failed while waiting for another instance, processing", "key", req.key, "err", err)
+			if !errors.Is(err, errKVDown) {
+				s.log.Warn("kv lookup failed while waiting for another instance, processing", "key", req.key, "err", err)
+			}
 			return noLock, made{}, false
 		}
 		select {
@@ -482,13 +486,19 @@ func (s *server) process(ctx context.Context, req *request) (result, error) {
 	}
 	defer leave()
 	var src []byte
+	fetched := func() {}
 	if req.url != nil {
+		if fetched, err = s.limiter.prefetch(ctx); err != nil {
+			return result{}, err
+		}
 		if src, err = s.fetcher.fetch(ctx, req.url); err != nil {
+			fetched()
 			s.countFetchError(err)
 			return result{}, err
 		}
 	}
 	release, err := s.limiter.acquire(ctx)
+	fetched() // the source is in a slot now, or dropped
 	if err != nil {
 		return result{}, err
 	}
@@ -548,11 +558,13 @@ func (s *server) store(ctx context.Context, req *request, m made) error {
 // returned: the result is stored and will be found again by name.
 func (s *server) remember(ctx context.Context, req *request, name string) {
 	if err := s.kv.Set(ctx, s.prefix+req.key, name); err != nil {
-		s.log.Warn("kv set failed", "key", req.key, "err", err)
+		if !errors.Is(err, errKVDown) {
+			s.log.Warn("kv set failed", "key", req.key, "err", err)
+		}
 		return
 	}
 	if s.cascadeDelete && req.path != "" {
-		if err := s.kv.AddToSet(ctx, s.prefix+childrenKey(req.path), req.key); err != nil {
+		if err := s.kv.AddToSet(ctx, s.prefix+childrenKey(req.path), req.key); err != nil && !errors.Is(err, errKVDown) {
 			s.log.Warn("kv add to set failed", "key", req.key, "err", err)
 		}
 	}

@@ -165,9 +165,17 @@ func (s *server) serve(ctx context.Context, ln net.Listener, grace time.Duration
 		sctx, cancel = context.WithTimeout(sctx, grace)
 	}
 	defer cancel()
+	// Running out of grace is not a failure of the stop that was asked
+	// for: what was cut is logged, and serve still returns nil (exit 0),
+	// so a routine deploy under load does not leave a unit "failed".
 	var err error
 	for _, srv := range servers {
-		if serr := srv.Shutdown(sctx); err == nil {
+		serr := srv.Shutdown(sctx)
+		if errors.Is(serr, context.DeadlineExceeded) {
+			s.log.Warn("shutdown_timeout reached, closing the connections still open", "grace", grace.String())
+			serr = srv.Close()
+		}
+		if err == nil {
 			err = serr
 		}
 	}
@@ -263,6 +271,9 @@ func newServer(cfg config, log *slog.Logger, now func() time.Time) (*server, err
 		}
 	default:
 		return nil, fmt.Errorf("kvstore.type: %q is not available in this build yet", cfg.KVStore.Type)
+	}
+	if strings.HasPrefix(cfg.KVStore.Type, "redis") {
+		s.kv = newKVBreaker(s.kv, log, now) // an outage costs a timeout a second, not a call
 	}
 	s.stores = newStoreQueue(o.MaxStoreQueue, 2, s.store, log, time.Duration(o.RequestTimeout))
 	s.stores.dropped = func() { s.metrics.add(storeDropped, 1) }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -161,9 +162,55 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 }
 
+// TestShutdownGraceOver: a request that outlives shutdown_timeout is cut
+// (its connection closed, not left hanging), and serve still returns nil:
+// the stop asked for was done.
+func TestShutdownGraceOver(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	defer close(release)
+	origin := http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		<-release // longer than the grace
+	})}
+	oln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go origin.Serve(oln)
+	defer origin.Close()
+
+	cfg := defaultConfig()
+	cfg.Options.AllowPrivateNetworks = true
+	cfg.Storage.Dst = storageConfig{Type: "fs", Location: t.TempDir()}
+	cfg.KVStore.Type = "cache"
+	cfg.ShutdownTimeout = duration(50 * time.Millisecond)
+	addr, stop := serveInBackground(t, cfg)
+
+	answered := make(chan error, 1)
+	go func() {
+		u := "http://" + addr + "/display?op=resize&w=50&url=" + url.QueryEscape("http://"+oln.Addr().String()+"/a.jpg")
+		resp, err := http.Get(u)
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil {
+				err = fmt.Errorf("answered %d", resp.StatusCode)
+			}
+		}
+		answered <- err
+	}()
+	<-started
+	if err := stop(); err != nil {
+		t.Errorf("serve returned %v after the grace ran out, want nil", err)
+	}
+	if err := <-answered; err == nil || !strings.Contains(err.Error(), "EOF") {
+		t.Errorf("request cut by shutdown: %v, want the connection closed (EOF)", err)
+	}
+}
+
 // serveInBackground builds a server from cfg and serves it on a loopback
-// port until stop, which shuts it down as SIGTERM does and returns what
-// serve returned.
+// port until stop, which shuts it down as SIGTERM does (within
+// cfg.ShutdownTimeout) and returns what serve returned.
 func serveInBackground(t *testing.T, cfg config) (addr string, stop func() error) {
 	t.Helper()
 	s, err := newServer(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
@@ -176,6 +223,6 @@ func serveInBackground(t *testing.T, cfg config) (addr string, stop func() error
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.serve(ctx, ln, 30*time.Second) }()
+	go func() { done <- s.serve(ctx, ln, time.Duration(cfg.ShutdownTimeout)) }()
 	return ln.Addr().String(), func() error { cancel(); return <-done }
 }

@@ -58,7 +58,7 @@ func transform(src []byte, r *request, eo engineOptions, images func(path string
 		return result{data: src, format: h.format}, nil
 	}
 	hintW, hintH := shrinkHint(src, r.ops)
-	pic, err := decodeScaled(src, eo.decode, hintW, hintH)
+	pic, err := decodeFirstOp(src, eo, r.ops, hintW, hintH)
 	if err != nil {
 		return result{}, err
 	}
@@ -71,6 +71,9 @@ func transform(src []byte, r *request, eo engineOptions, images func(path string
 		quality = eo.quality
 	}
 	ops := r.ops
+	if pic.applied { // the decoder ran the first operation (stream.go)
+		ops = ops[1:]
+	}
 	if pic.planes != nil && format == "jpeg" && ops[0].scaling().name != "pad" && onlyNoop(ops[1:]) {
 		// One scaling to JPEG: from the decoded planes to the encoder's
 		// YCbCr, never through RGBA.
@@ -119,8 +122,23 @@ func transform(src []byte, r *request, eo engineOptions, images func(path string
 	var frames []*image.Paletted
 	var delays []int
 	anim := newWebPAnimation(quality, r.lossless) // frames coded as they come
-	err = pic.eachFrame(func(img *image.RGBA, delay int) error {
-		out, err := applyOps(img, ops, extras, eo.maxOutputPixels)
+	// An animation's first scaling redoes only what each frame changed.
+	scaler, err := newFrameScaler(pic, ops, eo.maxOutputPixels)
+	if err != nil {
+		return result{}, err
+	}
+	rest := ops
+	if scaler != nil {
+		rest = ops[1:]
+	}
+	// The canvas is neither modified nor kept by what follows: every
+	// operation makes a new image, quantize and the WebP frame coder
+	// copy, and still is taken from the last frame walked.
+	err = pic.eachCanvas(func(img *image.RGBA, changed []canvasRun, delay int) error {
+		if scaler != nil {
+			img = scaler.frame(img, changed)
+		}
+		out, err := applyOps(img, rest, extras, eo.maxOutputPixels)
 		if err != nil {
 			return err
 		}

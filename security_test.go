@@ -296,6 +296,21 @@ func TestAdmission(t *testing.T) {
 	} else {
 		r()
 	}
+
+	// Sources fetched ahead of a slot: concurrent of them at most.
+	done, err := l.prefetch(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.prefetch(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("prefetch with every place taken and ctx done = %v, want context.Canceled", err)
+	}
+	done()
+	if d, err := l.prefetch(context.Background()); err != nil {
+		t.Errorf("prefetch after done = %v", err)
+	} else {
+		d()
+	}
 }
 
 func TestOverloadAnswers429AndCheapRequestsStillWork(t *testing.T) {

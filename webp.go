@@ -22,8 +22,10 @@ import (
 // exactly through a palette and smaller than lossy.
 const webpFewColors = 256
 
-// webpMaxSide is the largest width or height VP8 and VP8L can code.
-const webpMaxSide = 1 << 14
+// webpMaxSide is the largest width or height of a WebP: VP8 codes 14
+// bits of it (VP8L's 14 bits hold size-1, one more, but libwebp's
+// WEBP_MAX_DIMENSION is 16383 for both, and so is ours).
+const webpMaxSide = 1<<14 - 1
 
 // encodeWebP writes img as WebP: lossy at quality 1..100, or lossless when
 // lossless is true. Transparency is kept in both.

@@ -417,6 +417,7 @@ func TestEncodeWebPErrors(t *testing.T) {
 		{"quality 101", encodeWebP(&bytes.Buffer{}, encTestStripes(4, 4, 2), 101, true), errBadParam},
 		{"empty", encodeWebP(&bytes.Buffer{}, image.NewRGBA(image.Rect(0, 0, 0, 5)), 80, false), errTooLarge},
 		{"too wide", encodeWebP(&bytes.Buffer{}, &image.RGBA{Rect: image.Rect(0, 0, 16385, 1)}, 80, false), errTooLarge},
+		{"16384 wide: VP8 codes 14 bits", encodeWebP(&bytes.Buffer{}, &image.RGBA{Rect: image.Rect(0, 0, 16384, 1)}, 80, false), errTooLarge},
 		{"no frames", encodeAnimatedWebP(&bytes.Buffer{}, nil, nil, 0, 80, false), nil},
 		{"frames of two sizes", encodeAnimatedWebP(&bytes.Buffer{}, []*image.RGBA{encTestStripes(4, 4, 2), encTestStripes(5, 4, 2)}, []int{1, 1}, 0, 80, false), nil},
 		{"delays", encodeAnimatedWebP(&bytes.Buffer{}, []*image.RGBA{encTestStripes(4, 4, 2)}, nil, 0, 80, false), nil},
@@ -424,6 +425,22 @@ func TestEncodeWebPErrors(t *testing.T) {
 	for _, tt := range tests {
 		if tt.err == nil || (tt.want != nil && !errors.Is(tt.err, tt.want)) {
 			t.Errorf("%s: error %v, want %v", tt.name, tt.err, tt.want)
+		}
+	}
+}
+
+// TestWebPWidest: the widest WebP there is, 16383 pixels, lossy and
+// lossless, decodes at its size.
+func TestWebPWidest(t *testing.T) {
+	img := encTestStripes(16383, 2, 7)
+	for _, lossless := range []bool{false, true} {
+		var buf bytes.Buffer
+		if err := encodeWebP(&buf, img, 80, lossless); err != nil {
+			t.Fatalf("lossless %v: %v", lossless, err)
+		}
+		cfg, err := webp.DecodeConfig(bytes.NewReader(buf.Bytes()))
+		if err != nil || cfg.Width != 16383 || cfg.Height != 2 {
+			t.Errorf("lossless %v: decoded %dx%d, %v; want 16383x2", lossless, cfg.Width, cfg.Height, err)
 		}
 	}
 }

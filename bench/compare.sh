@@ -67,7 +67,13 @@ for c in "${cases[@]}"; do
 	printf '%-32s %12s %12s %6sx\n' "$name" "$vips_ms" "$picfit_ms" "$(awk -v p=$picfit_ms -v v=$vips_ms 'BEGIN {printf "%.2f", p / v}')"
 done
 
-# A bounded load of uncached thumbnails of the large JPEG, 2 connections.
+echo "peak RSS of picfit over the cases above: $(awk '/VmHWM/ {printf "%d MiB", $2/1024}' /proc/$pid/status)"
+
+# A bounded load of uncached thumbnails of the large JPEG, 2 connections,
+# on a fresh picfit so that its peak RSS is this load's alone.
+kill $pid && wait $pid 2>/dev/null || true
+"$work/picfit" -c "$work/config.json" & pid=$!
+until curl -sf "http://127.0.0.1:$port/healthcheck" >/dev/null; do sleep 0.1; done
 cp "$corpus/large-kleiber-6028x3391.jpg" "$work/src/kleiber.jpg"
 cat > "$work/unique.lua" <<'LUA'
 request = function()
@@ -76,4 +82,4 @@ end
 LUA
 echo "== load: uncached 200x200 thumbnails of large-kleiber-6028x3391.jpg, 2 connections, $secs s"
 wrk -t2 -c2 -d"${secs}s" --timeout 30s --latency -s "$work/unique.lua" "http://127.0.0.1:$port" | grep -E 'requests in|Requests/sec|^ +(50|99)%|Non-2xx'
-echo "peak RSS of picfit over the whole run: $(awk '/VmHWM/ {printf "%d MiB", $2/1024}' /proc/$pid/status)"
+echo "peak RSS of picfit during the load: $(awk '/VmHWM/ {printf "%d MiB", $2/1024}' /proc/$pid/status)"

@@ -1,0 +1,685 @@
+package main
+
+import (
+	"bytes"
+	"compress/flate"
+	"compress/zlib"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"image"
+	"image/png"
+	"io"
+	"sync"
+)
+
+// A PNG decoder that hands out rows of premultiplied RGBA, top to bottom,
+// one at a time: the layout the resampler reads. image/png returns an
+// *image.NRGBA (or *image.Gray, *image.Paletted, ...) that toRGBA then
+// converts in a second full-size pass; on the 2140x1200 corpus PNG with
+// alpha that conversion alone cost as much as the inflate. Row by row,
+// the resampler can also scale the picture as it is decoded, so that the
+// full-size image never exists (stream.go).
+//
+// It reads the common layouts: 8-bit grey, grey+alpha, RGB, RGBA, and
+// palettes of 1 to 8 bits, with tRNS, not interlaced. Rows come out
+// byte for byte as toRGBA(png.Decode(...)) would make them (tested on
+// every layout). Other PNGs (16-bit, grey below 8 bits, Adam7) go
+// through image/png: pngStreamable tells which.
+
+// pngDecoder reads one PNG held in memory.
+type pngDecoder struct {
+	width, height int
+	depth         int  // bits per sample
+	colorType     byte // 0 grey, 2 RGB, 3 palette, 4 grey+alpha, 6 RGBA
+	interlaced    bool
+	hasPLTE       bool
+	trns          []byte      // the tRNS payload, nil when absent
+	lut           [256]uint32 // palette as premultiplied little-endian RGBA
+	idat          [][]byte    // payloads of the consecutive IDAT chunks
+
+	bpp      int // bytes per complete pixel, at least 1 (the filters' unit)
+	rowBytes int // filtered bytes of a row, without the filter type byte
+	zr       *zlibReader
+	src      pngIDATReader
+	cur, prv []byte // filter byte + row, current and previous
+	y        int
+}
+
+// errPNG is a malformed PNG: the caller wraps errCorruptImage.
+type errPNG string
+
+func (e errPNG) Error() string { return "png: " + string(e) }
+
+// pngZlibPool keeps zlibReaders (each about 40 KB of tables and window)
+// from one request to the next: a sync.Pool is a cache of scratch
+// memory, not state, as in the standard library's fmt.
+var pngZlibPool sync.Pool
+
+// zlibReader reads a zlib stream (RFC 1950) as compress/zlib does, with
+// an Adler-32 that sums eight bytes a step: hash/adler32's byte loop
+// cost as much as the inflate itself on the corpus PNG.
+type zlibReader struct {
+	src    flate.Reader
+	fl     io.ReadCloser
+	s1, s2 uint32
+	err    error
+}
+
+func (z *zlibReader) reset(src flate.Reader) error {
+	z.src, z.s1, z.s2, z.err = src, 1, 0, nil
+	var h [2]byte
+	if _, err := io.ReadFull(src, h[:]); err != nil {
+		z.err = err
+		return err
+	}
+	if h[0]&0x0f != 8 || h[0]>>4 > 7 || (uint(h[0])<<8|uint(h[1]))%31 != 0 {
+		z.err = zlib.ErrHeader
+		return z.err
+	}
+	if h[1]&0x20 != 0 {
+		z.err = zlib.ErrDictionary
+		return z.err
+	}
+	if z.fl == nil {
+		z.fl = flate.NewReader(src)
+	} else if err := z.fl.(flate.Resetter).Reset(src, nil); err != nil {
+		z.err = err
+		return err
+	}
+	return nil
+}
+
+func (z *zlibReader) Read(p []byte) (int, error) {
+	if z.err != nil {
+		return 0, z.err
+	}
+	n, err := z.fl.Read(p)
+	z.s1, z.s2 = adler32Update(z.s1, z.s2, p[:n])
+	if err == io.EOF {
+		var sum [4]byte
+		if _, err := io.ReadFull(z.src, sum[:]); err != nil {
+			z.err = err
+			return n, err
+		}
+		if binary.BigEndian.Uint32(sum[:]) != z.s2<<16|z.s1 {
+			z.err = zlib.ErrChecksum
+			return n, z.err
+		}
+	}
+	if err != nil {
+		z.err = err
+	}
+	return n, err
+}
+
+// adler32Update adds p to the Adler-32 sums s1 and s2 (each below
+// 65521). Eight bytes b0..b7 add their sum to s1 and 8·s1 + 8·b0 + 7·b1
+// + ... + b7 to s2; the weighted sum comes from two multiplications of
+// the bytes spread over 16-bit lanes, whose top lane collects the dot
+// product with the weights (no lane carries: at most 255·20).
+func adler32Update(s1, s2 uint32, p []byte) (uint32, uint32) {
+	const (
+		mod  = 65521
+		nmax = 5552 // the most bytes before s2 could overflow 32 bits
+		lane = 0x00ff00ff_00ff00ff
+	)
+	for len(p) > 0 {
+		q := p[:min(len(p), nmax)]
+		p = p[len(q):]
+		for len(q) >= 8 {
+			v := binary.LittleEndian.Uint64(q)
+			even, odd := v&lane, v>>8&lane // b0 b2 b4 b6, b1 b3 b5 b7
+			s2 += 8*s1 + uint32((even*0x0008_0006_0004_0002)>>48+(odd*0x0007_0005_0003_0001)>>48)
+			s1 += uint32((even + odd) * 0x0001_0001_0001_0001 >> 48)
+			q = q[8:]
+		}
+		for _, b := range q {
+			s1 += uint32(b)
+			s2 += s1
+		}
+		s1 %= mod
+		s2 %= mod
+	}
+	return s1, s2
+}
+
+// newPNGDecoder parses the chunks of data up to IEND, checking every
+// CRC, the chunk order and the header as image/png does. It returns
+// ok false, and no error, for a valid header whose layout it does not
+// read (then image/png must decode data).
+func newPNGDecoder(data []byte) (d *pngDecoder, ok bool, err error) {
+	const sig = "\x89PNG\r\n\x1a\n"
+	if !bytes.HasPrefix(data, []byte(sig)) {
+		return nil, false, errPNG("not a PNG file")
+	}
+	d = &pngDecoder{}
+	const (
+		start = iota
+		seenIHDR
+		seenPLTE
+		seentRNS
+		seenIDAT
+	)
+	stage := start
+	inRun := false // the previous chunk was an IDAT of the first run
+	p := len(sig)
+	for {
+		if len(data)-p < 12 {
+			return nil, false, errPNG("truncated chunk")
+		}
+		n := binary.BigEndian.Uint32(data[p:])
+		if n > 0x7fffffff || int(n) > len(data)-p-12 {
+			return nil, false, errPNG("truncated chunk")
+		}
+		typ := string(data[p+4 : p+8])
+		body := data[p+8 : p+8+int(n)]
+		if crc32.ChecksumIEEE(data[p+4:p+8+int(n)]) != binary.BigEndian.Uint32(data[p+8+int(n):]) {
+			return nil, false, errPNG("invalid checksum")
+		}
+		p += 12 + int(n)
+		wasRun := inRun
+		inRun = false
+		switch typ {
+		case "IHDR":
+			if stage != start {
+				return nil, false, errPNG("chunk out of order")
+			}
+			stage = seenIHDR
+			if err := d.parseIHDR(body); err != nil {
+				return nil, false, err
+			}
+		case "PLTE":
+			if stage != seenIHDR {
+				return nil, false, errPNG("chunk out of order")
+			}
+			stage = seenPLTE
+			if err := d.parsePLTE(body); err != nil {
+				return nil, false, err
+			}
+		case "tRNS":
+			switch {
+			case d.colorType == 3:
+				if stage != seenPLTE {
+					return nil, false, errPNG("chunk out of order")
+				}
+			case d.colorType == 2:
+				if stage != seenIHDR && stage != seenPLTE {
+					return nil, false, errPNG("chunk out of order")
+				}
+			case stage != seenIHDR:
+				return nil, false, errPNG("chunk out of order")
+			}
+			stage = seentRNS
+			if err := d.parseTRNS(body); err != nil {
+				return nil, false, err
+			}
+		case "IDAT":
+			// The image data is the first run of consecutive IDATs; as
+			// image/png does, later ones are ignored.
+			switch {
+			case stage < seenIHDR || (stage == seenIHDR && d.colorType == 3):
+				return nil, false, errPNG("chunk out of order")
+			case stage != seenIDAT:
+				stage = seenIDAT
+				d.idat = append(d.idat, body)
+				inRun = true
+			case wasRun:
+				d.idat = append(d.idat, body)
+				inRun = true
+			}
+		case "IEND":
+			if stage != seenIDAT {
+				return nil, false, errPNG("chunk out of order")
+			}
+			if n != 0 {
+				return nil, false, errPNG("bad IEND length")
+			}
+			return d, d.streamable(), nil
+		}
+	}
+}
+
+// parseIHDR mirrors image/png's checks; unsupported features are
+// errUnsupportedFormat there too.
+func (d *pngDecoder) parseIHDR(b []byte) error {
+	if len(b) != 13 {
+		return errPNG("bad IHDR length")
+	}
+	if b[10] != 0 {
+		return fmt.Errorf("%w: png compression method %d", errUnsupportedFormat, b[10])
+	}
+	if b[11] != 0 {
+		return fmt.Errorf("%w: png filter method %d", errUnsupportedFormat, b[11])
+	}
+	if b[12] > 1 {
+		return errPNG("invalid interlace method")
+	}
+	d.interlaced = b[12] == 1
+	w, h := int32(binary.BigEndian.Uint32(b[0:])), int32(binary.BigEndian.Uint32(b[4:]))
+	if w <= 0 || h <= 0 {
+		return errPNG("non-positive dimension")
+	}
+	d.width, d.height = int(w), int(h)
+	d.depth, d.colorType = int(b[8]), b[9]
+	valid := false
+	switch d.colorType {
+	case 0:
+		valid = d.depth == 1 || d.depth == 2 || d.depth == 4 || d.depth == 8 || d.depth == 16
+	case 3:
+		valid = d.depth == 1 || d.depth == 2 || d.depth == 4 || d.depth == 8
+	case 2, 4, 6:
+		valid = d.depth == 8 || d.depth == 16
+	}
+	if !valid {
+		return fmt.Errorf("%w: png bit depth %d, color type %d", errUnsupportedFormat, d.depth, d.colorType)
+	}
+	channels := map[byte]int{0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[d.colorType]
+	bits := int64(channels * d.depth)
+	d.bpp = max(int(bits/8), 1)
+	rb := (bits*int64(d.width) + 7) / 8
+	if rb > 1<<30 {
+		return fmt.Errorf("%w: png row of %d bytes", errUnsupportedFormat, rb)
+	}
+	d.rowBytes = int(rb)
+	// Indexes past the palette are opaque black, as in image/png.
+	for i := range d.lut {
+		d.lut[i] = 0xff000000
+	}
+	return nil
+}
+
+func (d *pngDecoder) parsePLTE(b []byte) error {
+	n := len(b) / 3
+	if len(b)%3 != 0 || n <= 0 || n > 256 || n > 1<<d.depth {
+		return errPNG("bad PLTE length")
+	}
+	switch d.colorType {
+	case 3:
+		for i := range n {
+			d.lut[i] = uint32(b[3*i]) | uint32(b[3*i+1])<<8 | uint32(b[3*i+2])<<16 | 0xff000000
+		}
+		d.hasPLTE = true
+	case 2, 6: // optional there, and ignored
+	default:
+		return errPNG("PLTE, color type mismatch")
+	}
+	return nil
+}
+
+func (d *pngDecoder) parseTRNS(b []byte) error {
+	switch d.colorType {
+	case 0:
+		if len(b) != 2 {
+			return errPNG("bad tRNS length")
+		}
+	case 2:
+		if len(b) != 6 {
+			return errPNG("bad tRNS length")
+		}
+	case 3:
+		if len(b) > 256 {
+			return errPNG("bad tRNS length")
+		}
+		for i, a := range b {
+			c := d.lut[i]
+			d.lut[i] = premulRGBA(uint8(c), uint8(c>>8), uint8(c>>16), a)
+		}
+	default:
+		return errPNG("tRNS, color type mismatch")
+	}
+	d.trns = b
+	return nil
+}
+
+// streamable tells whether readRow handles this layout.
+func (d *pngDecoder) streamable() bool {
+	if d.interlaced || d.depth == 16 {
+		return false
+	}
+	return d.colorType == 3 || d.depth == 8
+}
+
+// premulRGBA is the premultiplied RGBA, little-endian, of an
+// unpremultiplied colour, rounded as draw.Draw and color.NRGBA.RGBA do.
+func premulRGBA(r, g, b, a uint8) uint32 {
+	switch a {
+	case 0xff:
+		return uint32(r) | uint32(g)<<8 | uint32(b)<<16 | 0xff000000
+	case 0:
+		return 0
+	}
+	return uint32(premul(r, a)) | uint32(premul(g, a))<<8 | uint32(premul(b, a))<<16 | uint32(a)<<24
+}
+
+// premul is c·a/255 rounded as draw.Draw (drawNRGBASrc) rounds it.
+func premul(c, a uint8) uint8 {
+	return uint8(uint32(c) * (uint32(a) * 0x101) / 0xff >> 8)
+}
+
+// pngIDATReader reads the IDAT payloads as one stream. It is an
+// io.ByteReader, so compress/flate reads it without a bufio.Reader.
+type pngIDATReader struct {
+	chunks [][]byte
+	cur    []byte
+}
+
+func (r *pngIDATReader) Read(p []byte) (int, error) {
+	for len(r.cur) == 0 {
+		if len(r.chunks) == 0 {
+			return 0, io.EOF
+		}
+		r.cur, r.chunks = r.chunks[0], r.chunks[1:]
+	}
+	n := copy(p, r.cur)
+	r.cur = r.cur[n:]
+	return n, nil
+}
+
+func (r *pngIDATReader) ReadByte() (byte, error) {
+	for len(r.cur) == 0 {
+		if len(r.chunks) == 0 {
+			return 0, io.EOF
+		}
+		r.cur, r.chunks = r.chunks[0], r.chunks[1:]
+	}
+	b := r.cur[0]
+	r.cur = r.cur[1:]
+	return b, nil
+}
+
+// start prepares to read the rows; finish must follow, whatever happens.
+func (d *pngDecoder) start() error {
+	d.src = pngIDATReader{chunks: d.idat}
+	z, _ := pngZlibPool.Get().(*zlibReader)
+	if z == nil {
+		z = new(zlibReader)
+	}
+	d.zr = z
+	if err := z.reset(&d.src); err != nil {
+		return errPNG(err.Error())
+	}
+	d.cur = make([]byte, 1+d.rowBytes)
+	d.prv = make([]byte, 1+d.rowBytes)
+	return nil
+}
+
+// next decodes the next row into dst (4·width bytes of premultiplied
+// RGBA).
+func (d *pngDecoder) next(dst []byte) error {
+	if d.y >= d.height {
+		return errPNG("read past the last row")
+	}
+	d.y++
+	d.cur, d.prv = d.prv, d.cur
+	if _, err := io.ReadFull(d.zr, d.cur); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return errPNG("not enough pixel data")
+		}
+		return errPNG(err.Error())
+	}
+	if err := unfilterRow(d.cur, d.prv, d.bpp); err != nil {
+		return err
+	}
+	d.convert(dst[:4*d.width], d.cur[1:])
+	return nil
+}
+
+// finish checks, once every row is read, that the zlib stream ends
+// there with a valid checksum, and gives the inflater back.
+func (d *pngDecoder) finish(rowsRead bool) error {
+	if d.zr == nil {
+		return nil
+	}
+	var err error
+	if rowsRead {
+		var one [1]byte
+		n, e := 0, error(nil)
+		for i := 0; n == 0 && e == nil; i++ {
+			if i == 100 {
+				e = io.ErrNoProgress
+				break
+			}
+			n, e = d.zr.Read(one[:])
+		}
+		switch {
+		case e != nil && e != io.EOF:
+			err = errPNG(e.Error())
+		case n != 0:
+			err = errPNG("too much pixel data")
+		}
+	}
+	if err == nil || rowsRead {
+		// An inflater that failed is reset before its next use anyway.
+		pngZlibPool.Put(d.zr)
+	}
+	d.zr = nil
+	return err
+}
+
+// decodeRGBA decodes the whole image as premultiplied RGBA.
+func (d *pngDecoder) decodeRGBA() (*image.RGBA, error) {
+	if err := d.start(); err != nil {
+		return nil, err
+	}
+	img := image.NewRGBA(image.Rect(0, 0, d.width, d.height))
+	for y := range d.height {
+		if err := d.next(img.Pix[y*img.Stride:]); err != nil {
+			d.finish(false)
+			return nil, err
+		}
+	}
+	if err := d.finish(true); err != nil {
+		return nil, err
+	}
+	return img, nil
+}
+
+// convert writes the unfiltered row src as premultiplied RGBA into dst.
+func (d *pngDecoder) convert(dst, src []byte) {
+	w := d.width
+	switch {
+	case d.colorType == 6:
+		src = src[:4*w]
+		for i := 0; i+3 < len(src); i += 4 {
+			s := src[i : i+4 : i+4]
+			o := dst[i : i+4 : i+4]
+			switch a := s[3]; a {
+			case 0xff:
+				copy(o, s)
+			case 0:
+				binary.LittleEndian.PutUint32(o, 0)
+			default:
+				o[0], o[1], o[2], o[3] = premul(s[0], a), premul(s[1], a), premul(s[2], a), a
+			}
+		}
+	case d.colorType == 2:
+		src = src[:3*w]
+		if d.trns == nil {
+			for x := range w {
+				s := src[3*x : 3*x+3 : 3*x+3]
+				binary.LittleEndian.PutUint32(dst[4*x:], uint32(s[0])|uint32(s[1])<<8|uint32(s[2])<<16|0xff000000)
+			}
+			return
+		}
+		tr, tg, tb := d.trns[1], d.trns[3], d.trns[5]
+		for x := range w {
+			s := src[3*x : 3*x+3 : 3*x+3]
+			v := uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | 0xff000000
+			if s[0] == tr && s[1] == tg && s[2] == tb {
+				v = 0
+			}
+			binary.LittleEndian.PutUint32(dst[4*x:], v)
+		}
+	case d.colorType == 0:
+		src = src[:w]
+		key := -1
+		if d.trns != nil {
+			key = int(d.trns[1])
+		}
+		for x, v := range src {
+			c := uint32(v)*0x010101 | 0xff000000
+			if int(v) == key {
+				c = 0
+			}
+			binary.LittleEndian.PutUint32(dst[4*x:], c)
+		}
+	case d.colorType == 4:
+		src = src[:2*w]
+		for x := range w {
+			g, a := src[2*x], src[2*x+1]
+			binary.LittleEndian.PutUint32(dst[4*x:], premulRGBA(g, g, g, a))
+		}
+	case d.colorType == 3 && d.depth == 8:
+		src = src[:w]
+		for x, v := range src {
+			binary.LittleEndian.PutUint32(dst[4*x:], d.lut[v])
+		}
+	case d.colorType == 3:
+		// 1, 2 or 4 bits a pixel, the leftmost in the high bits.
+		bits := uint(d.depth)
+		mask := byte(1<<bits - 1)
+		perByte := 8 / int(bits)
+		for x := range w {
+			b := src[x/perByte]
+			shift := 8 - bits*uint(x%perByte+1)
+			binary.LittleEndian.PutUint32(dst[4*x:], d.lut[b>>shift&mask])
+		}
+	}
+}
+
+// unfilterRow undoes the filter named by cur[0] on cur[1:], given the
+// previous row prev[1:] (zeros for the first row), bpp bytes a pixel.
+func unfilterRow(cur, prev []byte, bpp int) error {
+	c, p := cur[1:], prev[1:len(cur)]
+	switch cur[0] {
+	case 0:
+	case 1: // sub
+		for i := bpp; i < len(c); i++ {
+			c[i] += c[i-bpp]
+		}
+	case 2: // up
+		addBytes(c, p)
+	case 3: // average
+		for i := 0; i < bpp && i < len(c); i++ {
+			c[i] += p[i] / 2
+		}
+		for i := bpp; i < len(c); i++ {
+			c[i] += uint8((int(c[i-bpp]) + int(p[i])) / 2)
+		}
+	case 4: // Paeth
+		switch bpp {
+		case 4:
+			unPaeth4(c, p)
+		case 3:
+			unPaeth3(c, p)
+		default:
+			unPaeth(c, p, bpp)
+		}
+	default:
+		return errPNG("bad filter type")
+	}
+	return nil
+}
+
+// addBytes adds p to c bytewise, eight bytes a step: the sum of the low
+// seven bits of each byte cannot carry into the next byte, and the top
+// bits are added by xor.
+func addBytes(c, p []byte) {
+	const low7, high = 0x7f7f7f7f_7f7f7f7f, 0x80808080_80808080
+	i := 0
+	for ; i+8 <= len(c); i += 8 {
+		x, y := binary.LittleEndian.Uint64(c[i:]), binary.LittleEndian.Uint64(p[i:])
+		binary.LittleEndian.PutUint64(c[i:], (x&low7+y&low7)^((x^y)&high))
+	}
+	for ; i < len(c); i++ {
+		c[i] += p[i]
+	}
+}
+
+// paethPredict is the PNG Paeth predictor of a (left), b (up) and c (up
+// left) in the formulation of stb_image (stbi__paeth): equal to the
+// specification's for all inputs (TestPaethPredict checks every one),
+// but with short dependency chains and selections that the compiler
+// makes without branches, which photographs would mispredict.
+func paethPredict(a, b, c int32) int32 {
+	thresh := c*3 - (a + b)
+	lo, hi := min(a, b), max(a, b)
+	t0 := c
+	if hi <= thresh {
+		t0 = lo
+	}
+	if thresh <= lo {
+		t0 = hi
+	}
+	return t0
+}
+
+// unPaeth4 undoes the Paeth filter on RGBA (or GA16...) pixels, keeping
+// the left and up-left pixels in registers.
+func unPaeth4(c, p []byte) {
+	var a0, a1, a2, a3, c0, c1, c2, c3 int32
+	for i := 0; i+3 < len(c); i += 4 {
+		x, u := c[i:i+4:i+4], p[i:i+4:i+4]
+		b0, b1, b2, b3 := int32(u[0]), int32(u[1]), int32(u[2]), int32(u[3])
+		a0 = (paethPredict(a0, b0, c0) + int32(x[0])) & 0xff
+		a1 = (paethPredict(a1, b1, c1) + int32(x[1])) & 0xff
+		a2 = (paethPredict(a2, b2, c2) + int32(x[2])) & 0xff
+		a3 = (paethPredict(a3, b3, c3) + int32(x[3])) & 0xff
+		x[0], x[1], x[2], x[3] = uint8(a0), uint8(a1), uint8(a2), uint8(a3)
+		c0, c1, c2, c3 = b0, b1, b2, b3
+	}
+}
+
+func unPaeth3(c, p []byte) {
+	var a0, a1, a2, c0, c1, c2 int32
+	for i := 0; i+2 < len(c); i += 3 {
+		x, u := c[i:i+3:i+3], p[i:i+3:i+3]
+		b0, b1, b2 := int32(u[0]), int32(u[1]), int32(u[2])
+		a0 = (paethPredict(a0, b0, c0) + int32(x[0])) & 0xff
+		a1 = (paethPredict(a1, b1, c1) + int32(x[1])) & 0xff
+		a2 = (paethPredict(a2, b2, c2) + int32(x[2])) & 0xff
+		x[0], x[1], x[2] = uint8(a0), uint8(a1), uint8(a2)
+		c0, c1, c2 = b0, b1, b2
+	}
+}
+
+func unPaeth(c, p []byte, bpp int) {
+	for i := range c {
+		var a, ul int32
+		if i >= bpp {
+			a, ul = int32(c[i-bpp]), int32(p[i-bpp])
+		}
+		c[i] = uint8(paethPredict(a, int32(p[i]), ul) + int32(c[i]))
+	}
+}
+
+// decodePNG decodes a PNG to premultiplied RGBA: with pngDecoder when it
+// reads the layout, else with image/png and toRGBA.
+func decodePNG(data []byte) (*image.RGBA, error) {
+	d, ok, err := newPNGDecoder(data)
+	if err != nil {
+		return nil, pngError(err)
+	}
+	if !ok {
+		m, err := png.Decode(bytes.NewReader(data))
+		if err != nil {
+			return nil, decodeError("png", err)
+		}
+		return toRGBA(m), nil
+	}
+	img, err := d.decodeRGBA()
+	if err != nil {
+		return nil, pngError(err)
+	}
+	return img, nil
+}
+
+// pngError wraps an error of pngDecoder in the engine's sentinels.
+func pngError(err error) error {
+	if errors.Is(err, errUnsupportedFormat) {
+		return fmt.Errorf("decode png: %w", err)
+	}
+	return fmt.Errorf("decode png: %w: %v", errCorruptImage, err)
+}

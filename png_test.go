@@ -1,0 +1,312 @@
+package main
+
+import (
+	"bytes"
+	"compress/zlib"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/adler32"
+	"image/png"
+	"math/rand/v2"
+	"testing"
+)
+
+// testPNG builds a PNG of random samples: colour type ct at depth bits,
+// each row with the filter filters[y%len(filters)] (applied for real),
+// the data split into IDAT chunks of split bytes, with the given PLTE and
+// tRNS payloads when not nil.
+func testPNG(t testing.TB, rng *rand.Rand, w, h int, ct, depth byte, filters []byte, plte, trns []byte, split int) []byte {
+	t.Helper()
+	channels := map[byte]int{0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[ct]
+	bits := channels * int(depth)
+	bpp := max(bits/8, 1)
+	rowBytes := (bits*w + 7) / 8
+	var raw bytes.Buffer
+	prev := make([]byte, rowBytes)
+	for y := range h {
+		row := make([]byte, rowBytes)
+		for i := range row {
+			row[i] = byte(rng.IntN(256))
+			if rng.IntN(4) == 0 && i >= bpp { // runs, so that filters matter
+				row[i] = row[i-bpp]
+			}
+		}
+		if ct == 3 && depth == 8 && plte != nil {
+			for i := range row {
+				row[i] %= byte(len(plte)/3 + 2) // a few indexes past the palette
+			}
+		}
+		if len(trns) == 2 && ct == 0 && y%2 == 0 {
+			row[0] = trns[1] // the transparent grey does occur
+		}
+		if len(trns) == 6 && ct == 2 && y%2 == 0 && rowBytes >= 3 {
+			row[0], row[1], row[2] = trns[1], trns[3], trns[5]
+		}
+		if ct == 6 && depth == 8 {
+			for i := 3; i < len(row); i += 4 {
+				switch rng.IntN(3) {
+				case 0:
+					row[i] = 0
+				case 1:
+					row[i] = 255
+				}
+			}
+		}
+		ft := filters[y%len(filters)]
+		out := make([]byte, 1+rowBytes)
+		out[0] = ft
+		for i := range row {
+			var a, b, c int
+			if i >= bpp {
+				a, c = int(row[i-bpp]), int(prev[i-bpp])
+			}
+			b = int(prev[i])
+			var pred int
+			switch ft {
+			case 1:
+				pred = a
+			case 2:
+				pred = b
+			case 3:
+				pred = (a + b) / 2
+			case 4:
+				p := a + b - c
+				pa, pb, pc := absInt(p-a), absInt(p-b), absInt(p-c)
+				switch {
+				case pa <= pb && pa <= pc:
+					pred = a
+				case pb <= pc:
+					pred = b
+				default:
+					pred = c
+				}
+			}
+			out[1+i] = row[i] - byte(pred)
+		}
+		raw.Write(out)
+		prev = row
+	}
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	zw.Write(raw.Bytes())
+	zw.Close()
+	ihdr := binary.BigEndian.AppendUint32(nil, uint32(w))
+	ihdr = binary.BigEndian.AppendUint32(ihdr, uint32(h))
+	ihdr = append(ihdr, depth, ct, 0, 0, 0)
+	chunks := [][]byte{pngChunk("IHDR", ihdr)}
+	if plte != nil {
+		chunks = append(chunks, pngChunk("PLTE", plte))
+	}
+	if trns != nil {
+		chunks = append(chunks, pngChunk("tRNS", trns))
+	}
+	chunks = append(chunks, pngChunk("tEXt", []byte("Comment\x00between")))
+	zb := z.Bytes()
+	for len(zb) > 0 {
+		n := min(split, len(zb))
+		chunks = append(chunks, pngChunk("IDAT", zb[:n]))
+		zb = zb[n:]
+	}
+	chunks = append(chunks, pngChunk("IEND", nil))
+	return pngFile(chunks...)
+}
+
+// TestDecodePNGMatchesImagePNG decodes PNGs of every layout with decodePNG
+// and with toRGBA(png.Decode(...)): the bytes must be identical.
+func TestDecodePNGMatchesImagePNG(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	plte := func(n int) []byte {
+		b := make([]byte, 3*n)
+		for i := range b {
+			b[i] = byte(rng.IntN(256))
+		}
+		return b
+	}
+	alphas := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rng.IntN(256))
+		}
+		b[0] = 0
+		return b
+	}
+	tests := []struct {
+		name      string
+		ct, depth byte
+		plte      []byte
+		trns      []byte
+		streamed  bool
+	}{
+		{"rgba8", 6, 8, nil, nil, true},
+		{"rgb8", 2, 8, nil, nil, true},
+		{"rgb8 with an ignored PLTE", 2, 8, plte(16), nil, true},
+		{"rgb8 tRNS", 2, 8, nil, []byte{0, 10, 0, 20, 0, 30}, true},
+		{"grey8", 0, 8, nil, nil, true},
+		{"grey8 tRNS", 0, 8, nil, []byte{0, 77}, true},
+		{"grey+alpha8", 4, 8, nil, nil, true},
+		{"palette8", 3, 8, plte(200), nil, true},
+		{"palette8 tRNS", 3, 8, plte(200), alphas(100), true},
+		{"palette8 tRNS past PLTE", 3, 8, plte(5), alphas(9), true},
+		{"palette4", 3, 4, plte(16), alphas(3), true},
+		{"palette2", 3, 2, plte(4), nil, true},
+		{"palette1", 3, 1, plte(2), alphas(2), true},
+		{"grey4 (image/png)", 0, 4, nil, nil, false},
+		{"rgba16 (image/png)", 6, 16, nil, nil, false},
+		{"grey16 tRNS (image/png)", 0, 16, nil, []byte{1, 2}, false},
+	}
+	for _, tt := range tests {
+		for _, size := range [][2]int{{1, 1}, {7, 5}, {33, 17}} {
+			t.Run(fmt.Sprintf("%s %dx%d", tt.name, size[0], size[1]), func(t *testing.T) {
+				data := testPNG(t, rng, size[0], size[1], tt.ct, tt.depth, []byte{0, 1, 2, 3, 4, 4, 3}, tt.plte, tt.trns, 13)
+				if _, ok, err := newPNGDecoder(data); err != nil || ok != tt.streamed {
+					t.Fatalf("newPNGDecoder = %v, %v; want %v, nil", ok, err, tt.streamed)
+				}
+				ref, err := png.Decode(bytes.NewReader(data))
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := toRGBA(ref)
+				got, err := decodePNG(data)
+				if err != nil {
+					t.Fatalf("decodePNG: %v", err)
+				}
+				if got.Rect != want.Rect || !bytes.Equal(got.Pix, want.Pix) {
+					t.Errorf("decodePNG differs from toRGBA(png.Decode): %v vs %v", got.Rect, want.Rect)
+				}
+			})
+		}
+	}
+}
+
+// TestDecodePNGCorpus compares decodePNG with image/png on real files.
+func TestDecodePNGCorpus(t *testing.T) {
+	for _, name := range []string{"alpha-arc-colors-2140x1200.png", "avatar.png", "tiny-1x1.png"} {
+		data := testdataFile(t, name)
+		ref, err := png.Decode(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := toRGBA(ref)
+		got, err := decodePNG(data)
+		if err != nil {
+			t.Fatalf("decodePNG(%s): %v", name, err)
+		}
+		if got.Rect != want.Rect || !bytes.Equal(got.Pix, want.Pix) {
+			t.Errorf("decodePNG(%s) differs from toRGBA(png.Decode)", name)
+		}
+	}
+}
+
+// TestDecodePNGCorrupt: whatever image/png refuses, decodePNG refuses,
+// with errCorruptImage or errUnsupportedFormat.
+func TestDecodePNGCorrupt(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	good := testPNG(t, rng, 20, 10, 6, 8, []byte{4, 1}, nil, nil, 50)
+	for i := range 400 {
+		data := bytes.Clone(good)
+		switch i % 4 {
+		case 0:
+			data = data[:rng.IntN(len(data))]
+		case 1:
+			data[rng.IntN(len(data))] ^= byte(1 + rng.IntN(255))
+		case 2: // keep the CRCs right: damage the deflate stream
+			data = testPNG(t, rng, 20, 10, 6, 8, []byte{4, 1}, nil, nil, 50)
+			data = recrcIDAT(data, rng)
+		case 3: // too few rows for the header
+			ihdr := binary.BigEndian.AppendUint32(nil, 20)
+			ihdr = binary.BigEndian.AppendUint32(ihdr, 11)
+			ihdr = append(ihdr, 8, 6, 0, 0, 0)
+			data = append(pngFile(pngChunk("IHDR", ihdr)), good[33:]...)
+		}
+		_, refErr := png.Decode(bytes.NewReader(data))
+		_, err := decodePNG(data)
+		if (refErr == nil) != (err == nil) {
+			t.Fatalf("case %d: image/png says %v, decodePNG %v", i, refErr, err)
+		}
+		if err != nil && !errors.Is(err, errCorruptImage) && !errors.Is(err, errUnsupportedFormat) {
+			t.Fatalf("case %d: %v wraps no sentinel", i, err)
+		}
+	}
+}
+
+// recrcIDAT flips a byte inside the first IDAT payload and fixes its CRC.
+func recrcIDAT(data []byte, rng *rand.Rand) []byte {
+	p := 8
+	for p+12 <= len(data) {
+		n := int(binary.BigEndian.Uint32(data[p:]))
+		if string(data[p+4:p+8]) == "IDAT" && n > 2 {
+			data[p+8+2+rng.IntN(n-2)] ^= byte(1 + rng.IntN(255))
+			c := pngChunk("IDAT", data[p+8:p+8+n])
+			copy(data[p:], c)
+			return data
+		}
+		p += 12 + n
+	}
+	return data
+}
+
+func BenchmarkDecodePNGRGBA(b *testing.B) {
+	data := testdataFile(b, "alpha-arc-colors-2140x1200.png")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodePNG(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodePNGImagePNG is the path decodePNG replaces, for comparison.
+func BenchmarkDecodePNGImagePNG(b *testing.B) {
+	data := testdataFile(b, "alpha-arc-colors-2140x1200.png")
+	b.ReportAllocs()
+	for b.Loop() {
+		m, err := png.Decode(bytes.NewReader(data))
+		if err != nil {
+			b.Fatal(err)
+		}
+		toRGBA(m)
+	}
+}
+
+// TestPaethPredict compares paethPredict with the specification's
+// predictor on every input.
+func TestPaethPredict(t *testing.T) {
+	for a := range int32(256) {
+		for b := range int32(256) {
+			for c := range int32(256) {
+				p := a + b - c
+				pa, pb, pc := absInt(int(p-a)), absInt(int(p-b)), absInt(int(p-c))
+				want := c
+				switch {
+				case pa <= pb && pa <= pc:
+					want = a
+				case pb <= pc:
+					want = b
+				}
+				if got := paethPredict(a, b, c); got != want {
+					t.Fatalf("paethPredict(%d, %d, %d) = %d, want %d", a, b, c, got, want)
+				}
+			}
+		}
+	}
+}
+
+func TestAdler32Update(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, n := range []int{0, 1, 7, 8, 9, 5551, 5552, 5553, 100000} {
+		p := make([]byte, n)
+		for i := range p {
+			p[i] = byte(rng.IntN(256))
+			if n == 100000 {
+				p[i] = 0xff // the largest sums
+			}
+		}
+		// Split in two so that carried-over sums are checked too.
+		s1, s2 := adler32Update(1, 0, p[:n/3])
+		s1, s2 = adler32Update(s1, s2, p[n/3:])
+		if got, want := s2<<16|s1, adler32.Checksum(p); got != want {
+			t.Errorf("adler32Update of %d bytes = %08x, want %08x", n, got, want)
+		}
+	}
+}

@@ -1,0 +1,515 @@
+package main
+
+import (
+	"encoding/binary"
+	"fmt"
+	"image"
+	"image/color"
+	"runtime"
+	"sync"
+)
+
+// Scaling a PNG while it is decoded. The first operation of most requests
+// scales (resize, fit, thumbnail, pad); for a PNG the decoder hands its
+// rows, top to bottom, to a rowResampler, which filters each along x as
+// it arrives and makes each output row as soon as the rows it reads are
+// in. The full-size image never exists: on the 2140x1200 corpus PNG
+// resized to 400 wide, the engine allocates about 2 MB instead of 30 MB,
+// and the conversion pass and the cache misses of a 10 MB image go.
+// The arithmetic is resampleArea's, rows first, so the pixels are the
+// same as decoding then resampling.
+
+// scalePlan is what the first operation does to a W×H image when it
+// scales it: resample the crop, a cw×ch image at (x0, y0) whose edges
+// are the image's edges for the filter (as a view of it would be), to
+// w×h, then, for pad, centre the result on a padW×padH canvas of fill.
+type scalePlan struct {
+	x0, y0, cw, ch int
+	w, h           int
+	padW, padH     int
+	fill           color.NRGBA
+}
+
+// planScale is the scalePlan of op on a W×H image, mirroring apply; ok
+// is false when op does not resample (another operation, an enlargement
+// that upscale forbids, a size that does not change).
+func planScale(op operation, W, H int, maxPixels int64) (p scalePlan, ok bool, err error) {
+	op = op.scaling()
+	whole := func(w, h int) (scalePlan, bool, error) {
+		if w == W && h == H {
+			return scalePlan{}, false, nil
+		}
+		if err := checkPixels(w, h, maxPixels); err != nil {
+			return scalePlan{}, false, err
+		}
+		return scalePlan{cw: W, ch: H, w: w, h: h}, true, nil
+	}
+	enlarges := op.w > W || op.h > H
+	switch op.name {
+	case "resize":
+		w, h := resizeSize(W, H, op.w, op.h)
+		if !op.upscale && (w > W || h > H) {
+			return scalePlan{}, false, nil
+		}
+		return whole(w, h)
+	case "fit":
+		w, h := fitSize(W, H, op.w, op.h)
+		if w >= W && h >= H {
+			return scalePlan{}, false, nil
+		}
+		return whole(w, h)
+	case "thumbnail":
+		if !op.upscale && enlarges {
+			return scalePlan{}, false, nil
+		}
+		if err := checkPixels(op.w, op.h, maxPixels); err != nil {
+			return scalePlan{}, false, err
+		}
+		x0, y0, cw, ch := coverCrop(W, H, op.w, op.h)
+		return scalePlan{x0: x0, y0: y0, cw: cw, ch: ch, w: op.w, h: op.h}, true, nil
+	case "pad":
+		if !op.upscale && enlarges {
+			return scalePlan{}, false, nil
+		}
+		if err := checkPixels(op.w, op.h, maxPixels); err != nil {
+			return scalePlan{}, false, err
+		}
+		iw, ih := fitSize(W, H, op.w, op.h)
+		p, ok, err := whole(min(iw, op.w), min(ih, op.h))
+		p.padW, p.padH, p.fill = op.w, op.h, op.color
+		return p, ok, err
+	}
+	return scalePlan{}, false, nil
+}
+
+// finish applies the step after the resample (pad's canvas).
+func (p scalePlan) finish(img *image.RGBA) *image.RGBA {
+	if p.padW == 0 {
+		return img
+	}
+	return centre(img, p.padW, p.padH, p.fill)
+}
+
+// decodeFirstOp decodes src for ops. A PNG whose first operation scales
+// is decoded and scaled in one go (the picture's applied is then set);
+// anything else goes to decodeScaled with the hint.
+func decodeFirstOp(src []byte, eo engineOptions, ops []operation, hintW, hintH int) (*picture, error) {
+	if p, err := decodePNGScaled(src, eo, ops); p != nil || err != nil {
+		return p, err
+	}
+	return decodeScaled(src, eo.decode, hintW, hintH)
+}
+
+// decodePNGScaled is decodeFirstOp's streaming path; it returns nil, nil
+// when it does not apply.
+func decodePNGScaled(src []byte, eo engineOptions, ops []operation) (*picture, error) {
+	if len(ops) == 0 || sniff(src) != "png" {
+		return nil, nil
+	}
+	h, err := readHeader(src)
+	if err != nil || h.orientation != 1 {
+		return nil, nil // decodeScaled reports the error, or turns the image
+	}
+	if n := sourcePixels(h); eo.decode.maxPixels > 0 && n > eo.decode.maxPixels {
+		return nil, nil // decodeScaled refuses it
+	}
+	plan, ok, err := planScale(ops[0], h.width, h.height, eo.maxOutputPixels)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ops[0].name, err)
+	}
+	if !ok {
+		return nil, nil
+	}
+	var img *image.RGBA
+	err = guard("png", func() error {
+		d, ok, err := newPNGDecoder(src)
+		if err != nil {
+			return pngError(err)
+		}
+		if !ok {
+			return errNotStreamable
+		}
+		img, err = d.decodeResampled(plan)
+		if err != nil {
+			return pngError(err)
+		}
+		return nil
+	})
+	if err == errNotStreamable {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	img = plan.finish(img)
+	return &picture{format: "png", width: img.Rect.Dx(), height: img.Rect.Dy(), still: img, applied: true}, nil
+}
+
+// errNotStreamable: a PNG layout that pngDecoder leaves to image/png.
+var errNotStreamable = fmt.Errorf("png layout not streamed")
+
+// decodeResampled decodes the image and resamples it by plan on the way.
+func (d *pngDecoder) decodeResampled(plan scalePlan) (*image.RGBA, error) {
+	if err := d.start(); err != nil {
+		return nil, err
+	}
+	rs := newRowResampler(d.width, plan)
+	for range d.height {
+		if err := d.next(rs.rowBuf()); err != nil {
+			d.finish(false)
+			return nil, err
+		}
+		rs.push()
+	}
+	if err := d.finish(true); err != nil {
+		return nil, err
+	}
+	return rs.dst, nil
+}
+
+// rowBatch is the number of source rows a rowResampler filters at once
+// (across cores when the batch is worth it).
+const rowBatch = 16
+
+// rowResampler resamples a crop of an image sw wide, premultiplied
+// RGBA, as a plan says, as its rows arrive, top to bottom: each row that an
+// output row reads is filtered along x into a ring of wide rows, and
+// each output row is filtered along y as soon as its last source row is
+// in. Source rows that no output row reads are dropped unfiltered.
+type rowResampler struct {
+	sw, w, h int
+	wx, wy   *filterWeights
+	y        int // next source row
+	y0, y1   int // source rows the output reads
+	batch    []uint8
+	nb       int      // rows in batch
+	ring     []uint64 // ringRows rows of w wide pixels; row y at (y-y0)%ringRows
+	ringRows int
+	next     int // next output row
+	dst      *image.RGBA
+	acc      []int64
+	sums     []int32
+	scratch  [][]uint64 // per worker of the horizontal pass: a spread source row
+	wsums    [][]int32  // and its sums
+}
+
+func newRowResampler(sw int, p scalePlan) *rowResampler {
+	w, h := p.w, p.h
+	r := &rowResampler{
+		sw: sw, w: w, h: h,
+		wx:  lanczosSpanWeights(p.cw, span{0, float64(p.cw)}, w),
+		wy:  lanczosSpanWeights(p.ch, span{0, float64(p.ch)}, h),
+		dst: image.NewRGBA(image.Rect(0, 0, w, h)),
+	}
+	for i := range r.wx.start {
+		r.wx.start[i] += int32(p.x0)
+	}
+	for i := range r.wy.start {
+		r.wy.start[i] += int32(p.y0)
+	}
+	maxTaps := 0
+	r.y0, r.y1 = p.y0+p.ch, 0
+	for j := range h {
+		start, ws := r.wy.taps(j)
+		maxTaps = max(maxTaps, len(ws))
+		r.y0, r.y1 = min(r.y0, start), max(r.y1, start+len(ws))
+	}
+	// Batches start at y0 + k·rowBatch and ringRows is a multiple of
+	// rowBatch, so a batch fills consecutive ring rows; a batch may only
+	// overwrite rows that no pending output row reads.
+	r.ringRows = (maxTaps + 2*rowBatch - 1) / rowBatch * rowBatch
+	r.ring = make([]uint64, r.ringRows*w*2)
+	r.batch = make([]uint8, rowBatch*sw*4)
+	r.acc = make([]int64, w*2)
+	r.sums = make([]int32, w*4)
+	return r
+}
+
+// rowBuf is where the next source row goes (4·sw bytes).
+func (r *rowResampler) rowBuf() []uint8 {
+	return r.batch[r.nb*r.sw*4 : (r.nb+1)*r.sw*4]
+}
+
+// push takes the row written into rowBuf.
+func (r *rowResampler) push() {
+	y := r.y
+	r.y++
+	if y < r.y0 || y >= r.y1 {
+		return
+	}
+	r.nb++
+	if r.nb == rowBatch || y == r.y1-1 {
+		r.flush()
+	}
+}
+
+// flush filters the batch along x into the ring, then makes the output
+// rows whose source rows are all in.
+func (r *rowResampler) flush() {
+	first := r.y - r.nb // source row of batch[0]
+	slot := (first - r.y0) % r.ringRows
+	workers := 1
+	if procs := runtime.GOMAXPROCS(0); procs > 1 && int64(r.nb)*int64(len(r.wx.w)) >= parallelWork {
+		workers = min(procs, r.nb)
+	}
+	for len(r.scratch) < workers {
+		r.scratch = append(r.scratch, make([]uint64, r.sw*4))
+		r.wsums = append(r.wsums, make([]int32, r.w*8))
+	}
+	src := func(i int) []uint8 { return r.batch[i*r.sw*4 : (i+1)*r.sw*4] }
+	dst := func(i int) []uint64 { return r.ring[(slot+i)*r.w*2 : (slot+i+1)*r.w*2] }
+	rows := func(k, lo, hi int) {
+		i := lo
+		for ; i+1 < hi; i += 2 {
+			spreadRows2(r.scratch[k], src(i), src(i+1))
+			filterRowsWide2(dst(i), dst(i+1), r.scratch[k], r.wsums[k], r.wx)
+		}
+		if i < hi {
+			spreadRow(r.scratch[k], src(i))
+			filterRowWide(dst(i), r.scratch[k], r.wsums[k], r.wx)
+		}
+	}
+	if workers == 1 {
+		rows(0, 0, r.nb)
+	} else {
+		var wg sync.WaitGroup
+		for k := range workers {
+			lo, hi := r.nb*k/workers, r.nb*(k+1)/workers
+			wg.Go(func() { rows(k, lo, hi) })
+		}
+		wg.Wait()
+	}
+	r.nb = 0
+	for r.next < r.h {
+		start, ws := r.wy.taps(r.next)
+		if start+len(ws) > r.y {
+			break
+		}
+		r.vertical(start, ws)
+		r.next++
+	}
+}
+
+// filterRowWide filters one spread source row along x into the wide row
+// dw: filterRows' arithmetic for one row.
+func filterRowWide(dw, src []uint64, sums []int32, fw *filterWeights) {
+	for x := range len(fw.start) {
+		start, ws := fw.taps(x)
+		r, g, b, a := unwide(sumWide(src[start*2:(start+len(ws))*2], ws))
+		setSums(sums, x, r, g, b, a)
+	}
+	storeRow(nil, dw, sums, weightBits)
+}
+
+// spreadRows2 spreads two RGBA rows into dst interleaved: the two wide
+// words of a pixel of a, then those of the same pixel of b.
+func spreadRows2(dst []uint64, a, b []uint8) {
+	n := len(a) / 4
+	dst = dst[:n*4]
+	b = b[:len(a)]
+	for x := range n {
+		u := binary.LittleEndian.Uint32(a[x*4:])
+		v := binary.LittleEndian.Uint32(b[x*4:])
+		d := dst[x*4 : x*4+4 : x*4+4]
+		ua, ub := uint64(u&0x00ff00ff), uint64(u>>8&0x00ff00ff)
+		va, vb := uint64(v&0x00ff00ff), uint64(v>>8&0x00ff00ff)
+		d[0] = (ua | ua<<16) & laneMask
+		d[1] = (ub | ub<<16) & laneMask
+		d[2] = (va | va<<16) & laneMask
+		d[3] = (vb | vb<<16) & laneMask
+	}
+}
+
+// filterRowsWide2 is filterRowWide of two rows spread by spreadRows2.
+func filterRowsWide2(da, db, src []uint64, sums []int32, fw *filterWeights) {
+	n := len(fw.start)
+	sa, sb := sums[:n*4], sums[n*4:n*8]
+	for x := range n {
+		start, ws := fw.taps(x)
+		lo0, hi0, lo1, hi1 := sumWide2(src[start*4:(start+len(ws))*4], ws)
+		r, g, b, a := unwide(lo0, hi0)
+		setSums(sa, x, r, g, b, a)
+		r, g, b, a = unwide(lo1, hi1)
+		setSums(sb, x, r, g, b, a)
+	}
+	storeRow(nil, da, sa, weightBits)
+	storeRow(nil, db, sb, weightBits)
+}
+
+// vertical makes output row r.next from the ring rows start.. with
+// weights ws: filterCols' arithmetic (a sum of wrapping products, in
+// another order, so the same bits).
+func (r *rowResampler) vertical(start int, ws []int32) {
+	acc := r.acc
+	clear(acc)
+	for k, c := range ws {
+		s := (start + k - r.y0) % r.ringRows
+		row := r.ring[s*r.w*2 : (s+1)*r.w*2]
+		row = row[:len(acc)]
+		c := int64(c)
+		for i, v := range row {
+			acc[i] += int64(v) * c
+		}
+	}
+	for x := range r.w {
+		cr, cg, cb, ca := unwide(acc[2*x], acc[2*x+1])
+		setSums(r.sums, x, cr, cg, cb, ca)
+	}
+	d := r.dst.Pix[r.next*r.dst.Stride : r.next*r.dst.Stride+r.w*4]
+	storeRow(d, nil, r.sums, weightBits+wideFracBits)
+}
+
+// frameScaler runs a scaling first operation on the frames of an
+// animation, redoing for each frame only the output pixels that read a
+// pixel the frame changed: most frames of a screen capture or a sticker
+// change a small part. It keeps the canvas filtered along x (rows first,
+// as resampleArea) and the output between frames; the pixels are those
+// that resampling each whole frame gives.
+type frameScaler struct {
+	plan   scalePlan
+	wx, wy *filterWeights
+	mid    *wideImage  // canvas rows filtered along x: w × canvas height
+	out    *image.RGBA // w × h, the scaled frame
+	spread []uint64
+	sums   []int32
+	// For each canvas column (row), the output columns (rows) that read
+	// it: [xFrom[x], xTo[x]).
+	xFrom, xTo, yFrom, yTo []int32
+	marks                  []bool // output pixels to redo, w × h
+}
+
+// newFrameScaler returns the scaler for the first of ops on the frames of
+// pic, or nil when pic is no animation or the operation does not scale.
+func newFrameScaler(pic *picture, ops []operation, maxPixels int64) (*frameScaler, error) {
+	if pic.anim == nil || len(ops) == 0 {
+		return nil, nil
+	}
+	plan, ok, err := planScale(ops[0], pic.width, pic.height, maxPixels)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ops[0].name, err)
+	}
+	if !ok {
+		return nil, nil
+	}
+	s := &frameScaler{
+		plan:   plan,
+		wx:     lanczosSpanWeights(plan.cw, span{0, float64(plan.cw)}, plan.w),
+		wy:     lanczosSpanWeights(plan.ch, span{0, float64(plan.ch)}, plan.h),
+		mid:    newWideImage(plan.w, pic.height),
+		out:    image.NewRGBA(image.Rect(0, 0, plan.w, plan.h)),
+		spread: make([]uint64, pic.width*2),
+		sums:   make([]int32, plan.w*4),
+		marks:  make([]bool, plan.w*plan.h),
+	}
+	s.xFrom, s.xTo = readers(s.wx, plan.x0, pic.width)
+	s.yFrom, s.yTo = readers(s.wy, plan.y0, pic.height)
+	return s, nil
+}
+
+// readers shifts fw's taps by off and returns, for each of the n source
+// samples, the range of output samples that read it.
+func readers(fw *filterWeights, off, n int) (from, to []int32) {
+	from, to = make([]int32, n), make([]int32, n)
+	for i := range n {
+		from[i] = int32(len(fw.start)) // empty until an output reads it
+	}
+	for o := range fw.start {
+		fw.start[o] += int32(off)
+		start, ws := fw.taps(o)
+		for i := start; i < start+len(ws); i++ {
+			from[i], to[i] = min(from[i], int32(o)), int32(o)+1
+		}
+	}
+	// Samples outside the crop: an empty range at the right place, so
+	// that [from[a], to[b-1]) is the outputs reading samples a..b-1.
+	for i := n - 2; i >= 0; i-- {
+		from[i] = min(from[i], from[i+1])
+	}
+	for i := 1; i < n; i++ {
+		to[i] = max(to[i], to[i-1])
+	}
+	return from, to
+}
+
+// frame scales canvas, of which only the runs changed since the last
+// call (every pixel for the first), and returns the scaled frame after
+// the plan's last step. The result is the scaler's own until the next
+// call (pad's is a new image).
+func (s *frameScaler) frame(canvas *image.RGBA, changed []canvasRun) *image.RGBA {
+	w := s.plan.w
+	lastY, lastXb := -1, 0
+	for _, c := range changed {
+		if c.x0 >= c.x1 {
+			continue
+		}
+		xa, xb := int(s.xFrom[c.x0]), int(s.xTo[c.x1-1])
+		if c.y == lastY {
+			xa = max(xa, lastXb) // a run of the same row may share outputs
+		}
+		if xa >= xb {
+			continue
+		}
+		lastY, lastXb = c.y, xb
+		// Along x: the outputs of this row that read the run.
+		lo, _ := s.wx.taps(xa)
+		hs, hw := s.wx.taps(xb - 1)
+		hi := hs + len(hw)
+		o := canvas.PixOffset(lo, c.y)
+		spreadRow(s.spread[lo*2:hi*2], canvas.Pix[o:o+(hi-lo)*4])
+		for x := xa; x < xb; x++ {
+			start, ws := s.wx.taps(x)
+			r, g, b, a := unwide(sumWide(s.spread[start*2:(start+len(ws))*2], ws))
+			setSums(s.sums, x, r, g, b, a)
+		}
+		storeRow(nil, s.mid.row(c.y)[xa*2:xb*2], s.sums[xa*4:xb*4], weightBits)
+		for j := s.yFrom[c.y]; j < s.yTo[c.y]; j++ {
+			m := s.marks[int(j)*w : int(j)*w+w]
+			for x := xa; x < xb; x++ {
+				m[x] = true
+			}
+		}
+	}
+	// Along y: the marked output pixels, a run at a time.
+	stride := s.mid.w * 2
+	for y := range s.plan.h {
+		m := s.marks[y*w : y*w+w]
+		start, ws := s.wy.taps(y)
+		p := s.mid.pix[start*stride : (start+len(ws)-1)*stride+w*2]
+		d := s.out.Pix[y*s.out.Stride : y*s.out.Stride+w*4]
+		for x := 0; x < w; {
+			if !m[x] {
+				x++
+				continue
+			}
+			xa := x
+			for x < w && m[x] {
+				m[x] = false
+				x++
+			}
+			for i := xa; i < x; i++ {
+				r, g, b, a := unwide(sumWideCol(p[i*2:], ws, stride))
+				setSums(s.sums, i, r, g, b, a)
+			}
+			storeRow(d[xa*4:x*4], nil, s.sums[xa*4:x*4], weightBits+wideFracBits)
+		}
+	}
+	return s.plan.finish(s.out)
+}
+
+// sumWide2 is sumWide of two rows at once with the same weights, the
+// rows interleaved in pq (the two words of a pixel of the first row, then
+// of the second): the weights are loaded once, four sums run side by side.
+//
+//go:noinline
+func sumWide2(pq []uint64, ws []int32) (lo0, hi0, lo1, hi1 int64) {
+	pq = pq[:len(ws)*4]
+	for k, c := range ws {
+		q := pq[k*4 : k*4+4 : k*4+4]
+		c := int64(c)
+		lo0 += int64(q[0]) * c
+		hi0 += int64(q[1]) * c
+		lo1 += int64(q[2]) * c
+		hi1 += int64(q[3]) * c
+	}
+	return lo0, hi0, lo1, hi1
+}

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"image"
+	"image/gif"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const (
+	gifDisposalNone       = gif.DisposalNone
+	gifDisposalBackground = gif.DisposalBackground
+	gifDisposalPrevious   = gif.DisposalPrevious
+)
+
+// maxPixelDiff is the largest difference of one channel between a and b,
+// or 256 when their sizes differ.
+func maxPixelDiff(a, b *image.RGBA) int {
+	if a.Rect.Size() != b.Rect.Size() {
+		return 256
+	}
+	d := 0
+	w, h := a.Rect.Dx(), a.Rect.Dy()
+	for y := range h {
+		ra := a.Pix[y*a.Stride : y*a.Stride+4*w]
+		rb := b.Pix[y*b.Stride : y*b.Stride+4*w]
+		for i := range ra {
+			d = max(d, absInt(int(ra[i])-int(rb[i])))
+		}
+	}
+	return d
+}
+
+// TestDecodePNGScaled checks that scaling a PNG while decoding it gives
+// what decoding it whole and then running the operation gives (the same
+// bytes, one level at most when resampleArea takes its columns first).
+func TestDecodePNGScaled(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	synthetic := testPNG(t, rng, 97, 61, 6, 8, []byte{0, 1, 2, 3, 4}, nil, nil, 1000)
+	files := map[string][]byte{
+		"alpha-arc-colors": testdataFile(t, "alpha-arc-colors-2140x1200.png"),
+		"avatar":           testdataFile(t, "avatar.png"),
+		"synthetic":        synthetic,
+	}
+	queries := []string{
+		"op=resize&w=400",
+		"op=resize&h=37",
+		"op=resize&w=50&h=50",
+		"op=resize&w=300&h=20",
+		"op=resize&w=1000",
+		"op=resize&w=1000&upscale=0",
+		"op=fit&w=120&h=120",
+		"op=fit&w=5000&h=5000",
+		"op=thumbnail&w=100&h=100",
+		"op=thumbnail&w=40&h=90",
+		"op=thumbnail&w=30",
+		"op=pad&w=200&h=200&color=ff000080",
+		"op=pad&w=90&h=30",
+		"op=resize&w=11&op=op:rotate+deg:90",
+	}
+	for name, data := range files {
+		for _, q := range queries {
+			t.Run(name+" "+q, func(t *testing.T) {
+				r := parseTestRequest(t, "path=x&"+q)
+				got, err := decodePNGScaled(data, testEngine, r.ops)
+				if err != nil {
+					t.Fatal(err)
+				}
+				full, err := decode(data, testEngine.decode)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := r.ops[0].apply(full.still, nil, testEngine.maxOutputPixels)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got == nil {
+					if want != full.still {
+						t.Fatalf("decodePNGScaled declined, but %s scales", q)
+					}
+					return
+				}
+				if !got.applied {
+					t.Errorf("applied not set")
+				}
+				if d := maxPixelDiff(got.still, want); d > 1 {
+					t.Errorf("decodePNGScaled(%s) differs from decode then apply by %d", q, d)
+				}
+			})
+		}
+	}
+}
+
+func BenchmarkDecodePNGScaled(b *testing.B) {
+	data := testdataFile(b, "alpha-arc-colors-2140x1200.png")
+	r := parseTestRequest(b, "path=x&op=resize&w=400")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodePNGScaled(data, testEngine, r.ops); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestFrameScaler checks, frame by frame, that scaling only what each
+// frame changed gives what scaling each whole composited frame gives.
+func TestFrameScaler(t *testing.T) {
+	synthetic := buildGIF(t, 40, 30, 0,
+		gifFrame{image.Rect(0, 0, 4, 4), "RRRR/RGRR/RRBR/RRRR", gifDisposalNone, 10},
+		gifFrame{image.Rect(10, 5, 13, 7), "BTW/GBK", gifDisposalBackground, 20},
+		gifFrame{image.Rect(30, 20, 31, 21), "W", gifDisposalPrevious, 30},
+		gifFrame{image.Rect(0, 0, 40, 1), strings.Repeat("K", 40), gifDisposalNone, 40},
+		gifFrame{image.Rect(20, 10, 22, 12), "TT/TT", gifDisposalNone, 40},
+	)
+	files := map[string][]byte{
+		"giphy":     testdataFile(t, "giphy.gif"),
+		"synthetic": synthetic,
+	}
+	if data, err := os.ReadFile(filepath.Join(corpusDir(), "animated-imgproxy-demo-978x720-125f.gif")); err == nil {
+		files["imgproxy"] = data
+	}
+	queries := []string{"op=resize&w=100", "op=thumbnail&w=31&h=17", "op=thumbnail&w=10&h=40", "op=fit&w=23&h=23", "op=pad&w=50&h=20", "op=resize&w=300"}
+	for name, data := range files {
+		for _, q := range queries {
+			t.Run(name+" "+q, func(t *testing.T) {
+				r := parseTestRequest(t, "path=x&"+q)
+				pic, err := decode(data, testEngine.decode)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s, err := newFrameScaler(pic, r.ops, testEngine.maxOutputPixels)
+				if err != nil || s == nil {
+					t.Fatalf("newFrameScaler = %v, %v", s, err)
+				}
+				n := 0
+				err = pic.eachCanvas(func(img *image.RGBA, changed []canvasRun, _ int) error {
+					got := s.frame(img, changed)
+					want, err := r.ops[0].apply(img, nil, testEngine.maxOutputPixels)
+					if err != nil {
+						return err
+					}
+					if d := maxPixelDiff(got, want); d > 1 {
+						t.Fatalf("frame %d differs from scaling the whole frame by %d", n, d)
+					}
+					n++
+					return nil
+				})
+				if err != nil || n != pic.frameCount() {
+					t.Fatalf("eachCanvas = %d frames, %v", n, err)
+				}
+			})
+		}
+	}
+}
+
+func BenchmarkSumWide(b *testing.B) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	const n, taps = 2140, 33
+	p, q, pq := make([]uint64, 2*n), make([]uint64, 2*n), make([]uint64, 4*n)
+	for i := range p {
+		p[i], q[i] = rng.Uint64()&laneMask, rng.Uint64()&laneMask
+	}
+	for i := range n {
+		pq[4*i], pq[4*i+1], pq[4*i+2], pq[4*i+3] = p[2*i], p[2*i+1], q[2*i], q[2*i+1]
+	}
+	ws := make([]int32, taps)
+	for i := range ws {
+		ws[i] = int32(rng.IntN(1000))
+	}
+	b.Run("one row twice", func(b *testing.B) {
+		var s int64
+		for b.Loop() {
+			for x := 0; x+taps <= n; x += 5 {
+				a, c := sumWide(p[2*x:2*(x+taps)], ws)
+				d, e := sumWide(q[2*x:2*(x+taps)], ws)
+				s += a + c + d + e
+			}
+		}
+		sink = s
+	})
+	b.Run("two rows", func(b *testing.B) {
+		var s int64
+		for b.Loop() {
+			for x := 0; x+taps <= n; x += 5 {
+				a, c, d, e := sumWide2(pq[4*x:4*(x+taps)], ws)
+				s += a + c + d + e
+			}
+		}
+		sink = s
+	})
+}
+
+var sink int64
