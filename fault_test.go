@@ -116,7 +116,7 @@ func checkFaultObject(ctx context.Context, c *minio.Client, bucket, key string, 
 	if err != nil {
 		return "", "get: " + err.Error()
 	}
-	data, err := readLimited(body, defaultMaxSourceBytes)
+	data, err := readLimited(body, defaultMaxSourceBytes, 0)
 	body.Close()
 	if err != nil {
 		return "", "read: " + err.Error()

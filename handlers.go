@@ -309,7 +309,7 @@ func (s *server) find(ctx context.Context, req *request, open bool) (made, error
 				if rs, ok := rc.(readSeekCloser); ok {
 					m.body = rs
 				} else {
-					m.data, err = readLimited(rc, s.maxSourceBytes)
+					m.data, err = readLimited(rc, s.maxSourceBytes, fi.size)
 					rc.Close()
 				}
 			}
@@ -467,7 +467,7 @@ func (s *server) storedResult(ctx context.Context, req *request) (made, error) {
 		return made{}, err
 	}
 	defer rc.Close()
-	data, err := readLimited(rc, s.maxSourceBytes)
+	data, err := readLimited(rc, s.maxSourceBytes, fi.size)
 	if err != nil {
 		return made{}, fmt.Errorf("read %s: %w", name, err)
 	}
@@ -538,7 +538,7 @@ func (s *server) readSource(ctx context.Context, name string) ([]byte, error) {
 	if s.maxSourceBytes > 0 && fi.size > s.maxSourceBytes {
 		return nil, fmt.Errorf("%w: %s is %d bytes, over max_source_bytes (%d)", errTooLarge, name, fi.size, s.maxSourceBytes)
 	}
-	return readLimited(rc, s.maxSourceBytes)
+	return readLimited(rc, s.maxSourceBytes, fi.size)
 }
 
 // store writes m to the destination, then records it in the kv store:

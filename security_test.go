@@ -389,3 +389,43 @@ func BenchmarkRefuseBomb(b *testing.B) {
 		}
 	}
 }
+
+// TestReadLimited: whatever the size hint says (right, short, long, a
+// lie), the bytes come back whole, and past max it is errTooLarge. With
+// the right hint the buffer is allocated once, not grown by doubling.
+func TestReadLimited(t *testing.T) {
+	data := bytes.Repeat([]byte("picfit"), 700_000) // 4.2 MB
+	n := int64(len(data))
+	tests := []struct {
+		name      string
+		max, size int64
+		want      error
+	}{
+		{"right size", 64 << 20, n, nil},
+		{"no size", 64 << 20, 0, nil},
+		{"short size", 64 << 20, n / 3, nil},
+		{"long size", 64 << 20, 2 * n, nil},
+		{"size over max", n + 10, 1 << 40, nil},
+		{"no max", 0, n, nil},
+		{"over max", n - 1, n, errTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := readLimited(bytes.NewReader(data), tt.max, tt.size)
+			if tt.want != nil {
+				if !errors.Is(err, tt.want) {
+					t.Errorf("readLimited = %v, want %v", err, tt.want)
+				}
+				return
+			}
+			if err != nil || !bytes.Equal(got, data) {
+				t.Errorf("readLimited = %d bytes, %v; want the %d bytes", len(got), err, n)
+			}
+		})
+	}
+	hinted := testing.AllocsPerRun(3, func() { readLimited(bytes.NewReader(data), 64<<20, n) })
+	unhinted := testing.AllocsPerRun(3, func() { readLimited(bytes.NewReader(data), 64<<20, 0) })
+	if hinted > 3 || unhinted <= hinted { // 3: the reader, the limit, the buffer
+		t.Errorf("allocations: %v with the size, %v without; want at most 3 with it", hinted, unhinted)
+	}
+}
