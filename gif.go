@@ -511,29 +511,18 @@ func (c *gifCanvas) dispose() image.Rectangle {
 // call and the frame's delay. The canvas is the walk's own: fn must not
 // modify it, and may keep it only if it stops the walk.
 func (a *gifAnim) eachCanvas(width, height int, fn func(img *image.RGBA, changed []canvasRun, delay int) error) error {
-	g, err := newGIFReader(a.data, a.noTrailer)
-	if err != nil {
-		return fmt.Errorf("decode gif: %w: %v", errCorruptImage, err)
-	}
-	defer g.release()
 	c := newGIFCanvas(width, height)
-	var f gifImage
-	for {
-		err := g.next(&f)
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("decode gif: %w: %v", errCorruptImage, err)
-		}
-		if err := fn(c.img, c.draw(&f), f.delay); err != nil {
-			return err
-		}
-	}
+	return a.readFrames(func(f *gifImage) error { return fn(c.img, c.draw(f), f.delay) })
 }
 
 // check reads every frame without compositing, for the errors.
 func (a *gifAnim) check() error {
+	return a.readFrames(func(*gifImage) error { return nil })
+}
+
+// readFrames reads the frames in order and calls fn with each, until the
+// end, a read error (errCorruptImage) or fn's error.
+func (a *gifAnim) readFrames(fn func(f *gifImage) error) error {
 	g, err := newGIFReader(a.data, a.noTrailer)
 	if err != nil {
 		return fmt.Errorf("decode gif: %w: %v", errCorruptImage, err)
@@ -547,6 +536,9 @@ func (a *gifAnim) check() error {
 		}
 		if err != nil {
 			return fmt.Errorf("decode gif: %w: %v", errCorruptImage, err)
+		}
+		if err := fn(&f); err != nil {
+			return err
 		}
 	}
 }
