@@ -1389,7 +1389,7 @@ func idctDC(dc int) byte {
 func idct8(dst []byte, stride int, b *[64]int16, q *[64]int32) {
 	const shift1 = idctConstBits - idctPass1Bits
 	const r1 = 1 << (shift1 - 1)
-	var ws [64]int // the columns' results, row-major
+	var ws [64]int  // the columns' results, row-major
 	var right int16 // non-zero when columns 1 to 7 have a coefficient
 	for u := range 8 {
 		if u > 0 {

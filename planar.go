@@ -3,6 +3,7 @@ package main
 import (
 	"image"
 	"math"
+	"sync"
 )
 
 // Resampling a JPEG's decoded planes straight to the output size.
@@ -98,6 +99,10 @@ func (d *jpegDecoder) resampleRGBA(x, y span, w, h int) *image.RGBA {
 			ycbcrSumsRow(d, ys, cbs, crs)
 		}
 	})
+	lum.release()
+	if chroma != nil {
+		chroma.release()
+	}
 	return dst
 }
 
@@ -145,6 +150,7 @@ func (d *jpegDecoder) resampleYCbCr(x, y, cx, cy span, w, h int) image.Image {
 				clampRow(m.Cr[o:o+cw], crs)
 			}
 		})
+		chroma.release()
 	}
 	inOrder(h, func(lo, hi int) {
 		ys := make([]int32, w)
@@ -153,6 +159,7 @@ func (d *jpegDecoder) resampleYCbCr(x, y, cx, cy span, w, h int) image.Image {
 			clampRow(pix[j*stride:j*stride+w], ys)
 		}
 	})
+	lum.release()
 	return dst
 }
 
@@ -273,6 +280,37 @@ const (
 	chromaGroup = 4 // rows per horizontal step over Cb and Cr
 )
 
+// passPool keeps the passes' intermediate images (about 4 MB each for a
+// 1920x1200 JPEG resized to 800 wide) from one request to the next:
+// allocating them anew cost their clearing and most of the planar
+// path's garbage. A cache of scratch memory, not state. Nothing stale
+// reaches an output: the horizontal passes write every word that a
+// vertical pass keeps a sum of; the padding words at the end of a row
+// are read, and their sums dropped.
+var passPool sync.Pool
+
+// passWords returns n words from passPool, or new ones, not cleared.
+func passWords(n int) []uint64 {
+	if p, ok := passPool.Get().(*[]uint64); ok && cap(*p) >= n {
+		return (*p)[:n]
+	}
+	return make([]uint64, n)
+}
+
+// release returns the intermediate image to passPool.
+func (l *lumaPass) release() {
+	tmp := l.tmp
+	passPool.Put(&tmp)
+	l.tmp = nil
+}
+
+// release returns the intermediate image to passPool.
+func (c *chromaPass) release() {
+	tmp := c.tmp
+	passPool.Put(&tmp)
+	c.tmp = nil
+}
+
 // roundUp4 is n rounded up to a multiple of 4.
 func roundUp4(n int) int { return (n + 3) &^ 3 }
 
@@ -285,7 +323,7 @@ func newLumaPass(c *jpegComponent, x, y span, w, h int) *lumaPass {
 	pw := roundUp4((w + 1) / 2)
 	rows := r1 - r0
 	groups := (rows + lumaGroup - 1) / lumaGroup // the last may repeat a row
-	tmp := make([]uint64, groups*lumaGroup*pw)
+	tmp := passWords(groups * lumaGroup * pw)
 	inOrder(groups, func(lo, hi int) {
 		// buf holds the group's rows, column by column: word 4x+j has
 		// rows 2j and 2j+1 of column x.
@@ -384,7 +422,7 @@ func newChromaPass(cb, cr *jpegComponent, x, y span, w, h int) *chromaPass {
 	cw := roundUp4(w)
 	rows := r1 - r0
 	groups := (rows + chromaGroup - 1) / chromaGroup
-	tmp := make([]uint64, groups*chromaGroup*cw)
+	tmp := passWords(groups * chromaGroup * cw)
 	inOrder(groups, func(lo, hi int) {
 		// buf holds the group's rows, column by column: word 4x+j has
 		// Cb and Cr of row j, column x.
