@@ -968,7 +968,10 @@ func (d *jpegDecoder) seqBlock(sc *jpegScan, i int, c *jpegComponent, bx, by int
 	ac := sc.ac[i]
 	last := 0 // the last coefficient set, in zig-zag order
 	for k := 1; k < 64; k++ {
-		if n < 32 {
+		// The fast path takes at most jpegLookBits bits, acSymbol 31:
+		// filling only when the next symbol may need it, a fill serves
+		// five short symbols rather than three.
+		if n < 16 {
 			acc, n = d.br.fill(acc, n)
 		}
 		if f := ac.fastAC[acc>>(64-jpegLookBits)]; f != 0 {
@@ -982,6 +985,9 @@ func (d *jpegDecoder) seqBlock(sc *jpegScan, i int, c *jpegComponent, bx, by int
 			b[jpegUnzig[k]] = int16(f >> 16)
 			last = k
 			continue
+		}
+		if n < 32 {
+			acc, n = d.br.fill(acc, n)
 		}
 		r, s, v, l := ac.acSymbol(acc)
 		if l == 0 {
