@@ -968,7 +968,10 @@ func (d *jpegDecoder) seqBlock(sc *jpegScan, i int, c *jpegComponent, bx, by int
 	ac := sc.ac[i]
 	last := 0 // the last coefficient set, in zig-zag order
 	for k := 1; k < 64; k++ {
-		if n < 32 {
+		// The fast path takes at most jpegLookBits bits, acSymbol 31:
+		// filling only when the next symbol may need it, a fill serves
+		// five short symbols rather than three.
+		if n < 16 {
 			acc, n = d.br.fill(acc, n)
 		}
 		if f := ac.fastAC[acc>>(64-jpegLookBits)]; f != 0 {
@@ -982,6 +985,9 @@ func (d *jpegDecoder) seqBlock(sc *jpegScan, i int, c *jpegComponent, bx, by int
 			b[jpegUnzig[k]] = int16(f >> 16)
 			last = k
 			continue
+		}
+		if n < 32 {
+			acc, n = d.br.fill(acc, n)
 		}
 		r, s, v, l := ac.acSymbol(acc)
 		if l == 0 {
@@ -1389,8 +1395,12 @@ func idctDC(dc int) byte {
 func idct8(dst []byte, stride int, b *[64]int16, q *[64]int32) {
 	const shift1 = idctConstBits - idctPass1Bits
 	const r1 = 1 << (shift1 - 1)
-	var ws [64]int // the columns' results, row-major
+	var ws [64]int  // the columns' results, row-major
+	var right int16 // non-zero when columns 1 to 7 have a coefficient
 	for u := range 8 {
+		if u > 0 {
+			right |= b[u]
+		}
 		// A column with no AC coefficient is flat.
 		if b[8+u]|b[16+u]|b[24+u]|b[32+u]|b[40+u]|b[48+u]|b[56+u] == 0 {
 			dc := int(b[u]) * int(q[u]) << idctPass1Bits
@@ -1398,6 +1408,7 @@ func idct8(dst []byte, stride int, b *[64]int16, q *[64]int32) {
 			ws[32+u], ws[40+u], ws[48+u], ws[56+u] = dc, dc, dc, dc
 			continue
 		}
+		right |= int16(u) // u > 0: this column has an AC coefficient
 		in0, in1 := int(b[u])*int(q[u]), int(b[8+u])*int(q[8+u])
 		in2, in3 := int(b[16+u])*int(q[16+u]), int(b[24+u])*int(q[24+u])
 		in4, in5 := int(b[32+u])*int(q[32+u]), int(b[40+u])*int(q[40+u])
@@ -1439,14 +1450,20 @@ func idct8(dst []byte, stride int, b *[64]int16, q *[64]int32) {
 	const shift2 = idctConstBits + idctPass1Bits + 3
 	// r2 rounds, and 128<<shift2 adds the level shift.
 	const r2 = 1<<(shift2-1) + 128<<shift2
+	if right == 0 {
+		// Only column 0 has coefficients: every row is flat. (Checked
+		// once here rather than per row: in a dense block no row is, and
+		// the row test cost a tenth of idct8. A row that comes out flat
+		// all the same gives the same samples through the full pass.)
+		for v := range 8 {
+			s := clampByte((ws[8*v]+1<<(idctPass1Bits+2))>>(idctPass1Bits+3) + 128)
+			*(*[8]byte)(dst[v*stride : v*stride+8]) = [8]byte{s, s, s, s, s, s, s, s}
+		}
+		return
+	}
 	for v := range 8 {
 		d := (*[8]byte)(dst[v*stride : v*stride+8])
 		w := (*[8]int)(ws[8*v : 8*v+8])
-		if w[1]|w[2]|w[3]|w[4]|w[5]|w[6]|w[7] == 0 {
-			s := clampByte((w[0]+1<<(idctPass1Bits+2))>>(idctPass1Bits+3) + 128)
-			*d = [8]byte{s, s, s, s, s, s, s, s}
-			continue
-		}
 		in0, in1, in2, in3, in4, in5, in6, in7 := w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]
 
 		z1 := (in2 + in6) * fix0_541196100

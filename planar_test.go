@@ -217,3 +217,37 @@ func BenchmarkDecodeJPEGPlanes(b *testing.B) {
 		})
 	}
 }
+
+// TestPlanarPoolGarbage fills passPool with garbage and checks that the
+// planar path's output does not change: nothing stale from a previous
+// request's intermediate image may reach the pixels.
+func TestPlanarPoolGarbage(t *testing.T) {
+	data := readTestdata(t, "jpeg/baseline-422-restart.jpg")
+	d, err := decodeJPEGPlanes(data, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, y := span{0, float64(d.width)}, span{0, float64(d.height)}
+	w, h := d.width*2/5, d.height*2/5
+	dirty := func() {
+		for range 4 {
+			p := make([]uint64, 1<<16)
+			for i := range p {
+				p[i] = 0xdeadbeefcafef00d
+			}
+			passPool.Put(&p)
+		}
+	}
+	clean := d.resampleRGBA(x, y, w, h)
+	cleanYCbCr := d.resampleYCbCr(x, y, x, y, w, h).(*image.YCbCr)
+	dirty()
+	got := d.resampleRGBA(x, y, w, h)
+	dirty()
+	gotYCbCr := d.resampleYCbCr(x, y, x, y, w, h).(*image.YCbCr)
+	if !bytes.Equal(got.Pix, clean.Pix) {
+		t.Error("resampleRGBA differs after a dirty pool")
+	}
+	if !bytes.Equal(gotYCbCr.Y, cleanYCbCr.Y) || !bytes.Equal(gotYCbCr.Cb, cleanYCbCr.Cb) || !bytes.Equal(gotYCbCr.Cr, cleanYCbCr.Cr) {
+		t.Error("resampleYCbCr differs after a dirty pool")
+	}
+}
