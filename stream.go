@@ -17,7 +17,10 @@ import (
 // resized to 400 wide, the engine allocates about 2 MB instead of 30 MB,
 // and the conversion pass and the cache misses of a 10 MB image go.
 // The arithmetic is resampleArea's, rows first, so the pixels are the
-// same as decoding then resampling.
+// same as decoding then resampling, except that when a row shrinks 4x
+// or more, boxes of 2, 4, ... pixels are summed before the Lanczos
+// along x (boxFactor): on the corpus PNG that halves the taps for a
+// PSNR of 73 dB against the exact path (TestDecodePNGScaled).
 
 // scalePlan is what the first operation does to a W×H image when it
 // scales it: resample the crop, a cw×ch image at (x0, y0) whose edges
@@ -179,30 +182,61 @@ const rowBatch = 16
 type rowResampler struct {
 	sw, w, h int
 	wx, wy   *filterWeights
-	y        int // next source row
-	y0, y1   int // source rows the output reads
-	batch    []uint8
-	nb       int      // rows in batch
-	ring     []uint64 // ringRows rows of w wide pixels; row y at (y-y0)%ringRows
-	ringRows int
-	next     int // next output row
-	dst      *image.RGBA
-	acc      []int64
-	sums     []int32
-	scratch  [][]uint64 // per worker of the horizontal pass: a spread source row
-	wsums    [][]int32  // and its sums
+	// box > 1 when a box filter first sums each box source pixels of a
+	// row (from x0, cw of them, the last pixel repeated to fill the last
+	// box) into one of nx, which wx then reads: see boxFactor.
+	box, boxShift int
+	x0, cw, nx    int
+	spare         []uint64 // the other output row of an odd row out
+	y             int      // next source row
+	y0, y1        int      // source rows the output reads
+	batch         []uint8
+	nb            int      // rows in batch
+	ring          []uint64 // ringRows rows of w wide pixels; row y at (y-y0)%ringRows
+	ringRows      int
+	next          int // next output row
+	dst           *image.RGBA
+	acc           []int64
+	sums          []int32
+	scratch       [][]uint64 // per worker of the horizontal pass: a spread source row
+	wsums         [][]int32  // and its sums
+}
+
+// boxFactor is the box a rowResampler sums source pixels by before its
+// Lanczos along x when a crop cw wide shrinks to w: the largest power
+// of two that leaves the Lanczos at least a 2x shrink, as libvips
+// (shrinkh then reduceh, its default gap of 2) does it. Each tap of
+// the Lanczos costs two multiplies a row; the box costs an add a
+// pixel. A power of two keeps the fixed point exact: the box sum
+// carries log2(box) more fractional bits. The sums stay in 32 bits
+// while 255·box·1.6·2^14 < 2^31, which the cap of 64 keeps.
+func boxFactor(cw, w int) (box, shift int) {
+	box = 1
+	for box < 64 && cw >= 4*box*w {
+		box *= 2
+		shift++
+	}
+	return box, shift
 }
 
 func newRowResampler(sw int, p scalePlan) *rowResampler {
 	w, h := p.w, p.h
 	r := &rowResampler{
 		sw: sw, w: w, h: h,
-		wx:  lanczosSpanWeights(p.cw, span{0, float64(p.cw)}, w),
 		wy:  lanczosSpanWeights(p.ch, span{0, float64(p.ch)}, h),
 		dst: image.NewRGBA(image.Rect(0, 0, w, h)),
+		x0:  p.x0, cw: p.cw,
 	}
-	for i := range r.wx.start {
-		r.wx.start[i] += int32(p.x0)
+	r.box, r.boxShift = boxFactor(p.cw, w)
+	if r.box > 1 {
+		r.nx = (p.cw + r.box - 1) / r.box
+		r.wx = lanczosSpanWeights(r.nx, span{0, float64(p.cw) / float64(r.box)}, w)
+		r.spare = make([]uint64, w*2)
+	} else {
+		r.wx = lanczosSpanWeights(p.cw, span{0, float64(p.cw)}, w)
+		for i := range r.wx.start {
+			r.wx.start[i] += int32(p.x0)
+		}
 	}
 	for i := range r.wy.start {
 		r.wy.start[i] += int32(p.y0)
@@ -258,11 +292,25 @@ func (r *rowResampler) flush() {
 	}
 	src := func(i int) []uint8 { return r.batch[i*r.sw*4 : (i+1)*r.sw*4] }
 	dst := func(i int) []uint64 { return r.ring[(slot+i)*r.w*2 : (slot+i+1)*r.w*2] }
+	shift := uint(weightBits + r.boxShift)
 	rows := func(k, lo, hi int) {
+		if r.box > 1 {
+			crop := func(i int) []uint8 { return src(i)[r.x0*4 : (r.x0+r.cw)*4] }
+			for i := lo; i < hi; i += 2 {
+				if i+1 < hi {
+					spreadBox2(r.scratch[k], crop(i), crop(i+1), r.box)
+					filterRowsWide2(dst(i), dst(i+1), r.scratch[k], r.wsums[k], r.wx, shift)
+				} else {
+					spreadBox2(r.scratch[k], crop(i), crop(i), r.box)
+					filterRowsWide2(dst(i), r.spare, r.scratch[k], r.wsums[k], r.wx, shift)
+				}
+			}
+			return
+		}
 		i := lo
 		for ; i+1 < hi; i += 2 {
 			spreadRows2(r.scratch[k], src(i), src(i+1))
-			filterRowsWide2(dst(i), dst(i+1), r.scratch[k], r.wsums[k], r.wx)
+			filterRowsWide2(dst(i), dst(i+1), r.scratch[k], r.wsums[k], r.wx, weightBits)
 		}
 		if i < hi {
 			spreadRow(r.scratch[k], src(i))
@@ -320,8 +368,58 @@ func spreadRows2(dst []uint64, a, b []uint8) {
 	}
 }
 
+// spreadBox2 is spreadRows2 of the box sums of a and b: each box
+// consecutive pixels summed into one, the last pixel repeated to fill
+// the last box. box is even: the sums run two pixels a load, R and B
+// (G and A) of both in the 16-bit lanes of one word, which 255·box/2
+// cannot overflow.
+func spreadBox2(dst []uint64, a, b []uint8, box int) {
+	const m = 0x00ff00ff_00ff00ff
+	n := len(a) / 4
+	b = b[:len(a)]
+	full := n / box
+	for o := range full {
+		pa := a[o*box*4 : (o+1)*box*4]
+		pb := b[o*box*4 : (o+1)*box*4]
+		var rba, gaa, rbb, gab uint64
+		for j := 0; j+7 < len(pa); j += 8 {
+			u := binary.LittleEndian.Uint64(pa[j:])
+			v := binary.LittleEndian.Uint64(pb[j:])
+			rba += u & m
+			gaa += u >> 8 & m
+			rbb += v & m
+			gab += v >> 8 & m
+		}
+		d := dst[o*4 : o*4+4 : o*4+4]
+		d[0], d[1], d[2], d[3] = foldBox(rba), foldBox(gaa), foldBox(rbb), foldBox(gab)
+	}
+	if x := full * box; x < n { // the last, partial box
+		var sa, sb, ta, tb, ua, ub, va, vb uint64
+		for j := x * 4; j < n*4; j += 4 {
+			u := binary.LittleEndian.Uint32(a[j:])
+			v := binary.LittleEndian.Uint32(b[j:])
+			ua, ub = uint64(u&0x00ff00ff), uint64(u>>8&0x00ff00ff)
+			va, vb = uint64(v&0x00ff00ff), uint64(v>>8&0x00ff00ff)
+			ua, ub = (ua|ua<<16)&laneMask, (ub|ub<<16)&laneMask
+			va, vb = (va|va<<16)&laneMask, (vb|vb<<16)&laneMask
+			sa, sb, ta, tb = sa+ua, sb+ub, ta+va, tb+vb
+		}
+		rest := uint64(x + box - n) // the last pixel again
+		d := dst[full*4 : full*4+4 : full*4+4]
+		d[0], d[1], d[2], d[3] = sa+rest*ua, sb+rest*ub, ta+rest*va, tb+rest*vb
+	}
+}
+
+// foldBox turns the four 16-bit lanes of two pixels' box sums (c0, c1
+// of one pixel, then of the other) into the wide word c0 | c1<<32 of
+// their total.
+func foldBox(s uint64) uint64 {
+	t := s&0xffff_ffff + s>>32 // c0 in bits 0-15, c1 in 16-31; no carry out
+	return t&0xffff | (t>>16&0xffff)<<32
+}
+
 // filterRowsWide2 is filterRowWide of two rows spread by spreadRows2.
-func filterRowsWide2(da, db, src []uint64, sums []int32, fw *filterWeights) {
+func filterRowsWide2(da, db, src []uint64, sums []int32, fw *filterWeights, shift uint) {
 	n := len(fw.start)
 	sa, sb := sums[:n*4], sums[n*4:n*8]
 	for x := range n {
@@ -332,8 +430,8 @@ func filterRowsWide2(da, db, src []uint64, sums []int32, fw *filterWeights) {
 		r, g, b, a = unwide(lo1, hi1)
 		setSums(sb, x, r, g, b, a)
 	}
-	storeRow(nil, da, sa, weightBits)
-	storeRow(nil, db, sb, weightBits)
+	storeRow(nil, da, sa, shift)
+	storeRow(nil, db, sb, shift)
 }
 
 // vertical makes output row r.next from the ring rows start.. with
