@@ -18,9 +18,10 @@ import (
 // and the conversion pass and the cache misses of a 10 MB image go.
 // The arithmetic is resampleArea's, rows first, so the pixels are the
 // same as decoding then resampling, except that when a row shrinks 4x
-// or more, boxes of 2, 4, ... pixels are summed before the Lanczos
-// along x (boxFactor): on the corpus PNG that halves the taps for a
-// PSNR of 73 dB against the exact path (TestDecodePNGScaled).
+// or more, boxes of 2, 4, ... pixels, then of rows, are summed before
+// the Lanczos (boxFactor): on the corpus PNG that halves the taps and
+// the rows filtered along x for a PSNR of 69 dB against the exact path
+// (TestDecodePNGScaled).
 
 // scalePlan is what the first operation does to a W×H image when it
 // scales it: resample the crop, a cw×ch image at (x0, y0) whose edges
@@ -184,22 +185,28 @@ type rowResampler struct {
 	wx, wy   *filterWeights
 	// box > 1 when a box filter first sums each box source pixels of a
 	// row (from x0, cw of them, the last pixel repeated to fill the last
-	// box) into one of nx, which wx then reads: see boxFactor.
-	box, boxShift int
-	x0, cw, nx    int
-	spare         []uint64 // the other output row of an odd row out
-	y             int      // next source row
-	y0, y1        int      // source rows the output reads
-	batch         []uint8
-	nb            int      // rows in batch
-	ring          []uint64 // ringRows rows of w wide pixels; row y at (y-y0)%ringRows
-	ringRows      int
-	next          int // next output row
-	dst           *image.RGBA
-	acc           []int64
-	sums          []int32
-	scratch       [][]uint64 // per worker of the horizontal pass: a spread source row
-	wsums         [][]int32  // and its sums
+	// box) into one of nx, which wx then reads: see boxFactor. Then rows
+	// too are summed by boxes of vbox (from the crop's top, the last row
+	// repeated) into the rows that wy reads.
+	box, boxShift   int
+	vbox, vboxShift int
+	x0, cw, nx      int
+	top             int      // crop's first source row: wy's row r is source rows top+r·vbox..
+	spare           []uint64 // the other output row of an odd row out
+	y               int      // next source row
+	y0, y1          int      // rows (of wy) the output reads
+	src0, src1      int      // the source rows they are made of
+	done            int      // rows (of wy) in the ring so far
+	batch           []uint8
+	nb              int      // source rows in batch
+	ring            []uint64 // ringRows rows of w wide pixels; row y at (y-y0)%ringRows
+	ringRows        int
+	next            int // next output row
+	dst             *image.RGBA
+	acc             []int64
+	sums            []int32
+	scratch         [][]uint64 // per worker of the horizontal pass: a spread source row
+	wsums           [][]int32  // and its sums
 }
 
 // boxFactor is the box a rowResampler sums source pixels by before its
@@ -209,10 +216,12 @@ type rowResampler struct {
 // the Lanczos costs two multiplies a row; the box costs an add a
 // pixel. A power of two keeps the fixed point exact: the box sum
 // carries log2(box) more fractional bits. The sums stay in 32 bits
-// while 255·box·1.6·2^14 < 2^31, which the cap of 64 keeps.
-func boxFactor(cw, w int) (box, shift int) {
+// while 255·box·1.6·2^14 < 2^31, and the 16-bit lanes of spreadBox2
+// do not carry while 255·box < 2^16: the caps on box along x (64) and
+// along y (16, the rows of a batch; 256 for both) keep both.
+func boxFactor(cw, w, limit int) (box, shift int) {
 	box = 1
-	for box < 64 && cw >= 4*box*w {
+	for 2*box <= limit && cw >= 4*box*w {
 		box *= 2
 		shift++
 	}
@@ -223,11 +232,16 @@ func newRowResampler(sw int, p scalePlan) *rowResampler {
 	w, h := p.w, p.h
 	r := &rowResampler{
 		sw: sw, w: w, h: h,
-		wy:  lanczosSpanWeights(p.ch, span{0, float64(p.ch)}, h),
 		dst: image.NewRGBA(image.Rect(0, 0, w, h)),
-		x0:  p.x0, cw: p.cw,
+		x0:  p.x0, cw: p.cw, top: p.y0,
+		vbox: 1,
 	}
-	r.box, r.boxShift = boxFactor(p.cw, w)
+	r.box, r.boxShift = boxFactor(p.cw, w, 64)
+	if r.box > 1 {
+		r.vbox, r.vboxShift = boxFactor(p.ch, h, min(rowBatch, 256/r.box))
+	}
+	ny := (p.ch + r.vbox - 1) / r.vbox
+	r.wy = lanczosSpanWeights(ny, span{0, float64(p.ch) / float64(r.vbox)}, h)
 	if r.box > 1 {
 		r.nx = (p.cw + r.box - 1) / r.box
 		r.wx = lanczosSpanWeights(r.nx, span{0, float64(p.cw) / float64(r.box)}, w)
@@ -238,16 +252,15 @@ func newRowResampler(sw int, p scalePlan) *rowResampler {
 			r.wx.start[i] += int32(p.x0)
 		}
 	}
-	for i := range r.wy.start {
-		r.wy.start[i] += int32(p.y0)
-	}
 	maxTaps := 0
-	r.y0, r.y1 = p.y0+p.ch, 0
+	r.y0, r.y1 = ny, 0
 	for j := range h {
 		start, ws := r.wy.taps(j)
 		maxTaps = max(maxTaps, len(ws))
 		r.y0, r.y1 = min(r.y0, start), max(r.y1, start+len(ws))
 	}
+	r.src0, r.src1 = p.y0+r.y0*r.vbox, min(p.y0+r.y1*r.vbox, p.y0+p.ch)
+	r.done = r.y0
 	// Batches start at y0 + k·rowBatch and ringRows is a multiple of
 	// rowBatch, so a batch fills consecutive ring rows; a batch may only
 	// overwrite rows that no pending output row reads.
@@ -268,11 +281,11 @@ func (r *rowResampler) rowBuf() []uint8 {
 func (r *rowResampler) push() {
 	y := r.y
 	r.y++
-	if y < r.y0 || y >= r.y1 {
+	if y < r.src0 || y >= r.src1 {
 		return
 	}
 	r.nb++
-	if r.nb == rowBatch || y == r.y1-1 {
+	if r.nb == rowBatch || y == r.src1-1 {
 		r.flush()
 	}
 }
@@ -280,11 +293,12 @@ func (r *rowResampler) push() {
 // flush filters the batch along x into the ring, then makes the output
 // rows whose source rows are all in.
 func (r *rowResampler) flush() {
-	first := r.y - r.nb // source row of batch[0]
-	slot := (first - r.y0) % r.ringRows
+	// Batches start at a box of rows: rowBatch is a multiple of vbox.
+	slot := (r.done - r.y0) % r.ringRows
+	nr := (r.nb + r.vbox - 1) / r.vbox // rows of wy in the batch
 	workers := 1
-	if procs := runtime.GOMAXPROCS(0); procs > 1 && int64(r.nb)*int64(len(r.wx.w)) >= parallelWork {
-		workers = min(procs, r.nb)
+	if procs := runtime.GOMAXPROCS(0); procs > 1 && int64(nr)*int64(len(r.wx.w)) >= parallelWork {
+		workers = min(procs, nr)
 	}
 	for len(r.scratch) < workers {
 		r.scratch = append(r.scratch, make([]uint64, r.sw*4))
@@ -292,18 +306,21 @@ func (r *rowResampler) flush() {
 	}
 	src := func(i int) []uint8 { return r.batch[i*r.sw*4 : (i+1)*r.sw*4] }
 	dst := func(i int) []uint64 { return r.ring[(slot+i)*r.w*2 : (slot+i+1)*r.w*2] }
-	shift := uint(weightBits + r.boxShift)
+	shift := uint(weightBits + r.boxShift + r.vboxShift)
 	rows := func(k, lo, hi int) {
 		if r.box > 1 {
-			crop := func(i int) []uint8 { return src(i)[r.x0*4 : (r.x0+r.cw)*4] }
+			// The source rows of row i of wy, in the batch.
+			box := func(i int) (lo, hi int) { return i * r.vbox, min((i+1)*r.vbox, r.nb) }
 			for i := lo; i < hi; i += 2 {
+				alo, ahi := box(i)
+				blo, bhi := alo, ahi
+				d := r.spare
 				if i+1 < hi {
-					spreadBox2(r.scratch[k], crop(i), crop(i+1), r.box)
-					filterRowsWide2(dst(i), dst(i+1), r.scratch[k], r.wsums[k], r.wx, shift)
-				} else {
-					spreadBox2(r.scratch[k], crop(i), crop(i), r.box)
-					filterRowsWide2(dst(i), r.spare, r.scratch[k], r.wsums[k], r.wx, shift)
+					blo, bhi = box(i + 1)
+					d = dst(i + 1)
 				}
+				spreadBox2(r.scratch[k], r.batch, alo, ahi, blo, bhi, r.vbox, r.sw*4, r.x0*4, r.cw*4, r.box)
+				filterRowsWide2(dst(i), d, r.scratch[k], r.wsums[k], r.wx, shift)
 			}
 			return
 		}
@@ -318,19 +335,20 @@ func (r *rowResampler) flush() {
 		}
 	}
 	if workers == 1 {
-		rows(0, 0, r.nb)
+		rows(0, 0, nr)
 	} else {
 		var wg sync.WaitGroup
 		for k := range workers {
-			lo, hi := r.nb*k/workers, r.nb*(k+1)/workers
+			lo, hi := nr*k/workers, nr*(k+1)/workers
 			wg.Go(func() { rows(k, lo, hi) })
 		}
 		wg.Wait()
 	}
 	r.nb = 0
+	r.done += nr
 	for r.next < r.h {
 		start, ws := r.wy.taps(r.next)
-		if start+len(ws) > r.y {
+		if start+len(ws) > r.done {
 			break
 		}
 		r.vertical(start, ws)
@@ -368,46 +386,77 @@ func spreadRows2(dst []uint64, a, b []uint8) {
 	}
 }
 
-// spreadBox2 is spreadRows2 of the box sums of a and b: each box
-// consecutive pixels summed into one, the last pixel repeated to fill
-// the last box. box is even: the sums run two pixels a load, R and B
-// (G and A) of both in the 16-bit lanes of one word, which 255·box/2
-// cannot overflow.
-func spreadBox2(dst []uint64, a, b []uint8, box int) {
+// spreadBox2 is spreadRows2 of the box sums of two rows a and b: a is
+// the sum of the source rows alo..ahi-1 of batch (rows stride bytes
+// apart), b of blo..bhi-1, the last row counted again to make vbox;
+// each sums box consecutive pixels of the n bytes at off of its rows
+// into one, the last pixel repeated to fill the last box. box is even:
+// the sums run two pixels a load, R and B (G and A) of both in the
+// 16-bit lanes of one word, which 255·box·vbox/2 cannot overflow.
+func spreadBox2(dst []uint64, batch []uint8, alo, ahi, blo, bhi, vbox, stride, off, n, box int) {
 	const m = 0x00ff00ff_00ff00ff
-	n := len(a) / 4
-	b = b[:len(a)]
-	full := n / box
+	row := func(y int) []uint8 { return batch[y*stride+off : y*stride+off+n] }
+	px := n / 4
+	full := px / box
 	for o := range full {
-		pa := a[o*box*4 : (o+1)*box*4]
-		pb := b[o*box*4 : (o+1)*box*4]
 		var rba, gaa, rbb, gab uint64
-		for j := 0; j+7 < len(pa); j += 8 {
-			u := binary.LittleEndian.Uint64(pa[j:])
-			v := binary.LittleEndian.Uint64(pb[j:])
-			rba += u & m
-			gaa += u >> 8 & m
-			rbb += v & m
-			gab += v >> 8 & m
+		for y := alo; y < ahi; y++ {
+			p := row(y)[o*box*4 : (o+1)*box*4]
+			var rb, ga uint64
+			for j := 0; j+7 < len(p); j += 8 {
+				u := binary.LittleEndian.Uint64(p[j:])
+				rb += u & m
+				ga += u >> 8 & m
+			}
+			if y == ahi-1 {
+				rb, ga = rb*uint64(vbox-(ahi-alo)+1), ga*uint64(vbox-(ahi-alo)+1)
+			}
+			rba, gaa = rba+rb, gaa+ga
+		}
+		for y := blo; y < bhi; y++ {
+			p := row(y)[o*box*4 : (o+1)*box*4]
+			var rb, ga uint64
+			for j := 0; j+7 < len(p); j += 8 {
+				u := binary.LittleEndian.Uint64(p[j:])
+				rb += u & m
+				ga += u >> 8 & m
+			}
+			if y == bhi-1 {
+				rb, ga = rb*uint64(vbox-(bhi-blo)+1), ga*uint64(vbox-(bhi-blo)+1)
+			}
+			rbb, gab = rbb+rb, gab+ga
 		}
 		d := dst[o*4 : o*4+4 : o*4+4]
 		d[0], d[1], d[2], d[3] = foldBox(rba), foldBox(gaa), foldBox(rbb), foldBox(gab)
 	}
-	if x := full * box; x < n { // the last, partial box
-		var sa, sb, ta, tb, ua, ub, va, vb uint64
-		for j := x * 4; j < n*4; j += 4 {
-			u := binary.LittleEndian.Uint32(a[j:])
-			v := binary.LittleEndian.Uint32(b[j:])
-			ua, ub = uint64(u&0x00ff00ff), uint64(u>>8&0x00ff00ff)
-			va, vb = uint64(v&0x00ff00ff), uint64(v>>8&0x00ff00ff)
-			ua, ub = (ua|ua<<16)&laneMask, (ub|ub<<16)&laneMask
-			va, vb = (va|va<<16)&laneMask, (vb|vb<<16)&laneMask
-			sa, sb, ta, tb = sa+ua, sb+ub, ta+va, tb+vb
-		}
-		rest := uint64(x + box - n) // the last pixel again
+	if x := full * box; x < px { // the last, partial box
 		d := dst[full*4 : full*4+4 : full*4+4]
-		d[0], d[1], d[2], d[3] = sa+rest*ua, sb+rest*ub, ta+rest*va, tb+rest*vb
+		d[0], d[1] = partialBox(batch, alo, ahi, vbox, stride, off, x, px, box)
+		d[2], d[3] = partialBox(batch, blo, bhi, vbox, stride, off, x, px, box)
 	}
+}
+
+// partialBox is the wide pixel of the sum of pixels x..px-1 of rows
+// lo..hi-1, the last pixel counted again to make box and the last row
+// to make vbox.
+func partialBox(batch []uint8, lo, hi, vbox, stride, off, x, px, box int) (s0, s1 uint64) {
+	for y := lo; y < hi; y++ {
+		p := batch[y*stride+off:]
+		var t0, t1, u0, u1 uint64
+		for i := x; i < px; i++ {
+			v := binary.LittleEndian.Uint32(p[i*4:])
+			u0, u1 = uint64(v&0x00ff00ff), uint64(v>>8&0x00ff00ff)
+			u0, u1 = (u0|u0<<16)&laneMask, (u1|u1<<16)&laneMask
+			t0, t1 = t0+u0, t1+u1
+		}
+		rest := uint64(x + box - px)
+		t0, t1 = t0+rest*u0, t1+rest*u1
+		if y == hi-1 {
+			t0, t1 = t0*uint64(vbox-(hi-lo)+1), t1*uint64(vbox-(hi-lo)+1)
+		}
+		s0, s1 = s0+t0, s1+t1
+	}
+	return s0, s1
 }
 
 // foldBox turns the four 16-bit lanes of two pixels' box sums (c0, c1
