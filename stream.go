@@ -394,45 +394,58 @@ func spreadRows2(dst []uint64, a, b []uint8) {
 // the sums run two pixels a load, R and B (G and A) of both in the
 // 16-bit lanes of one word, which 255·box·vbox/2 cannot overflow.
 func spreadBox2(dst []uint64, batch []uint8, alo, ahi, blo, bhi, vbox, stride, off, n, box int) {
-	const m = 0x00ff00ff_00ff00ff
-	row := func(y int) []uint8 { return batch[y*stride+off : y*stride+off+n] }
 	px := n / 4
 	full := px / box
-	for o := range full {
-		var rba, gaa, rbb, gab uint64
-		for y := alo; y < ahi; y++ {
-			p := row(y)[o*box*4 : (o+1)*box*4]
-			var rb, ga uint64
-			for j := 0; j+7 < len(p); j += 8 {
-				u := binary.LittleEndian.Uint64(p[j:])
-				rb += u & m
-				ga += u >> 8 & m
+	acc := dst[:full*4]
+	clear(acc)
+	for half, r := range [2][2]int{{alo, ahi}, {blo, bhi}} {
+		lo, hi := r[0], r[1]
+		for y := lo; y < hi; y++ {
+			k := uint64(1)
+			if y == hi-1 {
+				k = uint64(vbox - (hi - lo) + 1)
 			}
-			if y == ahi-1 {
-				rb, ga = rb*uint64(vbox-(ahi-alo)+1), ga*uint64(vbox-(ahi-alo)+1)
-			}
-			rba, gaa = rba+rb, gaa+ga
+			p := batch[y*stride+off : y*stride+off+full*box*4]
+			addBoxes(acc[half*2:], p, box, k)
 		}
-		for y := blo; y < bhi; y++ {
-			p := row(y)[o*box*4 : (o+1)*box*4]
-			var rb, ga uint64
-			for j := 0; j+7 < len(p); j += 8 {
-				u := binary.LittleEndian.Uint64(p[j:])
-				rb += u & m
-				ga += u >> 8 & m
-			}
-			if y == bhi-1 {
-				rb, ga = rb*uint64(vbox-(bhi-blo)+1), ga*uint64(vbox-(bhi-blo)+1)
-			}
-			rbb, gab = rbb+rb, gab+ga
-		}
-		d := dst[o*4 : o*4+4 : o*4+4]
-		d[0], d[1], d[2], d[3] = foldBox(rba), foldBox(gaa), foldBox(rbb), foldBox(gab)
+	}
+	for i, v := range acc {
+		acc[i] = foldBox(v)
 	}
 	if x := full * box; x < px { // the last, partial box
 		d := dst[full*4 : full*4+4 : full*4+4]
 		d[0], d[1] = partialBox(batch, alo, ahi, vbox, stride, off, x, px, box)
 		d[2], d[3] = partialBox(batch, blo, bhi, vbox, stride, off, x, px, box)
+	}
+}
+
+// addBoxes adds k times the sums of the boxes of p (box pixels each, two
+// a load) to d[4·o] (R and B of box o) and d[4·o+1] (G and A), in
+// 16-bit lanes.
+func addBoxes(d []uint64, p []uint8, box int, k uint64) {
+	const m = 0x00ff00ff_00ff00ff
+	nb := len(p) / (box * 4)
+	if box == 2 {
+		p = p[:nb*8]
+		for o := range nb {
+			u := binary.LittleEndian.Uint64(p[o*8:])
+			q := d[o*4 : o*4+2 : o*4+2]
+			q[0] += (u & m) * k
+			q[1] += (u >> 8 & m) * k
+		}
+		return
+	}
+	for o := range nb {
+		var rb, ga uint64
+		b := p[o*box*4 : (o+1)*box*4]
+		for j := 0; j+7 < len(b); j += 8 {
+			u := binary.LittleEndian.Uint64(b[j:])
+			rb += u & m
+			ga += u >> 8 & m
+		}
+		q := d[o*4 : o*4+2 : o*4+2]
+		q[0] += rb * k
+		q[1] += ga * k
 	}
 }
 
