@@ -191,12 +191,11 @@ type rowResampler struct {
 	box, boxShift   int
 	vbox, vboxShift int
 	x0, cw, nx      int
-	top             int      // crop's first source row: wy's row r is source rows top+r·vbox..
-	spare           []uint64 // the other output row of an odd row out
-	y               int      // next source row
-	y0, y1          int      // rows (of wy) the output reads
-	src0, src1      int      // the source rows they are made of
-	done            int      // rows (of wy) in the ring so far
+	top             int // crop's first source row: wy's row r is source rows top+r·vbox..
+	y               int // next source row
+	y0, y1          int // rows (of wy) the output reads
+	src0, src1      int // the source rows they are made of
+	done            int // rows (of wy) in the ring so far
 	batch           []uint8
 	nb              int      // source rows in batch
 	ring            []uint64 // ringRows rows of w wide pixels; row y at (y-y0)%ringRows
@@ -207,6 +206,7 @@ type rowResampler struct {
 	sums            []int32
 	scratch         [][]uint64 // per worker of the horizontal pass: a spread source row
 	wsums           [][]int32  // and its sums
+	spares          [][]uint64 // and the other output row of an odd row out
 }
 
 // boxFactor is the box a rowResampler sums source pixels by before its
@@ -245,7 +245,6 @@ func newRowResampler(sw int, p scalePlan) *rowResampler {
 	if r.box > 1 {
 		r.nx = (p.cw + r.box - 1) / r.box
 		r.wx = lanczosSpanWeights(r.nx, span{0, float64(p.cw) / float64(r.box)}, w)
-		r.spare = make([]uint64, w*2)
 	} else {
 		r.wx = lanczosSpanWeights(p.cw, span{0, float64(p.cw)}, w)
 		for i := range r.wx.start {
@@ -303,6 +302,7 @@ func (r *rowResampler) flush() {
 	for len(r.scratch) < workers {
 		r.scratch = append(r.scratch, make([]uint64, r.sw*4))
 		r.wsums = append(r.wsums, make([]int32, r.w*8))
+		r.spares = append(r.spares, make([]uint64, r.w*2))
 	}
 	src := func(i int) []uint8 { return r.batch[i*r.sw*4 : (i+1)*r.sw*4] }
 	dst := func(i int) []uint64 { return r.ring[(slot+i)*r.w*2 : (slot+i+1)*r.w*2] }
@@ -314,7 +314,7 @@ func (r *rowResampler) flush() {
 			for i := lo; i < hi; i += 2 {
 				alo, ahi := box(i)
 				blo, bhi := alo, ahi
-				d := r.spare
+				d := r.spares[k]
 				if i+1 < hi {
 					blo, bhi = box(i + 1)
 					d = dst(i + 1)
