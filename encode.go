@@ -7,21 +7,11 @@ import (
 	"image"
 	"image/color"
 	"image/gif"
-	"image/png"
 	"io"
 	"sync"
 
 	"golang.org/x/image/bmp"
 )
-
-// pngCompression is the zlib effort for PNG output. Measured on the
-// 2140x1200 RGBA testdata/alpha-arc-colors-2140x1200.png (2 shared cores,
-// Go 1.26, best of 5): DefaultCompression 211 ms for 208,317 bytes,
-// BestSpeed 110 ms for 301,775 bytes (+45%), BestCompression ~5 s for
-// 180,810 bytes. A result is encoded once, then stored and served many
-// times (CDN, kv cache), so 45% more bytes on every response cost more
-// than a one-off 100 ms: keep the default level.
-const pngCompression = png.DefaultCompression
 
 // encodeImage writes img to w in format ("jpeg", "png", "gif", "bmp" or
 // "webp"). quality (1..100) is used by JPEG and lossy WebP. WebP is lossy
@@ -38,12 +28,10 @@ func encodeImage(w io.Writer, img *image.RGBA, format string, quality int, lossl
 		// costs a full-size allocation, so the RGBA goes in as is.
 		return encodeJPEG(w, flattenWhite(img), quality)
 	case "png":
-		// image/png takes *image.RGBA as is: when Opaque() it writes 8-bit RGB
-		// (no alpha channel), otherwise 8-bit RGBA, unpremultiplying each row
-		// into its scratch buffer, which is the NRGBA the format wants
-		// without a full-image copy.
-		enc := png.Encoder{CompressionLevel: pngCompression}
-		if err := enc.Encode(w, img); err != nil {
+		// writePNG writes what image/png would (8-bit RGB when opaque,
+		// else 8-bit RGBA unpremultiplied row by row), at a cheaper
+		// zlib level (see pngLevel).
+		if err := writePNG(w, img); err != nil {
 			return fmt.Errorf("encode png: %w", err)
 		}
 	case "gif":

@@ -310,3 +310,29 @@ func TestAdler32Update(t *testing.T) {
 		}
 	}
 }
+
+// TestPremulRow checks premulRow against premul for every colour byte
+// and alpha, in rows of one alpha and of mixed alphas, of even and odd
+// lengths.
+func TestPremulRow(t *testing.T) {
+	src := make([]byte, 257*4)
+	dst := make([]byte, 257*4)
+	for a := range 512 {
+		for c := range 257 {
+			alpha := uint8(a)
+			if a >= 256 { // mixed: 0, 255 and a translucent alpha in turn
+				alpha = [3]uint8{0, 255, uint8(a)}[c%3]
+			}
+			src[c*4], src[c*4+1], src[c*4+2], src[c*4+3] = uint8(c), uint8(255-c), uint8(c^0x5a), alpha
+		}
+		n := 257 - a%2
+		premulRow(dst[:n*4], src[:n*4])
+		for c := range n {
+			s, d := src[c*4:c*4+4], dst[c*4:c*4+4]
+			want := [4]uint8{premul(s[0], s[3]), premul(s[1], s[3]), premul(s[2], s[3]), s[3]}
+			if [4]uint8(d) != want {
+				t.Fatalf("premulRow: pixel %v = %v, want %v", s, d, want)
+			}
+		}
+	}
+}
