@@ -486,7 +486,9 @@ func (c *chromaPass) row(j int, cb, cr []int32) {
 }
 
 // sum4 is the weighted sum of the len(ws) consecutive groups of four
-// two-lane words in p: four sums, one per word of a group.
+// two-lane words in p: four sums, one per word of a group. The planar
+// passes use it for four chroma samples, stream.go for two rows of
+// pixels interleaved (two words a pixel each).
 //
 //go:noinline
 func sum4(p []uint64, ws []int32) (s0, s1, s2, s3 int64) {

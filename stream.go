@@ -486,7 +486,7 @@ func filterRowsWide2(da, db, src []uint64, sums []int32, fw *filterWeights, shif
 	sa, sb := sums[:n*4], sums[n*4:n*8]
 	for x := range n {
 		start, ws := fw.taps(x)
-		lo0, hi0, lo1, hi1 := sumWide2(src[start*4:(start+len(ws))*4], ws)
+		lo0, hi0, lo1, hi1 := sum4(src[start*4:(start+len(ws))*4], ws) // two rows interleaved: the weights are loaded once
 		r, g, b, a := unwide(lo0, hi0)
 		setSums(sa, x, r, g, b, a)
 		r, g, b, a = unwide(lo1, hi1)
@@ -654,22 +654,4 @@ func (s *frameScaler) frame(canvas *image.RGBA, changed []canvasRun) *image.RGBA
 		}
 	}
 	return s.plan.finish(s.out)
-}
-
-// sumWide2 is sumWide of two rows at once with the same weights, the
-// rows interleaved in pq (the two words of a pixel of the first row, then
-// of the second): the weights are loaded once, four sums run side by side.
-//
-//go:noinline
-func sumWide2(pq []uint64, ws []int32) (lo0, hi0, lo1, hi1 int64) {
-	pq = pq[:len(ws)*4]
-	for k, c := range ws {
-		q := pq[k*4 : k*4+4 : k*4+4]
-		c := int64(c)
-		lo0 += int64(q[0]) * c
-		hi0 += int64(q[1]) * c
-		lo1 += int64(q[2]) * c
-		hi1 += int64(q[3]) * c
-	}
-	return lo0, hi0, lo1, hi1
 }

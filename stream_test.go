@@ -221,7 +221,7 @@ func BenchmarkSumWide(b *testing.B) {
 		var s int64
 		for b.Loop() {
 			for x := 0; x+taps <= n; x += 5 {
-				a, c, d, e := sumWide2(pq[4*x:4*(x+taps)], ws)
+				a, c, d, e := sum4(pq[4*x:4*(x+taps)], ws)
 				s += a + c + d + e
 			}
 		}
