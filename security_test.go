@@ -425,7 +425,9 @@ func TestReadLimited(t *testing.T) {
 	}
 	hinted := testing.AllocsPerRun(3, func() { readLimited(bytes.NewReader(data), 64<<20, n) })
 	unhinted := testing.AllocsPerRun(3, func() { readLimited(bytes.NewReader(data), 64<<20, 0) })
-	if hinted > 3 || unhinted <= hinted { // 3: the reader, the limit, the buffer
-		t.Errorf("allocations: %v with the size, %v without; want at most 3 with it", hinted, unhinted)
+	// With the size: the reader, the limit, the buffer (one more under
+	// -race); without it, a doubling per step.
+	if 4*hinted > unhinted {
+		t.Errorf("allocations: %v with the size, %v without; want a quarter or less with it", hinted, unhinted)
 	}
 }
