@@ -177,8 +177,11 @@ func transform(src []byte, r *request, eo engineOptions, images func(path string
 // scale it down: decodeScaled may then decode the source smaller, and
 // keep it in planes, for applyShrunk to finish the operation.
 func shrinkHint(src []byte, ops []operation) (w, h int) {
+	if len(ops) == 0 || sniff(src) != "jpeg" {
+		return 0, 0 // before readHeader, which walks a GIF's every frame
+	}
 	hd, err := readHeader(src)
-	if err != nil || hd.format != "jpeg" || len(ops) == 0 {
+	if err != nil || hd.format != "jpeg" {
 		return 0, 0
 	}
 	W, H := hd.width, hd.height
