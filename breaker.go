@@ -61,19 +61,23 @@ func (b *kvBreaker) allow() error {
 // record learns from a call's outcome, and returns its error, wrapped in
 // errUpstream when the store failed.
 func (b *kvBreaker) record(ctx context.Context, err error) error {
-	failed := err != nil && !errors.Is(err, errNotFound) && ctx.Err() == nil
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	switch {
-	case failed:
-		b.down = true
-		b.until = b.now().Add(kvBreakerPause)
-		return fmt.Errorf("%w: %w", errUpstream, err)
-	case err != nil && !errors.Is(err, errNotFound):
+	answered := err == nil || errors.Is(err, errNotFound)
+	if !answered && ctx.Err() != nil {
 		return err // the caller gave up: nothing learnt
-	case b.down:
-		b.log.Info("kv store back", "refused_while_down", b.refused)
+	}
+	b.mu.Lock()
+	wasDown, refused := b.down, b.refused
+	if answered {
 		b.down, b.until, b.refused = false, time.Time{}, 0
+	} else {
+		b.down, b.until = true, b.now().Add(kvBreakerPause)
+	}
+	b.mu.Unlock()
+	if !answered {
+		return fmt.Errorf("%w: %w", errUpstream, err)
+	}
+	if wasDown {
+		b.log.Info("kv store back", "refused_while_down", refused)
 	}
 	return err
 }
