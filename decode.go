@@ -300,7 +300,7 @@ type picture struct {
 // tens of gigabytes (a failed allocation of that size kills the process,
 // it is no error or panic that could be recovered).
 func decode(data []byte, lim decodeLimits) (*picture, error) {
-	p, err := decodeScaled(data, lim, 0, 0)
+	p, err := decodeScaled(data, lim, 0, 0, false)
 	if err == nil && p.anim != nil {
 		err = p.anim.check() // decodeScaled leaves that to the walk over the frames
 	}
@@ -315,8 +315,10 @@ func decode(data []byte, lim decodeLimits) (*picture, error) {
 // at least four times that size both ways decodes at 1/2, 1/4 or 1/8 of
 // its size (see shrinkOnLoad), and a grey or YCbCr JPEG stays in planes
 // that applyShrunk resamples without making the full-size RGBA image;
-// the picture is then shrunk.
-func decodeScaled(data []byte, lim decodeLimits, hintW, hintH int) (*picture, error) {
+// the picture is then shrunk. toJPEG says that applyShrunkYCbCr will
+// take those planes to 4:2:0 (straightToJPEG): the chroma is then
+// decoded only as large as that needs (see chromaScale).
+func decodeScaled(data []byte, lim decodeLimits, hintW, hintH int, toJPEG bool) (*picture, error) {
 	h, noTrailer, err := inspect(data)
 	if err != nil {
 		return nil, err
@@ -356,7 +358,16 @@ func decodeScaled(data []byte, lim decodeLimits, hintW, hintH int) (*picture, er
 
 	if h.format == "jpeg" {
 		hinted := hintW > 0 && hintH > 0
-		err = guard("jpeg", func() error { return decodeJPEGPicture(p, data, h, shrinkOnLoad(h, hintW, hintH), hinted) })
+		var chroma image.Point // 4:2:0 of the hinted size, as stored
+		if hinted && toJPEG {
+			chroma = image.Pt((hintW+1)/2, (hintH+1)/2)
+			if h.orientation >= 5 {
+				chroma.X, chroma.Y = chroma.Y, chroma.X
+			}
+		}
+		err = guard("jpeg", func() error {
+			return decodeJPEGPicture(p, data, h, shrinkOnLoad(h, hintW, hintH), hinted, chroma)
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -404,9 +415,10 @@ func decodeScaled(data []byte, lim decodeLimits, hintW, hintH int) (*picture, er
 
 // decodeJPEGPicture decodes a JPEG at 1/scale with our decoder (at scale
 // 1 too: it measured faster than image/jpeg plus the conversion to RGBA),
-// turned upright; with planar, to planes when resampleRGBA takes them.
-func decodeJPEGPicture(p *picture, data []byte, h header, scale int, planar bool) error {
-	d, err := decodeJPEGPlanes(data, scale)
+// turned upright; with planar, to planes when resampleRGBA takes them,
+// with the chroma only as large as chroma (decodeJPEGPlanesChroma).
+func decodeJPEGPicture(p *picture, data []byte, h header, scale int, planar bool, chroma image.Point) error {
+	d, err := decodeJPEGPlanesChroma(data, scale, chroma)
 	if err != nil {
 		return err
 	}

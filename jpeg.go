@@ -62,12 +62,22 @@ func decodeJPEG(data []byte, scale int) (*image.RGBA, error) {
 
 // decodeJPEGPlanes decodes data into its component planes at 1/scale.
 func decodeJPEGPlanes(data []byte, scale int) (*jpegDecoder, error) {
+	return decodeJPEGPlanesChroma(data, scale, image.Point{})
+}
+
+// decodeJPEGPlanesChroma is decodeJPEGPlanes for a caller that needs the
+// chroma planes of a YCbCr image only chroma samples large (as stored,
+// for the whole image; zero: at their full size), as a resample to 4:2:0
+// does: their blocks are then decoded at a further 1/2, 1/4 or 1/8 (to
+// 1/8 in all) while the planes stay at least that large. See
+// chromaScale.
+func decodeJPEGPlanesChroma(data []byte, scale int, chroma image.Point) (*jpegDecoder, error) {
 	switch scale {
 	case 1, 2, 4, 8:
 	default:
 		return nil, fmt.Errorf("decode jpeg: %w: scale %d", errBadParam, scale)
 	}
-	d := &jpegDecoder{data: data, scale: scale, bs: 8 / scale}
+	d := &jpegDecoder{data: data, scale: scale, bs: 8 / scale, chromaNeed: chroma}
 	if err := d.decode(); err != nil {
 		return nil, fmt.Errorf("decode jpeg: %w", err)
 	}
@@ -136,7 +146,12 @@ type jpegComponent struct {
 	// cbw, cbh are the blocks that hold image samples: what a
 	// non-interleaved scan codes.
 	cbw, cbh int
-	rx, ry   int // upsampling ratios hmax/h, vmax/v
+	// rx, ry are the upsampling ratios of the plane to the decoded image:
+	// hmax/h and vmax/v, times chromaScale for chroma decoded smaller.
+	rx, ry int
+	// bs is the samples per block side in the plane: the decoder's, or
+	// fewer for chroma decoded smaller.
+	bs int
 	// plane holds the samples at the output scale, bs×bs per block, with
 	// stride bw*bs; vw×vh of them lie inside the image.
 	plane  []byte
@@ -168,6 +183,9 @@ type jpegDecoder struct {
 	pos   int
 	scale int // 1, 2, 4, 8
 	bs    int // output samples per block side: 8/scale
+	// chromaNeed is the least chroma plane size the caller needs, zero
+	// for full (see decodeJPEGPlanesChroma).
+	chromaNeed image.Point
 
 	width, height int
 	sof           bool
@@ -371,20 +389,30 @@ func (d *jpegDecoder) processSOF(marker byte, seg []byte) error {
 	d.mcusX = (d.width + 8*d.hmax - 1) / (8 * d.hmax)
 	d.mcusY = (d.height + 8*d.vmax - 1) / (8 * d.vmax)
 	d.keepLowest()
-	outW, outH := d.outSize()
 	for i := range d.ncomp {
 		c := &d.comp[i]
 		if d.hmax%c.h != 0 || d.vmax%c.v != 0 {
 			return unsupported("non-integral sampling ratios")
 		}
 		c.rx, c.ry = d.hmax/c.h, d.vmax/c.v
+		c.bs = d.bs
 		c.bw, c.bh = d.mcusX*c.h, d.mcusY*c.v
 		cw := (d.width*c.h + d.hmax - 1) / d.hmax
 		ch := (d.height*c.v + d.vmax - 1) / d.vmax
 		c.cbw, c.cbh = (cw+7)/8, (ch+7)/8
+	}
+	if k := d.chromaScale(); k > 1 {
+		for _, c := range []*jpegComponent{&d.comp[1], &d.comp[2]} {
+			c.bs /= k
+			c.rx, c.ry = c.rx*k, c.ry*k
+		}
+	}
+	outW, outH := d.outSize()
+	for i := range d.ncomp {
+		c := &d.comp[i]
 		c.vw, c.vh = (outW+c.rx-1)/c.rx, (outH+c.ry-1)/c.ry
-		c.stride = c.bw * d.bs
-		c.plane = make([]byte, c.stride*c.bh*d.bs)
+		c.stride = c.bw * c.bs
+		c.plane = make([]byte, c.stride*c.bh*c.bs)
 		if d.progressive {
 			c.coefs = make([]int16, c.bw*c.bh*d.ncoef)
 			if d.ncoef > 1 { // at 1/8 the AC scans are skipped
@@ -393,6 +421,47 @@ func (d *jpegDecoder) processSOF(marker byte, seg []byte) error {
 		}
 	}
 	return nil
+}
+
+// chromaScale is how many times smaller than the luma the chroma of a
+// YCbCr image is decoded for a caller that needs its planes only
+// chromaNeed large. The chroma blocks then take the reduced inverse DCTs
+// of the lower scales: a 4:2:2 1920x1200 photo resized to 800 wide
+// filters Cb and Cr from 480x600 instead of 960x1200, and its chroma
+// blocks (half of all) cost a quarter of the 8x8 IDCT. Unlike the luma,
+// whose scale leaves the resample a factor of two (shrinkOnLoad), the
+// chroma decoded at 1/2 (the 4-point IDCT, a fair low-pass) may be left
+// with as little as none: that costs under a decibel of chroma PSNR at
+// 54 dB (TestChromaScale; BENCHMARKS.md, "Chroma at a further scale").
+// The 2-point IDCT and the DC coefficient alone are cruder: at 1/4 and
+// 1/8 the chroma keeps the luma's factor of two (with none, 2.2 and 4.4
+// dB less).
+func (d *jpegDecoder) chromaScale() int {
+	need := d.chromaNeed
+	if need.X <= 0 || need.Y <= 0 || d.ncomp != 3 {
+		return 1
+	}
+	if model, err := d.colourModel(); err != nil || model != jpegYCbCr {
+		return 1
+	}
+	y, cb, cr := &d.comp[0], &d.comp[1], &d.comp[2]
+	if y.h != d.hmax || y.v != d.vmax || cb.h != cr.h || cb.v != cr.v {
+		return 1
+	}
+	outW, outH := d.outSize()
+	k := 1
+	for d.scale*k*2 <= 8 {
+		rx, ry := cb.rx*k*2, cb.ry*k*2
+		m := 1 // how many times need the planes stay
+		if d.scale*k*2 > 2 {
+			m = 2 // 2x2 blocks or less: as shrinkOnLoad
+		}
+		if (outW+rx-1)/rx < m*need.X || (outH+ry-1)/ry < m*need.Y {
+			break
+		}
+		k *= 2
+	}
+	return k
 }
 
 // keepLowest sets ncoef, keep and kept for the scale.
@@ -1019,9 +1088,9 @@ func (d *jpegDecoder) flat(c *jpegComponent, bx, by int, v byte) {
 	if bx >= c.bw || by >= c.bh {
 		return
 	}
-	o := by*d.bs*c.stride + bx*d.bs
-	for y := range d.bs {
-		row := c.plane[o+y*c.stride : o+y*c.stride+d.bs]
+	o := by*c.bs*c.stride + bx*c.bs
+	for y := range c.bs {
+		row := c.plane[o+y*c.stride : o+y*c.stride+c.bs]
 		for x := range row {
 			row[x] = v
 		}
@@ -1274,6 +1343,14 @@ func (d *jpegDecoder) idctKept(c *jpegComponent, b []int16, bx, by int) {
 	if nz != 0 {
 		last = 63 - bits.LeadingZeros64(nz)
 	}
+	if c.bs < d.bs { // chroma decoded smaller: idct takes its corner
+		var n [64]int16
+		for v := range d.bs {
+			copy(n[8*v:8*v+d.bs], b[v*d.bs:(v+1)*d.bs])
+		}
+		d.idct(c, &n, bx, by, last)
+		return
+	}
 	switch d.bs {
 	case 8:
 		d.idct(c, (*[64]int16)(b), bx, by, last)
@@ -1289,7 +1366,7 @@ func (d *jpegDecoder) idctKept(c *jpegComponent, b []int16, bx, by int) {
 // zig-zag index after which all the coefficients are zero, which selects
 // faster IDCTs for sparse blocks.
 func (d *jpegDecoder) idct(c *jpegComponent, b *[64]int16, bx, by, last int) {
-	switch d.bs {
+	switch c.bs {
 	case 4:
 		var w [16]int16
 		for v := range 4 {
@@ -1305,14 +1382,12 @@ func (d *jpegDecoder) idct(c *jpegComponent, b *[64]int16, bx, by, last int) {
 		return
 	}
 	q := &d.quant[c.tq]
-	if last == 0 {
+	if last == 0 || c.bs == 1 {
 		d.flat(c, bx, by, idctDC(int(b[0])*int(q[0])))
 		return
 	}
-	dst := c.plane[by*d.bs*c.stride+bx*d.bs:]
+	dst := c.plane[by*8*c.stride+bx*8:]
 	switch {
-	case d.bs == 1:
-		dst[0] = idctDC(int(b[0]) * int(q[0]))
 	case last <= jpegLowLast:
 		idct8Low(dst, c.stride, b, q)
 	default:
@@ -1327,7 +1402,7 @@ func (d *jpegDecoder) idctLow(c *jpegComponent, b4 *[16]int16, b2 *[4]int16, bx,
 		return
 	}
 	q := &d.quant[c.tq]
-	dst := c.plane[by*d.bs*c.stride+bx*d.bs:]
+	dst := c.plane[by*c.bs*c.stride+bx*c.bs:]
 	switch {
 	case b4 != nil && last == 0:
 		d.flat(c, bx, by, idctDC(int(b4[0])*int(q[0])))

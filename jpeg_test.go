@@ -895,3 +895,113 @@ func BenchmarkDecodeJPEGScaled(b *testing.B) {
 		}
 	}
 }
+
+// chromaPlanes is the 4:2:0 chroma that a JPEG straight from src by r
+// goes to the encoder with: decoded with or without chromaScale.
+func chromaPlanes(t testing.TB, src []byte, r *request, scaled bool) (*image.YCbCr, int) {
+	t.Helper()
+	w, h := shrinkHint(src, r.ops)
+	if w == 0 || !straightToJPEG("jpeg", r.ops) {
+		t.Fatalf("%v: not a shrink straight to JPEG", r.ops)
+	}
+	pic, err := decodeScaled(src, testEngine.decode, w, h, scaled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pic.planes == nil {
+		t.Fatal("not decoded to planes")
+	}
+	m, err := r.ops[0].applyShrunkYCbCr(pic, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := pic.planes
+	return m.(*image.YCbCr), d.comp[1].rx / (d.hmax / d.comp[1].h)
+}
+
+// referenceChroma is the 4:2:0 chroma of the full-size path's result
+// (referenceTransform, in RGB): each pixel converted to YCbCr in floating
+// point, then two by two averaged, as the encoder's input would be.
+func referenceChroma(t testing.TB, src []byte, r *request) (cb, cr []float64, cw, ch int) {
+	ref := referenceTransform(t, src, r)
+	w, h := ref.Rect.Dx(), ref.Rect.Dy()
+	cw, ch = (w+1)/2, (h+1)/2
+	cb, cr = make([]float64, cw*ch), make([]float64, cw*ch)
+	n := make([]float64, cw*ch)
+	for y := range h {
+		for x := range w {
+			p := ref.Pix[y*ref.Stride+4*x:]
+			R, G, B := float64(p[0]), float64(p[1]), float64(p[2])
+			i := y/2*cw + x/2
+			cb[i] += -0.168736*R - 0.331264*G + 0.5*B + 128
+			cr[i] += 0.5*R - 0.418688*G - 0.081312*B + 128
+			n[i]++
+		}
+	}
+	for i := range n {
+		cb[i] /= n[i]
+		cr[i] /= n[i]
+	}
+	return cb, cr, cw, ch
+}
+
+// chromaPSNR is the PSNR of m's Cb and Cr planes against ref's.
+func chromaPSNR(m *image.YCbCr, cb, cr []float64, cw, ch int) float64 {
+	var sq float64
+	for y := range ch {
+		for x := range cw {
+			o := m.COffset(2*x, 2*y)
+			d1 := float64(m.Cb[o]) - cb[y*cw+x]
+			d2 := float64(m.Cr[o]) - cr[y*cw+x]
+			sq += d1*d1 + d2*d2
+		}
+	}
+	return 10 * math.Log10(255*255/max(sq/float64(2*cw*ch), 1e-10))
+}
+
+// TestChromaScale checks the chroma decoded at a further scale for a
+// resample straight to 4:2:0 (chromaScale): the luma is the same to the
+// byte, the chroma decoded as small as it says, and as close to the
+// full-size path's (in floating point RGB) as the chroma decoded at the
+// luma's scale, within a decibel and a half. The figures are
+// BENCHMARKS.md's.
+func TestChromaScale(t *testing.T) {
+	tests := []struct {
+		file, query string
+		k           int // the further scale of the chroma
+	}{
+		{"medium-blinds-1920x1200.jpg", "op=resize&w=800", 2}, // 4:2:2
+		{"medium-blinds-1920x1200.jpg", "op=resize&w=400", 1}, // luma at 1/2: 2x2 blocks need 2x
+		{"medium-blinds-1920x1200.jpg", "op=resize&w=200", 1},
+		{"medium-blinds-1920x1200.jpg", "op=resize&w=100", 1},          // luma at 1/8
+		{"medium-blinds-1920x1200.jpg", "op=thumbnail&w=150&h=150", 1}, // luma at 1/4
+		{"exif-orient6-blinds-1200x1920.jpg", "op=resize&w=500", 2},    // turned
+		{"exif-orient6-blinds-1200x1920.jpg", "op=fit&w=300&h=300", 1},
+		{"schwarzy.jpg", "op=resize&w=200", 2}, // 4:2:0
+		{"schwarzy_exif8.jpg", "op=thumbnail&w=100&h=100", 2},
+		{"progressive-picture1a-1365x1074.jpg", "op=resize&w=600", 2}, // 4:4:4
+		{"progressive-picture1a-1365x1074.jpg", "op=resize&w=300", 2},
+		{"progressive-picture1a-1365x1074.jpg", "op=thumbnail&w=100&h=160", 2},
+		{"jpeg/progressive-420.jpg", "op=resize&w=20", 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file+"?"+tt.query, func(t *testing.T) {
+			src := readTestdata(t, tt.file)
+			r := parseTestRequest(t, "path=x&"+tt.query)
+			full, k1 := chromaPlanes(t, src, r, false)
+			got, k := chromaPlanes(t, src, r, true)
+			if k1 != 1 || k != tt.k {
+				t.Fatalf("chroma decoded at a further 1/%d (1/%d without the hint), want 1/%d", k, k1, tt.k)
+			}
+			if got.Rect != full.Rect || !bytes.Equal(got.Y, full.Y) {
+				t.Fatal("the luma differs")
+			}
+			cb, cr, cw, ch := referenceChroma(t, src, r)
+			pFull, pGot := chromaPSNR(full, cb, cr, cw, ch), chromaPSNR(got, cb, cr, cw, ch)
+			t.Logf("chroma PSNR against the full-size path: %.2f dB at 1/%d, %.2f dB at the luma's scale", pGot, k, pFull)
+			if pGot < pFull-1.5 || pGot < 40 {
+				t.Errorf("chroma PSNR %.2f dB, want at least %.2f dB (and 40)", pGot, pFull-1.5)
+			}
+		})
+	}
+}

@@ -57,8 +57,9 @@ func transform(src []byte, r *request, eo engineOptions, images func(path string
 		}
 		return result{data: src, format: h.format}, nil
 	}
-	hintW, hintH := shrinkHint(src, r.ops)
-	pic, err := decodeFirstOp(src, eo, r.ops, hintW, hintH)
+	hintW, hintH := shrinkHint(src, r.ops) // non-zero for a JPEG source only
+	toJPEG := hintW > 0 && straightToJPEG(outputFormat(r.format, eo, "jpeg"), r.ops)
+	pic, err := decodeFirstOp(src, eo, r.ops, hintW, hintH, toJPEG)
 	if err != nil {
 		return result{}, err
 	}
@@ -74,7 +75,7 @@ func transform(src []byte, r *request, eo engineOptions, images func(path string
 	if pic.applied { // the decoder ran the first operation (stream.go)
 		ops = ops[1:]
 	}
-	if pic.planes != nil && format == "jpeg" && ops[0].scaling().name != "pad" && onlyNoop(ops[1:]) {
+	if pic.planes != nil && straightToJPEG(format, ops) {
 		// One scaling to JPEG: from the decoded planes to the encoder's
 		// YCbCr, never through RGBA.
 		m, err := ops[0].applyShrunkYCbCr(pic, eo.maxOutputPixels)
@@ -170,6 +171,13 @@ func transform(src []byte, r *request, eo engineOptions, images func(path string
 		return result{}, err
 	}
 	return result{data: buf.Bytes(), format: format}, nil
+}
+
+// straightToJPEG reports whether a picture decoded to planes goes from
+// them to the JPEG encoder's 4:2:0 YCbCr (applyShrunkYCbCr): one
+// scaling, not pad, to JPEG.
+func straightToJPEG(format string, ops []operation) bool {
+	return format == "jpeg" && len(ops) > 0 && ops[0].scaling().name != "pad" && onlyNoop(ops[1:])
 }
 
 // shrinkHint is the size to which the first of ops scales a JPEG src

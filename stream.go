@@ -97,11 +97,11 @@ func (p scalePlan) finish(img *image.RGBA) *image.RGBA {
 // decodeFirstOp decodes src for ops. A PNG whose first operation scales
 // is decoded and scaled in one go (the picture's applied is then set);
 // anything else goes to decodeScaled with the hint.
-func decodeFirstOp(src []byte, eo engineOptions, ops []operation, hintW, hintH int) (*picture, error) {
+func decodeFirstOp(src []byte, eo engineOptions, ops []operation, hintW, hintH int, toJPEG bool) (*picture, error) {
 	if p, err := decodePNGScaled(src, eo, ops); p != nil || err != nil {
 		return p, err
 	}
-	return decodeScaled(src, eo.decode, hintW, hintH)
+	return decodeScaled(src, eo.decode, hintW, hintH, toJPEG)
 }
 
 // decodePNGScaled is decodeFirstOp's streaming path; it returns nil, nil
