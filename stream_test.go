@@ -230,3 +230,58 @@ func BenchmarkSumWide(b *testing.B) {
 }
 
 var sink int64
+
+// TestSpreadBox2 compares spreadBox2 with the box sums made pixel by
+// pixel, on both of its paths (2x2 boxes, and any box of rows), with
+// a last box cut short and a last box of rows cut short.
+func TestSpreadBox2(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	const sw, rows = 37, 16
+	stride := sw * 4
+	batch := make([]uint8, rows*stride)
+	for i := range batch {
+		batch[i] = uint8(rng.IntN(256))
+		if rng.IntN(8) == 0 {
+			batch[i] = 255 // the largest sums
+		}
+	}
+	// want is the wide pixel (c0 | c1<<32 for channels c0, c1 of byte
+	// offsets ch and ch+2) of box o over rows lo..hi-1, repeated to vbox.
+	want := func(lo, hi, vbox, off, px, box, o, ch int) uint64 {
+		var s0, s1 uint64
+		for j := range vbox {
+			y := min(lo+j, hi-1)
+			for i := range box {
+				x := min(o*box+i, px-1)
+				p := batch[y*stride+off+x*4:]
+				s0, s1 = s0+uint64(p[ch]), s1+uint64(p[ch+2])
+			}
+		}
+		return s0 | s1<<32
+	}
+	for _, box := range []int{2, 4, 8} {
+		for _, vbox := range []int{1, 2, 4} {
+			for _, cut := range []int{0, 1} { // rows missing from b's box
+				for _, x0 := range []int{0, 3} {
+					cw := sw - x0 - rng.IntN(3)
+					px := cw
+					alo, blo := 0, vbox
+					ahi, bhi := vbox, 2*vbox-min(cut, vbox-1)
+					nb := (px + box - 1) / box
+					dst := make([]uint64, nb*4)
+					spreadBox2(dst, batch, alo, ahi, blo, bhi, vbox, stride, x0*4, cw*4, box)
+					for o := range nb {
+						got := [4]uint64(dst[o*4 : o*4+4])
+						w := [4]uint64{
+							want(alo, ahi, vbox, x0*4, px, box, o, 0), want(alo, ahi, vbox, x0*4, px, box, o, 1),
+							want(blo, bhi, vbox, x0*4, px, box, o, 0), want(blo, bhi, vbox, x0*4, px, box, o, 1),
+						}
+						if got != w {
+							t.Fatalf("box %d, vbox %d, cut %d, x0 %d: box %d = %x, want %x", box, vbox, cut, x0, o, got, w)
+						}
+					}
+				}
+			}
+		}
+	}
+}
