@@ -34,6 +34,7 @@ type pngDecoder struct {
 	depth         int  // bits per sample
 	colorType     byte // 0 grey, 2 RGB, 3 palette, 4 grey+alpha, 6 RGBA
 	interlaced    bool
+	straight      bool // RGBA rows go out not premultiplied (rowResampler.takeNRGBA)
 	hasPLTE       bool
 	trns          []byte      // the tRNS payload, nil when absent
 	lut           [256]uint32 // palette as premultiplied little-endian RGBA
@@ -492,6 +493,8 @@ func (d *pngDecoder) decodeRGBA() (*image.RGBA, error) {
 func (d *pngDecoder) convert(dst, src []byte) {
 	w := d.width
 	switch {
+	case d.colorType == 6 && d.straight:
+		copy(dst[:4*w], src[:4*w])
 	case d.colorType == 6:
 		premulRow(dst[:4*w], src[:4*w])
 	case d.colorType == 2:
