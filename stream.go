@@ -479,43 +479,44 @@ func spreadBox2x2NRGBA(dst []uint64, batch []uint8, a, b, stride int) {
 	b0, b1 := batch[b:b+n], batch[b+stride:b+stride+n]
 	for o := 0; o+3 < len(dst); o += 4 {
 		i := o * 2
-		u0, u1 := premulLanes(binary.LittleEndian.Uint64(a0[i:]))
-		v0, v1 := premulLanes(binary.LittleEndian.Uint64(a1[i:]))
-		s0, s1 := premulLanes(binary.LittleEndian.Uint64(b0[i:]))
-		t0, t1 := premulLanes(binary.LittleEndian.Uint64(b1[i:]))
+		u, v := binary.LittleEndian.Uint64(a0[i:]), binary.LittleEndian.Uint64(a1[i:])
+		s, t := binary.LittleEndian.Uint64(b0[i:]), binary.LittleEndian.Uint64(b1[i:])
 		d := dst[o : o+4 : o+4]
-		d[0] = foldBox(u0 + v0)
-		d[1] = foldBox(u1 + v1)
-		d[2] = foldBox(s0 + t0)
-		d[3] = foldBox(s1 + t1)
+		d[0] = foldBox(premulRB(u) + premulRB(v))
+		d[1] = foldBox(premulGA(u) + premulGA(v))
+		d[2] = foldBox(premulRB(s) + premulRB(t))
+		d[3] = foldBox(premulGA(s) + premulGA(t))
 	}
 }
 
-// premulLanes premultiplies the two NRGBA pixels of w (little-endian)
-// into the 16-bit lanes that spreadBox2x2 sums: R and B of both in rb,
-// G and A in ga. Both opaque or both transparent, as premulRow, are
-// copied or cleared. Otherwise each lane first gets p = c·a (at most
-// 65025: one multiply a pixel, two lanes at a time), then premul(c, a)
-// = p·66050 >> 24 (see premulPixel) is computed in the lane as
-// (p + (p + p>>8)>>7) >> 8, whose terms stay below 2^16: p·66050 =
-// p·2^16 + p·514, and floor(514p/2^16) = floor((p + floor(p/256))/128).
-// TestPremulLanes checks every colour byte and alpha.
-func premulLanes(w uint64) (rb, ga uint64) {
+// premulRB and premulGA premultiply the two NRGBA pixels of w
+// (little-endian) into the 16-bit lanes that spreadBox2x2 sums: R and B
+// of both, and G and A. Each lane first gets p = c·a (at most 65025:
+// one multiply a pixel, two lanes at a time), then laneDiv makes
+// premul(c, a) of it. Opaque and transparent pixels need no branch: a
+// = 255 leaves c, a = 0 gives 0. They are two functions, each small
+// enough to be inlined: the call per pixel pair cost ~2 ms on the
+// corpus PNG. TestPremulLanes checks every colour byte and alpha.
+func premulRB(w uint64) uint64 {
+	const m = 0x00ff00ff_00ff00ff
+	rb := w & m
+	return laneDiv((rb&0xffff_ffff)*(w>>24&0xff) | (rb>>32*(w>>56))<<32)
+}
+
+func premulGA(w uint64) uint64 {
+	const g, a = 0x000000ff_000000ff, 0x00ff0000_00ff0000
+	ga := w >> 8
+	p := (ga&0xff)*(w>>24&0xff) | (ga>>32&0xff*(w>>56))<<32 // G only: A stays
+	return laneDiv(p)&g | ga&a
+}
+
+// laneDiv is premul(c, a) = p·66050 >> 24 (see premulPixel) of p = c·a
+// in each 16-bit lane of p, computed as (p + (p + p>>8)>>7) >> 8 so that
+// no term leaves its lane: p·66050 = p·2^16 + p·514, and floor(514p /
+// 2^16) = floor((p + floor(p/256)) / 128), at most 509.
+func laneDiv(p uint64) uint64 {
 	const m, m9 = 0x00ff00ff_00ff00ff, 0x01ff01ff_01ff01ff
-	const alphas = 0xff000000_ff000000
-	rb, ga = w&m, w>>8&m
-	switch w & alphas {
-	case alphas:
-		return rb, ga
-	case 0:
-		return 0, 0
-	}
-	a0, a1 := w>>24&0xff, w>>56
-	p := (rb&0xffff_ffff)*a0 | (rb>>32*a1)<<32
-	g := (ga&0xffff)*a0 | (ga>>32&0xffff*a1)<<32 // G only: A stays
-	p = (p + (p+p>>8&m)>>7&m9) >> 8 & m
-	g = (g + (g+g>>8&m)>>7&m9) >> 8 & 0x000000ff_000000ff
-	return p, g | ga&0x00ff0000_00ff0000
+	return (p + (p+p>>8&m)>>7&m9) >> 8 & m
 }
 
 // spreadBoxRows is spreadBox2's whole boxes in general: each source row

@@ -310,7 +310,7 @@ func TestSpreadBox2(t *testing.T) {
 	}
 }
 
-// TestPremulLanes checks premulLanes against premul for every colour
+// TestPremulLanes checks premulRB and premulGA against premul for every colour
 // byte and alpha, each pixel of the pair in turn, beside an opaque, a
 // transparent and a translucent one.
 func TestPremulLanes(t *testing.T) {
@@ -326,8 +326,8 @@ func TestPremulLanes(t *testing.T) {
 						want[0] |= (uint64(premul(r, al)) | uint64(premul(b, al))<<16) << (32 * i)
 						want[1] |= (uint64(premul(g, al)) | uint64(al)<<16) << (32 * i)
 					}
-					if rb, ga := premulLanes(w); rb != want[0] || ga != want[1] {
-						t.Fatalf("premulLanes(%016x) = %016x, %016x; want %016x, %016x", w, rb, ga, want[0], want[1])
+					if rb, ga := premulRB(w), premulGA(w); rb != want[0] || ga != want[1] {
+						t.Fatalf("premulRB, premulGA(%016x) = %016x, %016x; want %016x, %016x", w, rb, ga, want[0], want[1])
 					}
 				}
 			}
