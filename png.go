@@ -418,8 +418,8 @@ func (d *pngDecoder) start() error {
 	return nil
 }
 
-// next decodes the next row into dst (4·width bytes of premultiplied
-// RGBA).
+// next decodes the next row into dst: 4·width bytes of premultiplied
+// RGBA, or, when straight, of RGBA as the file holds it (NRGBA).
 func (d *pngDecoder) next(dst []byte) error {
 	if d.y >= d.height {
 		return errPNG("read past the last row")
@@ -440,7 +440,7 @@ func (d *pngDecoder) next(dst []byte) error {
 }
 
 // finish checks, once every row is read, that the zlib stream ends
-// there with a valid checksum, and gives the inflater back.
+// there, its trailer present, and gives the inflater back.
 func (d *pngDecoder) finish(rowsRead bool) error {
 	if d.zr == nil {
 		return nil
