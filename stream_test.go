@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"image"
 	"image/gif"
 	"math"
@@ -230,3 +231,146 @@ func BenchmarkSumWide(b *testing.B) {
 }
 
 var sink int64
+
+// TestSpreadBox2 compares spreadBox2 with the box sums made pixel by
+// pixel, on both of its paths (2x2 boxes, and any box of rows), with
+// a last box cut short and a last box of rows cut short.
+func TestSpreadBox2(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	const sw, rows = 37, 16
+	stride := sw * 4
+	batch := make([]uint8, rows*stride)
+	for i := range batch {
+		batch[i] = uint8(rng.IntN(256))
+		if rng.IntN(8) == 0 {
+			batch[i] = 255 // the largest sums
+		}
+	}
+	// pm is batch premultiplied, for the NRGBA path.
+	pm := make([]uint8, len(batch))
+	for y := range rows {
+		premulRow(pm[y*stride:(y+1)*stride], batch[y*stride:(y+1)*stride])
+	}
+	// want is the wide pixel (c0 | c1<<32 for channels c0, c1 of byte
+	// offsets ch and ch+2) of box o of ref over rows lo..hi-1, repeated
+	// to vbox.
+	want := func(ref []uint8, lo, hi, vbox, off, px, box, o, ch int) uint64 {
+		var s0, s1 uint64
+		for j := range vbox {
+			y := min(lo+j, hi-1)
+			for i := range box {
+				x := min(o*box+i, px-1)
+				p := ref[y*stride+off+x*4:]
+				s0, s1 = s0+uint64(p[ch]), s1+uint64(p[ch+2])
+			}
+		}
+		return s0 | s1<<32
+	}
+	for _, box := range []int{2, 4, 8} {
+		for _, vbox := range []int{1, 2, 4} {
+			for _, cut := range []int{0, 1} { // rows missing from b's box
+				for _, x0 := range []int{0, 3} {
+					for _, nrgba := range []bool{false, true} {
+						if nrgba && (box != 2 || vbox != 2 || cut != 0) {
+							continue // spreadBox2's contract
+						}
+						cw := sw - x0 - rng.IntN(3)
+						px := cw
+						alo, blo := 0, vbox
+						ahi, bhi := vbox, 2*vbox-min(cut, vbox-1)
+						nb := (px + box - 1) / box
+						in, ref := batch, batch
+						if nrgba {
+							// Only the pixel of a partial box comes
+							// premultiplied.
+							in, ref = bytes.Clone(batch), pm
+							if px%box != 0 {
+								for y := range rows {
+									p := in[y*stride+(x0+px-1)*4:][:4]
+									premulRow(p, p)
+								}
+							}
+						}
+						dst := make([]uint64, nb*4)
+						spreadBox2(dst, in, alo, ahi, blo, bhi, vbox, stride, x0*4, cw*4, box, nrgba)
+						for o := range nb {
+							got := [4]uint64(dst[o*4 : o*4+4])
+							w := [4]uint64{
+								want(ref, alo, ahi, vbox, x0*4, px, box, o, 0), want(ref, alo, ahi, vbox, x0*4, px, box, o, 1),
+								want(ref, blo, bhi, vbox, x0*4, px, box, o, 0), want(ref, blo, bhi, vbox, x0*4, px, box, o, 1),
+							}
+							if got != w {
+								t.Fatalf("box %d, vbox %d, cut %d, x0 %d, nrgba %v: box %d = %x, want %x", box, vbox, cut, x0, nrgba, o, got, w)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestPremulLanes checks premulRB and premulGA against premul for every colour
+// byte and alpha, each pixel of the pair in turn, beside an opaque, a
+// transparent and a translucent one.
+func TestPremulLanes(t *testing.T) {
+	for a := range 256 {
+		for c := range 256 {
+			u := uint32(c) | uint32(255-c)<<8 | uint32(c^0x5a)<<16 | uint32(a)<<24
+			for _, v := range []uint32{0xff123456, 0x00123456, 0x80fe01ff} {
+				for _, w := range []uint64{uint64(u) | uint64(v)<<32, uint64(v) | uint64(u)<<32} {
+					var want [2]uint64
+					for i := range 2 {
+						p := uint32(w >> (32 * i))
+						r, g, b, al := uint8(p), uint8(p>>8), uint8(p>>16), uint8(p>>24)
+						want[0] |= (uint64(premul(r, al)) | uint64(premul(b, al))<<16) << (32 * i)
+						want[1] |= (uint64(premul(g, al)) | uint64(al)<<16) << (32 * i)
+					}
+					if rb, ga := premulRB(w), premulGA(w); rb != want[0] || ga != want[1] {
+						t.Fatalf("premulRB, premulGA(%016x) = %016x, %016x; want %016x, %016x", w, rb, ga, want[0], want[1])
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestDecodePNGScaledNRGBA: an RGBA PNG resampled with 2x2 boxes, whose
+// rows the resampler premultiplies itself, gives the bytes that
+// resampling its premultiplied rows gives, for widths and heights that
+// leave a last box of one pixel or of one row.
+func TestDecodePNGScaledNRGBA(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	for _, size := range [][4]int{{83, 61, 17, 13}, {84, 62, 17, 13}, {83, 62, 19, 14}, {84, 61, 19, 14}, {700, 200, 100, 30}} {
+		w, h := size[0], size[1]
+		data := testPNG(t, rng, w, h, 6, 8, []byte{0, 1, 2, 3, 4}, nil, nil, 1<<20)
+		for _, plan := range []scalePlan{
+			{cw: w, ch: h, w: size[2], h: size[3]},
+			{x0: 2, y0: 1, cw: w - 3, ch: h - 3, w: size[2], h: size[3]}, // a crop, as thumbnail's
+		} {
+			rs := newRowResampler(w, plan)
+			if rs.box != 2 || rs.vbox != 2 {
+				t.Fatalf("%dx%d to %dx%d: boxes %dx%d, want 2x2", plan.cw, plan.ch, plan.w, plan.h, rs.box, rs.vbox)
+			}
+			d, ok, err := newPNGDecoder(data)
+			if err != nil || !ok {
+				t.Fatal(ok, err)
+			}
+			got, err := d.decodeResampled(plan)
+			if err != nil {
+				t.Fatal(err)
+			}
+			full, err := decodePNG(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for y := range h {
+				copy(rs.rowBuf(), full.Pix[y*full.Stride:y*full.Stride+w*4])
+				rs.push()
+			}
+			if !bytes.Equal(got.Pix, rs.dst.Pix) {
+				t.Errorf("%dx%d to %dx%d at (%d, %d): the NRGBA rows resample to other bytes", plan.cw, plan.ch, plan.w, plan.h, plan.x0, plan.y0)
+			}
+		}
+	}
+}
