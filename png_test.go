@@ -56,34 +56,7 @@ func testPNG(t testing.TB, rng *rand.Rand, w, h int, ct, depth byte, filters []b
 		ft := filters[y%len(filters)]
 		out := make([]byte, 1+rowBytes)
 		out[0] = ft
-		for i := range row {
-			var a, b, c int
-			if i >= bpp {
-				a, c = int(row[i-bpp]), int(prev[i-bpp])
-			}
-			b = int(prev[i])
-			var pred int
-			switch ft {
-			case 1:
-				pred = a
-			case 2:
-				pred = b
-			case 3:
-				pred = (a + b) / 2
-			case 4:
-				p := a + b - c
-				pa, pb, pc := absInt(p-a), absInt(p-b), absInt(p-c)
-				switch {
-				case pa <= pb && pa <= pc:
-					pred = a
-				case pb <= pc:
-					pred = b
-				default:
-					pred = c
-				}
-			}
-			out[1+i] = row[i] - byte(pred)
-		}
+		copy(out[1:], refFilter(row, prev, bpp, int(ft)))
 		raw.Write(out)
 		prev = row
 	}
