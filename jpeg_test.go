@@ -818,6 +818,7 @@ func FuzzDecodeJPEG(f *testing.F) {
 	seeds = append(seeds, spliceCMYK(f, cmykPlanes(9, 7), 50))
 	for _, s := range seeds {
 		f.Add(s, uint8(0))
+		f.Add(s, uint8(4))
 		f.Add(s[:len(s)/2], uint8(3))
 		f.Add(s[:len(s)-3], uint8(1))
 	}
@@ -836,12 +837,23 @@ func FuzzDecodeJPEG(f *testing.F) {
 			}
 			return
 		}
-		d, err := decodeJPEGPlanes(data, scale)
+		var chroma image.Point // with bit 2: the chroma as small as chromaScale allows
+		if scaleBits&4 != 0 {
+			chroma = image.Pt(1, 1)
+		}
+		d, err := decodeJPEGPlanesChroma(data, scale, chroma)
 		if err != nil {
-			t.Fatalf("decodeJPEGPlanes failed where decodeJPEG did not: %v", err)
+			t.Fatalf("decodeJPEGPlanesChroma(%v) failed where decodeJPEG did not: %v", chroma, err)
 		}
 		if want := image.Rect(0, 0, (d.width+scale-1)/scale, (d.height+scale-1)/scale); img.Rect != want {
 			t.Fatalf("decodeJPEG at 1/%d = %v, want %v", scale, img.Rect, want)
+		}
+		m, err := d.toRGBA()
+		if err != nil {
+			t.Fatalf("planes with chroma %v to RGBA: %v", chroma, err)
+		}
+		if m.Rect != img.Rect {
+			t.Fatalf("planes with chroma %v to RGBA: %v, want %v", chroma, m.Rect, img.Rect)
 		}
 	})
 }
