@@ -292,6 +292,13 @@ type optionsConfig struct {
 	MaxOutputDimension int `json:"max_output_dimension"`
 	// MaxOutputPixels caps width*height of a result.
 	MaxOutputPixels int64 `json:"max_output_pixels"`
+	// MaxOutputTotalPixels caps width*height*frames of a result, so an
+	// animation of many frames is refused before decoding.
+	MaxOutputTotalPixels int64 `json:"max_output_total_pixels"`
+	// MaxMemory is the memory budget of image work, in bytes (a number
+	// or a string like "512MiB"); 0, the default, is half the machine's
+	// memory (or of the cgroup's limit). See budget.go.
+	MaxMemory byteSize `json:"max_memory"`
 	// MaxOperations caps the operations in one request's chain.
 	MaxOperations int `json:"max_operations"`
 	// MaxProcessorConcurrent is how many images are processed at once
@@ -358,6 +365,7 @@ func defaultConfig() config {
 			MaxSourcePixels:        100_000_000,
 			MaxOutputDimension:     8192,
 			MaxOutputPixels:        40_000_000,
+			MaxOutputTotalPixels:   100_000_000,
 			MaxOperations:          10,
 			MaxProcessorConcurrent: runtime.NumCPU(),
 			MaxQueue:               64,
@@ -978,6 +986,8 @@ func (c *config) check() error {
 	atLeast("options.max_source_pixels", o.MaxSourcePixels, 1)
 	atLeast("options.max_output_dimension", int64(o.MaxOutputDimension), 1)
 	atLeast("options.max_output_pixels", o.MaxOutputPixels, 1)
+	atLeast("options.max_output_total_pixels", o.MaxOutputTotalPixels, 1)
+	atLeast("options.max_memory", int64(o.MaxMemory), 0)
 	atLeast("options.max_operations", int64(o.MaxOperations), 1)
 	atLeast("options.max_processor_concurrent", int64(o.MaxProcessorConcurrent), 1)
 	atLeast("options.max_queue", int64(o.MaxQueue), 0)
@@ -1175,6 +1185,15 @@ Options: limits (cannot be 0: omit a key to keep its default):
       Largest w or h a request may ask for (400 above).
   options.max_output_pixels         int       40000000
       Width*height of a result.
+  options.max_output_total_pixels   int       100000000
+      Width*height*frames of a result (an animation), refused before decoding.
+  options.max_memory                size      0
+      Memory budget of image work: bytes, or a string like "512MiB" or "1GB".
+      Each request's peak is estimated from its sources' headers before
+      decoding; one over the whole budget is a 413, others wait their turn
+      (429 past max_queue). The Go runtime's soft memory limit is set to it
+      plus 64 MiB unless GOMEMLIMIT is set. 0: half the machine's memory, or
+      of the cgroup's limit.
   options.max_operations            int       10
       Operations in one request's chain.
   options.max_processor_concurrent  int       NumCPU

@@ -242,7 +242,7 @@ const exampleFull = `{
     "allowed_ip_addresses": ["10.0.0.0/8", "127.0.0.1"], "trusted_proxies": ["::1"], "allowed_hosts": ["example.com"],
     "allow_private_networks": true, "disable_url": true, "default_user_agent": "ua", "cache_control": "public, max-age=60",
     "max_image_dimensions": "4000x4000", "max_source_bytes": 1000, "max_source_pixels": 2000, "max_output_dimension": 300,
-    "max_output_pixels": 4000, "max_operations": 5, "max_processor_concurrent": 6, "max_queue": 0,
+    "max_output_pixels": 4000, "max_output_total_pixels": 8000, "max_memory": "64MiB", "max_operations": 5, "max_processor_concurrent": 6, "max_queue": 0,
     "fetch_timeout": "7s", "request_timeout": 8, "max_store_queue": 9}
 }`
 
@@ -818,6 +818,7 @@ func TestConfigHelp(t *testing.T) {
 		reflect.TypeFor[bool]():              "bool",
 		reflect.TypeFor[string]():            "string",
 		reflect.TypeFor[duration]():          "duration",
+		reflect.TypeFor[byteSize]():          "size",
 		reflect.TypeFor[dimensions]():        "string",
 		reflect.TypeFor[[]string]():          "[]string",
 		reflect.TypeFor[[]netip.Prefix]():    "[]string",

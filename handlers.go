@@ -32,6 +32,7 @@ type server struct {
 	limits  requestLimits
 	fetcher *fetcher
 	limiter *limiter
+	budget  *memBudget // options.max_memory
 	flight  flightGroup
 	stores  *storeQueue
 	cors    *corsPolicy // nil: no CORS headers
@@ -46,6 +47,8 @@ type server struct {
 	allowedSizes   []allowedSize
 	cacheControl   string
 	maxSourceBytes int64
+	// maxOutputTotal caps width*height*frames of a result.
+	maxOutputTotal int64
 	requestTimeout time.Duration
 	disableURL     bool
 	cascadeDelete  bool
@@ -510,14 +513,70 @@ func (s *server) process(ctx context.Context, req *request) (result, error) {
 		}
 	}
 	s.metrics.add(sourceBytes, uint64(len(src)))
+	extras, err := s.readExtras(ctx, req)
+	if err != nil {
+		return result{}, err
+	}
+	spent, err := s.reserve(ctx, req, src, extras)
+	if err != nil {
+		return result{}, err
+	}
+	defer spent()
 	start := s.now()
-	res, err := transform(src, req, s.engine, func(p string) ([]byte, error) { return s.readSource(ctx, p) })
+	res, err := transform(src, req, s.engine, func(p string) ([]byte, error) { return extras[p], nil })
 	if err != nil {
 		return result{}, err
 	}
 	s.metrics.processed(req.ops[0].name, res.format, s.elapsed(start))
 	s.metrics.add(outputBytes, uint64(len(res.data)))
 	return res, nil
+}
+
+// readExtras reads the images that req's flat operations draw, once each.
+func (s *server) readExtras(ctx context.Context, req *request) (map[string][]byte, error) {
+	extras := map[string][]byte{}
+	for _, op := range req.ops {
+		for _, p := range op.images {
+			if _, ok := extras[p]; ok {
+				continue
+			}
+			if s.src == nil {
+				return nil, fmt.Errorf("%w: flat image %s: path: images need a source storage", errBadParam, p)
+			}
+			data, err := s.readSource(ctx, p)
+			if err != nil {
+				return nil, fmt.Errorf("flat image %s: %w", p, err)
+			}
+			extras[p] = data
+		}
+	}
+	return extras, nil
+}
+
+// reserve estimates from the sources' headers what transforming req
+// costs, refuses an animation over max_output_total_pixels and a request
+// over the whole memory budget, and waits for its share of the budget.
+// spent gives the share back.
+func (s *server) reserve(ctx context.Context, req *request, src []byte, extras map[string][]byte) (spent func(), err error) {
+	in, err := inspectSource(src)
+	if err != nil {
+		return nil, err
+	}
+	var more []source
+	for p, data := range extras {
+		e, err := inspectSource(data)
+		if err != nil {
+			return nil, fmt.Errorf("flat image %s: %w", p, err)
+		}
+		more = append(more, e)
+	}
+	format := outputFormat(req.format, s.engine, in.format)
+	est := footprint(in, more, req, s.engine, format)
+	if est.animated && est.totalPixels() > s.maxOutputTotal {
+		return nil, fmt.Errorf("%w: output %dx%d × %d frames is over max_output_total_pixels (%d)",
+			errTooLarge, est.width, est.height, est.frames, s.maxOutputTotal)
+	}
+	return s.budget.acquire(ctx, est.bytes)
 }
 
 // countFetchError counts a failed source load; a missing source is the

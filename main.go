@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -124,6 +125,12 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if debug.SetMemoryLimit(-1) == math.MaxInt64 { // GOMEMLIMIT is not set
+		// The collector works harder as the heap nears the budget, so
+		// freed images are returned before the process grows past it.
+		debug.SetMemoryLimit(s.budget.total + memoryHeadroom)
+	}
+	log.Info("memory budget", "max_memory", formatBytes(s.budget.total))
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
 	if err != nil {
 		return err
@@ -213,6 +220,8 @@ func newServer(cfg config, log *slog.Logger, now func() time.Time) (*server, err
 		limits:         requestLimits{maxDimension: o.MaxOutputDimension, maxOperations: o.MaxOperations},
 		fetcher:        newFetcher(time.Duration(o.FetchTimeout), o.AllowPrivateNetworks, o.DefaultUserAgent, o.MaxSourceBytes, o.AllowedHosts),
 		limiter:        newLimiter(o.MaxProcessorConcurrent, o.MaxQueue),
+		budget:         newMemBudget(memoryBudget(o)),
+		maxOutputTotal: o.MaxOutputTotalPixels,
 		secretKeys:     cfg.secretKeys(),
 		allowedSizes:   o.AllowedSizes,
 		cacheControl:   o.CacheControl,

@@ -192,6 +192,14 @@ func shrinkHint(src []byte, ops []operation) (w, h int) {
 	if err != nil || hd.format != "jpeg" {
 		return 0, 0
 	}
+	return hintFor(hd, ops)
+}
+
+// hintFor is shrinkHint for a JPEG source's header.
+func hintFor(hd header, ops []operation) (w, h int) {
+	if len(ops) == 0 || hd.format != "jpeg" {
+		return 0, 0
+	}
 	W, H := hd.width, hd.height
 	if hd.orientation >= 5 {
 		W, H = H, W
