@@ -320,12 +320,17 @@ func TestBudgetOverHTTP(t *testing.T) {
 	if resp == nil {
 		return
 	}
-	m := decodeAny(t, readBody(t, resp))
+	png := readBody(t, resp)
+	m := decodeAny(t, png)
 	if resp.StatusCode != 200 || m.Bounds().Dx() != 50 {
 		t.Errorf("after the budget was given back: %d, width %d; want 200, 50", resp.StatusCode, m.Bounds().Dx())
 	}
+	if n := e.s.budget.inUse(); n != int64(len(png)) && n != 0 {
+		t.Errorf("budget in use %d while the result waits to be stored, want its %d bytes or 0", n, len(png))
+	}
+	e.s.stores.stop(context.Background()) // waits for the background store
 	if n := e.s.budget.inUse(); n != 0 {
-		t.Errorf("budget in use %d after the request, want 0", n)
+		t.Errorf("budget in use %d once stored, want 0", n)
 	}
 }
 

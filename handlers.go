@@ -385,7 +385,9 @@ func (s *server) make(ctx context.Context, req *request, sync bool) (made, error
 			}
 			m.stored = true
 		} else {
-			s.stores.add(storeJob{req: req, m: m, done: unlock})
+			// The bytes wait in memory until stored: they count.
+			held := s.budget.hold(int64(len(m.data)))
+			s.stores.add(storeJob{req: req, m: m, done: func() { held(); unlock() }})
 		}
 		return m, nil
 	})

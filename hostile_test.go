@@ -1,0 +1,220 @@
+package main
+
+// The hostile-request suite: small requests that once cost the server
+// gigabytes or minutes, each made from generated inputs. Run with
+// PICFIT_HOSTILE_DIR=DIR, TestWriteHostileInputs writes the inputs to
+// DIR for bench/hostile.sh, which measures them against a real process.
+
+import (
+	"bytes"
+	"compress/zlib"
+	"encoding/binary"
+	"hash/crc32"
+	"image"
+	"image/color"
+	"image/gif"
+	"math/bits"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// manyFrameGIF is a GIF whose logical screen is sw×sh with frames
+// frames of fw×fh, each a single colour: a few bytes a frame.
+func manyFrameGIF(t testing.TB, sw, sh, frames, fw, fh int) []byte {
+	t.Helper()
+	pal := color.Palette{color.Black, color.White}
+	g := &gif.GIF{Config: image.Config{ColorModel: pal, Width: sw, Height: sh}}
+	for i := range frames {
+		m := image.NewPaletted(image.Rect(0, 0, fw, fh), pal)
+		if i%2 == 1 {
+			for j := range m.Pix {
+				m.Pix[j] = 1
+			}
+		}
+		g.Image = append(g.Image, m)
+		g.Delay = append(g.Delay, 2)
+	}
+	var buf bytes.Buffer
+	if err := gif.EncodeAll(&buf, g); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// bigPNG is a w×h 8-bit grey PNG of one colour, Adam7-interlaced or
+// not, written row by row: a large image in a few kilobytes.
+func bigPNG(t testing.TB, w, h int, interlaced bool, grey byte) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	out.WriteString("\x89PNG\r\n\x1a\n")
+	chunk := func(typ string, body []byte) {
+		var n [4]byte
+		binary.BigEndian.PutUint32(n[:], uint32(len(body)))
+		out.Write(n[:])
+		crc := crc32.NewIEEE()
+		crc.Write([]byte(typ))
+		crc.Write(body)
+		out.WriteString(typ)
+		out.Write(body)
+		binary.BigEndian.PutUint32(n[:], crc.Sum32())
+		out.Write(n[:])
+	}
+	ihdr := make([]byte, 13)
+	binary.BigEndian.PutUint32(ihdr[0:], uint32(w))
+	binary.BigEndian.PutUint32(ihdr[4:], uint32(h))
+	ihdr[8], ihdr[9] = 8, 0 // depth 8, grey
+	if interlaced {
+		ihdr[12] = 1
+	}
+	chunk("IHDR", ihdr)
+
+	var idat bytes.Buffer
+	z, err := zlib.NewWriterLevel(&idat, zlib.BestSpeed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := bytes.Repeat([]byte{grey}, w+1)
+	row[0] = 0 // filter: none
+	writeRows := func(pw, ph int) {
+		if pw == 0 || ph == 0 {
+			return
+		}
+		for range ph {
+			z.Write(row[:pw+1])
+		}
+	}
+	if interlaced { // Adam7: each pass's rows, its own width
+		for _, p := range [7][4]int{{0, 0, 8, 8}, {4, 0, 8, 8}, {0, 4, 4, 8}, {2, 0, 4, 4}, {0, 2, 2, 4}, {1, 0, 2, 2}, {0, 1, 1, 2}} {
+			x0, y0, dx, dy := p[0], p[1], p[2], p[3]
+			writeRows((w-x0+dx-1)/dx, (h-y0+dy-1)/dy)
+		}
+	} else {
+		writeRows(w, h)
+	}
+	if err := z.Close(); err != nil {
+		t.Fatal(err)
+	}
+	chunk("IDAT", idat.Bytes())
+	chunk("IEND", nil)
+	return out.Bytes()
+}
+
+// manyScanJPEG is a grey w×h progressive JPEG of scans scans: a DC scan
+// of flat blocks, then scans-1 AC scans that each end every block with
+// end-of-band runs. Each AC scan is a hundred bytes, however large the
+// image: a decoder that keeps coefficients for the whole image walks all
+// of them once a scan.
+func manyScanJPEG(w, h, scans int) []byte {
+	var out bytes.Buffer
+	seg := func(marker byte, body ...byte) {
+		out.Write([]byte{0xff, marker, byte((len(body) + 2) >> 8), byte(len(body) + 2)})
+		out.Write(body)
+	}
+	out.Write([]byte{0xff, 0xd8})
+	seg(0xdb, append([]byte{0}, bytes.Repeat([]byte{1}, 64)...)...) // DQT: all ones
+	seg(0xc2, 8, byte(h>>8), byte(h), byte(w>>8), byte(w), 1, 1, 0x11, 0)
+	seg(0xc4, append([]byte{0x00, 1}, append(make([]byte, 15), 0)...)...) // DC: category 0, code "0"
+	// AC: EOBRUN symbols r<<4, r = 0..14, code r on 4 bits.
+	ac := append([]byte{0x10, 0, 0, 0, 15}, make([]byte, 12)...)
+	for r := range 15 {
+		ac = append(ac, byte(r<<4))
+	}
+	seg(0xc4, ac...)
+	var acc uint64
+	var n uint
+	put := func(v uint64, k uint) { // MSB first, 0xff stuffed
+		acc, n = acc<<k|v, n+k
+		for n >= 8 {
+			b := byte(acc >> (n - 8))
+			out.WriteByte(b)
+			if b == 0xff {
+				out.WriteByte(0)
+			}
+			n -= 8
+		}
+	}
+	flush := func() {
+		if n > 0 {
+			put(1<<(8-n)-1, 8-n) // pad with ones
+		}
+	}
+	blocks := ((w + 7) / 8) * ((h + 7) / 8)
+	seg(0xda, 1, 1, 0x00, 0, 0, 0) // DC first scan
+	for range blocks {
+		put(0, 1)
+	}
+	flush()
+	for range scans - 1 {
+		seg(0xda, 1, 1, 0x00, 1, 63, 0) // AC first scan, band 1..63
+		for left := blocks; left > 0; {
+			run := min(left, 1<<15-1)
+			r := bits.Len(uint(run)) - 1
+			put(uint64(r), 4)
+			put(uint64(run-1<<r), uint(r))
+			left -= run
+		}
+		flush()
+	}
+	out.Write([]byte{0xff, 0xd9})
+	return out.Bytes()
+}
+
+// hostileFiles are the generated sources of the suite, by file name.
+func hostileFiles(t testing.TB) map[string][]byte {
+	files := map[string][]byte{
+		"frames-10000.gif":     manyFrameGIF(t, 10, 10, 10000, 10, 10),
+		"frames-50.gif":        manyFrameGIF(t, 10, 10, 50, 10, 10),
+		"screen-10000.gif":     manyFrameGIF(t, 10000, 10000, 1, 1, 1),
+		"interlaced-10000.png": bigPNG(t, 10000, 10000, true, 0x80),
+		"plain-10000.png":      bigPNG(t, 10000, 10000, false, 0x80),
+		"scans-10000.jpg":      manyScanJPEG(10000, 10000, 10000),
+	}
+	for i := range 8 {
+		files["big-"+string(rune('a'+i))+".png"] = bigPNG(t, 7000, 7000, false, byte(30*i))
+	}
+	return files
+}
+
+// TestWriteHostileInputs writes the suite's inputs for bench/hostile.sh.
+func TestWriteHostileInputs(t *testing.T) {
+	dir := os.Getenv("PICFIT_HOSTILE_DIR")
+	if dir == "" {
+		t.Skip("PICFIT_HOSTILE_DIR not set: nothing to write")
+	}
+	for name, data := range hostileFiles(t) {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestHostileGenerators(t *testing.T) {
+	g := manyFrameGIF(t, 10000, 10000, 1, 1, 1)
+	h, err := readHeader(g)
+	if err != nil || h.width != 10000 || h.height != 10000 || h.frames != 1 {
+		t.Errorf("screen GIF: %+v, %v; want 10000x10000, 1 frame", h, err)
+	}
+	if len(g) > 100 {
+		t.Errorf("screen GIF is %d bytes, want under 100", len(g))
+	}
+	j := manyScanJPEG(160, 120, 20)
+	if p, n := jpegFrame(j); !p || n != 1 {
+		t.Errorf("many-scan JPEG: progressive %v, %d components", p, n)
+	}
+	d, err := decodeJPEGPlanesChroma(j, 1, image.Point{})
+	if err != nil {
+		t.Fatalf("many-scan JPEG: %v", err)
+	}
+	if w, h := d.outSize(); w != 160 || h != 120 {
+		t.Errorf("many-scan JPEG decodes to %dx%d, want 160x120", w, h)
+	}
+	p := bigPNG(t, 300, 200, true, 7)
+	m, err := decodePNG(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Rect.Dx() != 300 || m.Rect.Dy() != 200 || m.Pix[4*(199*300+299)] != 7 {
+		t.Errorf("interlaced PNG decodes to %v, last pixel %d", m.Rect, m.Pix[4*(199*300+299)])
+	}
+}
