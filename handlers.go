@@ -53,6 +53,13 @@ type server struct {
 	version string
 	started time.Time
 	now     func() time.Time
+
+	// transformTimeout bounds transform once a request holds a processor
+	// (options.transform_timeout); 0: no bound of its own.
+	transformTimeout time.Duration
+	// dstRead is where stored results are read from and their path and
+	// url reported: storage.dst-ro, else dst.
+	dstRead storage
 }
 
 // Errors the handlers add to those of errors.go.
@@ -168,11 +175,11 @@ func (s *server) handleImage(method string) http.HandlerFunc {
 			writeJSON(w, http.StatusOK, map[string]string{
 				"filename": path.Base(out.name),
 				"key":      req.key,
-				"path":     s.dst.Path(out.name),
-				"url":      s.dst.URL(out.name),
+				"path":     s.readDst().Path(out.name),
+				"url":      s.readDst().URL(out.name),
 			})
 		case "redirect":
-			u := s.dst.URL(out.name)
+			u := s.readDst().URL(out.name)
 			if u == "" {
 				s.fail(w, r, fmt.Errorf("%w: redirect needs a base_url on the destination storage", errBadParam))
 				return
@@ -303,7 +310,7 @@ func (s *server) find(ctx context.Context, req *request, open bool) (made, error
 		if open {
 			var rc io.ReadCloser
 			var fi fileInfo
-			rc, fi, err = s.dst.Open(ctx, name)
+			rc, fi, err = s.readDst().Open(ctx, name)
 			if err == nil {
 				m.modTime = fi.modTime
 				if rs, ok := rc.(readSeekCloser); ok {
@@ -315,7 +322,7 @@ func (s *server) find(ctx context.Context, req *request, open bool) (made, error
 			}
 		} else {
 			var fi fileInfo
-			fi, err = s.dst.Stat(ctx, name)
+			fi, err = s.readDst().Stat(ctx, name)
 			m.modTime = fi.modTime
 		}
 		switch {
@@ -331,6 +338,15 @@ func (s *server) find(ctx context.Context, req *request, open bool) (made, error
 		}
 	}
 	return made{}, nil
+}
+
+// readDst is where stored results are read from and their path and url
+// reported: storage.dst-ro when set, else the destination.
+func (s *server) readDst() storage {
+	if s.dstRead != nil {
+		return s.dstRead
+	}
+	return s.dst
 }
 
 // predictFormat is the output format of req when it can be known without
@@ -462,7 +478,7 @@ func (s *server) storedResult(ctx context.Context, req *request) (made, error) {
 	if err != nil {
 		return made{}, err
 	}
-	rc, fi, err := s.dst.Open(ctx, name)
+	rc, fi, err := s.readDst().Open(ctx, name)
 	if err != nil {
 		return made{}, err
 	}
@@ -480,7 +496,8 @@ func (s *server) storedResult(ctx context.Context, req *request) (made, error) {
 // storage source is read inside the slot, so queued requests hold no
 // image bytes.
 func (s *server) process(ctx context.Context, req *request) (result, error) {
-	leave, err := s.limiter.admit()
+	lim := s.limiter.forOps(req.ops) // nil: not limited
+	leave, err := lim.admit()
 	if err != nil {
 		return result{}, err
 	}
@@ -488,7 +505,7 @@ func (s *server) process(ctx context.Context, req *request) (result, error) {
 	var src []byte
 	fetched := func() {}
 	if req.url != nil {
-		if fetched, err = s.limiter.prefetch(ctx); err != nil {
+		if fetched, err = lim.prefetch(ctx); err != nil {
 			return result{}, err
 		}
 		if src, err = s.fetcher.fetch(ctx, req.url); err != nil {
@@ -497,12 +514,12 @@ func (s *server) process(ctx context.Context, req *request) (result, error) {
 			return result{}, err
 		}
 	}
-	release, err := s.limiter.acquire(ctx)
+	release, err := lim.acquire(ctx)
 	fetched() // the source is in a slot now, or dropped
 	if err != nil {
 		return result{}, err
 	}
-	defer release()
+	defer func() { release() }() // transformWithin may take it over
 	if req.url == nil {
 		if src, err = s.readSource(ctx, req.path); err != nil {
 			s.countFetchError(err)
@@ -511,7 +528,7 @@ func (s *server) process(ctx context.Context, req *request) (result, error) {
 	}
 	s.metrics.add(sourceBytes, uint64(len(src)))
 	start := s.now()
-	res, err := transform(src, req, s.engine, func(p string) ([]byte, error) { return s.readSource(ctx, p) })
+	res, err := s.transformWithin(ctx, src, req, &release)
 	if err != nil {
 		return result{}, err
 	}

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -126,7 +127,7 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) error {
 	}
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
 	if err != nil {
-		return err
+		return fmt.Errorf("port %d: %w", cfg.Port, err)
 	}
 	return s.serve(ctx, ln, time.Duration(cfg.ShutdownTimeout))
 }
@@ -151,6 +152,9 @@ func (s *server) serve(ctx context.Context, ln net.Listener, grace time.Duration
 		servers = append(servers, as)
 		s.log.Info("admin listening", "addr", aln.Addr().String())
 		go func() { errc <- as.Serve(aln) }()
+	}
+	if m, ok := s.kv.(*memoryKV); ok {
+		go m.sweepEvery(ctx) // kvstore.cache.cleanup_interval
 	}
 	s.log.Info("picfit listening", "addr", ln.Addr().String(), "version", s.version)
 	go func() { errc <- hs.Serve(ln) }()
@@ -190,10 +194,11 @@ func (s *server) serve(ctx context.Context, ln net.Listener, grace time.Duration
 
 func newLogger(cfg config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.slogLevel()}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if cfg.Logger.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(withContextKeys(h, cfg.Logger.ContextKeys))
 }
 
 // newServer builds the server from cfg: storages, kv store, limits.
@@ -205,14 +210,16 @@ func newServer(cfg config, log *slog.Logger, now func() time.Time) (*server, err
 		shard:  cfg.Shard,
 		engine: engineOptions{
 			quality:         cfg.Engine.Quality,
+			jpegQuality:     cfg.Engine.JPEGQuality,
+			webpQuality:     cfg.Engine.WebPQuality,
 			format:          cfg.Engine.Format,
 			defaultFormat:   cfg.Engine.DefaultFormat,
 			maxOutputPixels: o.MaxOutputPixels,
-			decode:          decodeLimits{maxPixels: o.MaxSourcePixels},
+			decode:          decodeLimits{maxPixels: o.MaxSourcePixels, maxDimensions: o.MaxImageDimensions},
 		},
 		limits:         requestLimits{maxDimension: o.MaxOutputDimension, maxOperations: o.MaxOperations},
 		fetcher:        newFetcher(time.Duration(o.FetchTimeout), o.AllowPrivateNetworks, o.DefaultUserAgent, o.MaxSourceBytes, o.AllowedHosts),
-		limiter:        newLimiter(o.MaxProcessorConcurrent, o.MaxQueue),
+		limiter:        newLimiter(o.MaxProcessorConcurrent, o.MaxQueue, o.MaxProcessorConcurrentOperations...),
 		secretKeys:     cfg.secretKeys(),
 		allowedSizes:   o.AllowedSizes,
 		cacheControl:   o.CacheControl,
@@ -235,6 +242,11 @@ func newServer(cfg config, log *slog.Logger, now func() time.Time) (*server, err
 		version:   buildVersion(),
 		started:   now(),
 		now:       now,
+
+		transformTimeout: time.Duration(o.TransformTimeout),
+	}
+	if keys := cfg.noEffectKeys(); len(keys) > 0 {
+		log.Info("these keys of the original picfit have no effect here", "keys", strings.Join(keys, " "))
 	}
 	var err error
 	if s.sentry, err = newSentryReporter(cfg.Sentry.DSN, cfg.Sentry.Tags, s.version, log, now); err != nil {
@@ -244,6 +256,9 @@ func newServer(cfg config, log *slog.Logger, now func() time.Time) (*server, err
 		return nil, err
 	}
 	if cfg.Storage.Src.Type != "" {
+		if err := checkSourceFolder(cfg.Storage.Src); err != nil {
+			return nil, fmt.Errorf("storage.src.location: %w", err)
+		}
 		if s.src, err = newStorage(cfg.Storage.Src, o); err != nil {
 			return nil, fmt.Errorf("storage.src: %w", err)
 		}
@@ -254,13 +269,20 @@ func newServer(cfg config, log *slog.Logger, now func() time.Time) (*server, err
 			return nil, fmt.Errorf("storage.dst: %w", err)
 		}
 	}
+	if cfg.Storage.DstRO.Type != "" {
+		if s.dstRead, err = newStorage(cfg.Storage.DstRO, o); err != nil {
+			return nil, fmt.Errorf("storage.dst-ro: %w", err)
+		}
+	}
 	if (o.EnableUpload || o.EnableDelete) && len(o.AllowedIPAddresses) == 0 {
 		log.Warn("upload or delete is enabled for every client: set options.allowed_ip_addresses to restrict them")
 	}
 	switch cfg.KVStore.Type {
 	case "":
 	case "cache":
-		s.kv = newMemoryKV(cfg.KVStore.Cache.MaxEntries, time.Duration(cfg.KVStore.Cache.Expiration), now)
+		m := newMemoryKV(cfg.KVStore.Cache.MaxEntries, time.Duration(cfg.KVStore.Cache.Expiration), now)
+		m.cleanup = time.Duration(cfg.KVStore.Cache.CleanupInterval)
+		s.kv = m
 	case "redis":
 		s.kv = newRedisKV(cfg.KVStore.Redis, defaultRedisTimeouts())
 	case "redis-cluster":
@@ -299,6 +321,25 @@ func newStorage(sc storageConfig, o optionsConfig) (storage, error) {
 		return newHTTPStorage(wrapped, timeout, o.DefaultUserAgent), nil
 	}
 	return nil, fmt.Errorf("type %q is unknown", sc.Type)
+}
+
+// checkSourceFolder reports a source folder (fs, http+fs) that does not
+// exist: a typo in a path must not start picfit on an empty folder. A
+// missing destination folder is created instead.
+func checkSourceFolder(sc storageConfig) error {
+	if strings.TrimPrefix(sc.Type, "http+") != "fs" || sc.Location == "" {
+		return nil
+	}
+	fi, err := os.Stat(sc.Location)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%q does not exist (picfit creates a missing destination folder, not the source folder)", sc.Location)
+	case err != nil:
+		return err
+	case !fi.IsDir():
+		return fmt.Errorf("%q is not a folder", sc.Location)
+	}
+	return nil
 }
 
 // buildVersion is the version stamped at build time, or the module
