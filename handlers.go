@@ -721,7 +721,7 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		return // the client hung up
 	case code >= 500:
-		s.log.Error("request failed", "method", r.Method, "url", r.URL.String(), "status", code, "err", err)
+		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "url", r.URL.String(), "status", code, "err", err)
 		s.sentry.report("error", err.Error(), map[string]string{
 			"url": r.URL.String(), "status": strconv.Itoa(code), "request_id": info(r.Context()).id,
 		})
