@@ -84,6 +84,8 @@ func (s *server) routes() http.Handler {
 	}
 	if s.admin.delete {
 		mux.HandleFunc("DELETE /{path...}", s.restricted(s.handleDelete))
+		// Without this, a GET of any other path would be 405 (Allow: DELETE).
+		mux.HandleFunc("GET /{path...}", http.NotFound)
 	}
 	if s.adminPort == 0 {
 		s.adminRoutes(mux)
