@@ -453,6 +453,13 @@ func TestURLSourcePrivateRefused(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "not a public address") {
 		t.Errorf("loopback origin by name = %d %q, want 403 naming the address", resp.StatusCode, body)
 	}
+	// A migrating user whose images live on the private network is told
+	// which keys open it.
+	for _, key := range []string{"options.allow_private_networks", "options.allowed_hosts"} {
+		if !strings.Contains(string(body), key) {
+			t.Errorf("403 body %q does not name %s", body, key)
+		}
+	}
 }
 
 func TestSignedRequests(t *testing.T) {
