@@ -44,7 +44,7 @@ Usage:
   picfit [-c FILE]                        serve (config from FILE or $PICFIT_CONFIG_PATH;
                                           without one: port 3001, url= sources only)
   picfit signature --key=KEY "QUERY"      sign a query string
-  picfit version                          print the version
+  picfit version (or --version, -v)       print the version
   picfit --help                           this text and every config key
 
 `
@@ -53,7 +53,7 @@ Usage:
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
 		switch args[0] {
-		case "version":
+		case "version", "--version", "-version", "-v":
 			fmt.Fprintln(stdout, "picfit", buildVersion())
 			return nil
 		case "signature":
@@ -348,18 +348,38 @@ func buildVersion() string {
 	if version != "" {
 		return version
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		v := bi.Main.Version
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				v += " (" + s.Value[:12] + ")"
+	bi, _ := debug.ReadBuildInfo()
+	return versionOf(bi)
+}
+
+// versionOf is the module version of bi (go install ...@v1.2.3), else
+// the VCS revision and commit time it records (a build in a clone:
+// "devel 0123456789ab 2026-01-02T03:04:05Z", "+dirty" when modified),
+// else "devel"; never Go's "(devel)".
+func versionOf(bi *debug.BuildInfo) string {
+	if bi == nil {
+		return "devel"
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, when, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value[:min(12, len(s.Value))]
+		case "vcs.time":
+			when = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "+dirty"
 			}
 		}
-		if v != "" {
-			return v
-		}
 	}
-	return "devel"
+	if rev == "" {
+		return "devel"
+	}
+	return strings.TrimSpace("devel " + rev + dirty + " " + when)
 }
 
 func goVersion() string { return runtime.Version() }
