@@ -53,10 +53,10 @@ Usage:
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
 		switch args[0] {
-		case "version", "--version", "-version", "-v":
+		case "version", "v", "--version", "-version", "-v": // v: the original's short command
 			fmt.Fprintln(stdout, "picfit", buildVersion())
 			return nil
-		case "signature":
+		case "signature", "s": // s: the original's short command
 			return runSignature(args[1:], stdout, stderr)
 		}
 	}

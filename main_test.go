@@ -37,13 +37,16 @@ func TestSignatureCommand(t *testing.T) {
 	if out != want {
 		t.Errorf("picfit signature printed\n%s\nwant\n%s", out, want)
 	}
+	if short, _, err := runCLI(t, nil, "s", "--key=abcdef", "w=100&h=100&op=resize"); err != nil || short != want {
+		t.Errorf("picfit s (the original's short command) printed %q, %v; want %q", short, err, want)
+	}
 	if _, _, err := runCLI(t, nil, "signature", "w=1"); err == nil {
 		t.Error("picfit signature without --key succeeded, want a usage error")
 	}
 }
 
 func TestVersionCommand(t *testing.T) {
-	for _, arg := range []string{"version", "--version", "-version", "-v"} {
+	for _, arg := range []string{"version", "v", "--version", "-version", "-v"} {
 		out, _, err := runCLI(t, nil, arg)
 		if err != nil || out != "picfit "+buildVersion()+"\n" || strings.Contains(out, "(devel)") {
 			t.Errorf("picfit %s = %q, %v; want \"picfit %s\"", arg, out, err, buildVersion())
