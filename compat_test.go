@@ -7,14 +7,22 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -592,5 +600,185 @@ func TestStartupErrorsNameTheKey(t *testing.T) {
 	err = serve(t.Context(), cfg, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "port "+strconv.Itoa(cfg.Port)) {
 		t.Errorf("serve on a taken port = %v, want an error naming port %d", err, cfg.Port)
+	}
+}
+
+// migrationConfig returns the config the README's migration section shows,
+// verbatim.
+func migrationConfig(t *testing.T) string {
+	t.Helper()
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "<!-- TestMigrationConfig -->\n```json\n")
+	js, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("README.md has no config after <!-- TestMigrationConfig -->")
+	}
+	return js
+}
+
+// TestMigrationConfig starts picfit from the command line with the
+// README's migration config, which has the original README's shape and
+// the original's keys, unchanged but for its folders and port, and serves
+// the original README's URLs with it.
+func TestMigrationConfig(t *testing.T) {
+	js := migrationConfig(t)
+	src, dst := t.TempDir(), t.TempDir()
+	os.MkdirAll(filepath.Join(src, "path", "to"), 0o755)
+	copyTestdata(t, filepath.Join(src, "path", "to"), "avatar.png")
+	os.Rename(filepath.Join(src, "path", "to", "avatar.png"), filepath.Join(src, "path", "to", "file.png"))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	for old, new := range map[string]string{`"/srv/media/"`: strconv.Quote(src + "/"), `"/srv/cache/"`: strconv.Quote(dst + "/"), `"port": 3001`: `"port": ` + strconv.Itoa(port)} {
+		if !strings.Contains(js, old) {
+			t.Fatalf("the README's migration config has no %s", old)
+		}
+		js = strings.Replace(js, old, new, 1)
+	}
+	path := filepath.Join(t.TempDir(), "config.json")
+	if err := os.WriteFile(path, []byte(js), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"-c", path}, func(string) string { return "" }, io.Discard, &stderr) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("picfit -c config.json returned %v after SIGTERM, want nil", err)
+		}
+	}()
+	for !strings.Contains(stderr.String(), "picfit listening") { // the readiness line
+		select {
+		case err := <-done:
+			done <- err
+			t.Fatalf("picfit -c config.json stopped at start: %v\n%s", err, stderr.String())
+		default:
+			runtime.Gosched()
+		}
+	}
+	if log := stderr.String(); !strings.Contains(log, "have no effect here") ||
+		!strings.Contains(log, `keys="engine.image_buffer_size engine.max_buffer_size engine.backends options.mimetype_detector options.free_memory_interval"`) {
+		t.Errorf("startup log %s: want the keys without effect named", log)
+	}
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+
+	// The original README's URLs.
+	images := []struct {
+		q    string
+		w, h int
+	}{
+		{"/display?w=100&h=100&path=path/to/file.png&op=resize", 100, 100},
+		{"/display/resize/100x100/path/to/file.png", 100, 100},
+		{"/display?w=100&h=100&path=path/to/file.png&op=resize&op=op:rotate+deg:180", 100, 100},
+		{"/display?w=100&h=50&path=path/to/file.png&op=thumbnail", 100, 50},
+		{"/display?path=path/to/file.png&op=flip&pos=h", 400, 400},
+		{"/display?path=path/to/file.png&op=rotate&deg=90&w=0&h=0", 400, 400},
+		{"/display?path=path/to/file.png&op=effect&filter=blur", 400, 400},
+		{"/display?path=path/to/file.png&op=noop", 400, 400},
+		{"/display?path=path/to/file.png&op=resize&w=120&fmt=jpg&q=70", 120, 120},
+		{"/display?path=path/to/file.png&op=resize&w=800&upscale=0", 400, 400},
+	}
+	for _, im := range images {
+		resp, body := httpGet(t, base+im.q)
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s = %d %s", im.q, resp.StatusCode, body)
+			continue
+		}
+		if b := decodeAny(t, body).Bounds(); b.Dx() != im.w || b.Dy() != im.h {
+			t.Errorf("GET %s is %v, want %dx%d", im.q, b, im.w, im.h)
+		}
+	}
+	resp, body := httpGet(t, base+"/get?w=100&h=100&path=path/to/file.png&op=resize")
+	var got map[string]string
+	if err := json.Unmarshal(body, &got); resp.StatusCode != http.StatusOK || err != nil {
+		t.Fatalf("/get = %d %s", resp.StatusCode, body)
+	}
+	name := storedName(got["key"], "png", shardConfig{Width: 1, Depth: 2, RestOnly: true})
+	if got["path"] != name || got["url"] != "https://img.example.com/"+name || got["filename"] != filepath.Base(name) {
+		t.Errorf("/get = %v, want path %s and its url", got, name)
+	}
+	if _, err := os.Stat(filepath.Join(dst, filepath.FromSlash(name))); err != nil {
+		t.Errorf("/get did not store %s: %v", name, err)
+	}
+	resp, _ = httpGet(t, base+"/redirect?w=100&h=100&path=path/to/file.png&op=resize")
+	if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != got["url"] {
+		t.Errorf("/redirect = %d %q, want 301 %s", resp.StatusCode, resp.Header.Get("Location"), got["url"])
+	}
+	req, _ := http.NewRequest(http.MethodGet, base+"/display/resize/100x100/path/to/file.png", nil)
+	req.Header.Set("Origin", "https://www.example.com")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.Header.Get("Access-Control-Allow-Origin") != "https://www.example.com" {
+		t.Errorf("CORS for https://www.example.com = %v, %v", resp, err)
+	} else {
+		readBody(t, resp)
+	}
+	for _, p := range []string{"/sys/stats", "/sys/health", "/healthcheck"} {
+		if resp, body := httpGet(t, base+p); resp.StatusCode != http.StatusOK || !json.Valid(body) {
+			t.Errorf("GET %s = %d %s", p, resp.StatusCode, body)
+		}
+	}
+	// Upload, then the deletes of the original README.
+	e := &testEnv{ts: &httptest.Server{URL: base}}
+	resp = uploadRequest(t, e, "data", "foo.png", testdataBytes(t, "avatar.png"))
+	if body := readBody(t, resp); resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"path":"foo.png"`) {
+		t.Errorf("upload = %d %s, want 200 with path foo.png", resp.StatusCode, body)
+	}
+	for _, d := range []string{"/display/thumbnail/100x50/path/to/file.png", "/path/to/file.png", "/foo.png"} {
+		if code, body := e.delete(t, d); code != http.StatusOK || body != "Ok" {
+			t.Errorf("DELETE %s = %d %q, want 200 Ok", d, code, body)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(src, "path", "to", "file.png")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("source still there after DELETE: %v", err)
+	}
+}
+
+// TestOriginalREADMESigningAndURLSources: the README's url= form, and
+// signatures as the original's server checks them.
+func TestOriginalREADMESigningAndURLSources(t *testing.T) {
+	origin := httptest.NewServer(http.FileServer(http.Dir("testdata")))
+	defer origin.Close()
+	e := newTestEnv(t, func(c *config) {
+		c.Options.AllowPrivateNetworks = true
+		c.SecretKey = "abcdef"
+	})
+	u := url.QueryEscape(origin.URL + "/avatar.png")
+	q := "url=" + u + "&w=100&h=100&op=resize&upscale=0"
+	v, _ := url.ParseQuery(q)
+	sig := sign("abcdef", v)
+	raw := hmac.New(sha1.New, []byte("abcdef"))
+	raw.Write([]byte(q))
+	unsorted := hex.EncodeToString(raw.Sum(nil))
+	tests := []struct {
+		name, q string
+		want    int
+	}{
+		{"signed sorted query", q + "&sig=" + sig, http.StatusOK},
+		{"same parameters in another order", "op=resize&upscale=0&h=100&w=100&url=" + u + "&sig=" + sig, http.StatusOK},
+		{"HMAC of the unsorted query", q + "&sig=" + unsorted, http.StatusUnauthorized},
+		{"uppercase", q + "&sig=" + strings.ToUpper(sig), http.StatusUnauthorized},
+		{"unsigned", q, http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := e.get(t, "/display?"+tt.q)
+			body := readBody(t, resp)
+			if resp.StatusCode != tt.want {
+				t.Fatalf("GET /display?%s = %d %s, want %d", tt.q, resp.StatusCode, body, tt.want)
+			}
+			if tt.want == http.StatusOK {
+				if b := decodeAny(t, body).Bounds(); b.Dx() != 100 || b.Dy() != 100 {
+					t.Errorf("url= source resized to %v, want 100x100", b)
+				}
+			}
+		})
 	}
 }

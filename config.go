@@ -1119,8 +1119,10 @@ func (c *config) check() error {
 	return errors.Join(errs...)
 }
 
-// noEffectKeys names the keys of the original that c sets and that have
-// no effect here, for one startup log line.
+// noEffectKeys names the keys of the original that c sets to something
+// other than their zero value and that have no effect here, for one
+// startup log line (a png_compression of 0, the original's default, is
+// not worth a word).
 func (c config) noEffectKeys() []string {
 	var keys []string
 	add := func(set bool, key string) {
