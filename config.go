@@ -439,7 +439,8 @@ func defaultConfig() config {
 //
 // A missing key keeps its default, also inside a section that is present,
 // and null is read as a missing key. Keys match case-insensitively, like
-// encoding/json and the original's viper. An unknown key, a repeated key,
+// encoding/json and the original's viper, and like viper also without
+// their underscores ("contextkeys" is logger.context_keys). An unknown key, a repeated key,
 // a value of the wrong type or an invalid value is an error naming the key
 // path ("config: options.max_queue: want a number, got string"); the
 // validation errors are all reported at once. A syntax error gives its line
@@ -654,10 +655,13 @@ func eachMember(raw []byte, path string, fn func(key string, val []byte) error) 
 }
 
 // fieldByJSONName returns the field of the struct v whose json tag matches
-// key (exactly, else case-insensitively) and the tag's name.
+// key (exactly, else case-insensitively, else also ignoring underscores)
+// and the tag's name. The last is viper's match of a Go field name: the
+// original reads its logger.ContextKeys from "contextkeys".
 func fieldByJSONName(v reflect.Value, key string) (reflect.Value, string, bool) {
 	t := v.Type()
-	folded := -1
+	folded, bare := -1, -1
+	unscored := strings.ReplaceAll(key, "_", "")
 	for i := range t.NumField() {
 		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
 		if name == "" || name == "-" {
@@ -669,6 +673,12 @@ func fieldByJSONName(v reflect.Value, key string) (reflect.Value, string, bool) 
 		if folded < 0 && strings.EqualFold(name, key) {
 			folded = i
 		}
+		if bare < 0 && strings.EqualFold(strings.ReplaceAll(name, "_", ""), unscored) {
+			bare = i
+		}
+	}
+	if folded < 0 {
+		folded = bare
 	}
 	if folded < 0 {
 		return reflect.Value{}, "", false
@@ -1211,7 +1221,7 @@ Server:
   logger.format     string             "text"
       Log line format: text or json.
   logger.context_keys  []string        []
-      Add to each line logged during a request: request-id (or request_id), key.
+      Add to each line logged during a request: request-id (or request_id), key. Also "contextkeys".
   sentry.dsn        string             ""
       Sentry DSN URL to report errors to; empty: no Sentry.
   sentry.tags       map[string]string  {}

@@ -476,6 +476,10 @@ func TestLoadConfigOverDefaults(t *testing.T) {
 			c.Port = 8080
 			c.Options.EnableUpload = true
 		}},
+		{"keys match as viper matches Go field names", `{"logger":{"ContextKeys":["request-id"]},"Shard":{"RestOnly":false}}`, func(c *config) {
+			c.Logger.ContextKeys = []string{"request-id"}
+			c.Shard.RestOnly = false
+		}},
 		{"dst without src", `{"storage":{"dst":{"type":"fs","location":"/out"}}}`, func(c *config) {
 			c.Storage.Dst = storageConfig{Type: "fs", Location: "/out"}
 		}},
@@ -521,6 +525,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"top level string", `"port"`, "", "want an object, got string"},
 		// Unknown and repeated keys.
 		{"unknown top-level key", `{"prot":3001}`, "prot", "unknown key"},
+		{"a key under two spellings", `{"logger":{"context_keys":["a"],"contextkeys":["b"]}}`, "logger.contextkeys", "given twice"},
 		{"unknown nested key", `{"options":{"max_queue":1,"max_qeue":2}}`, "options.max_qeue", "unknown key"},
 		{"unknown deep key", `{"kvstore":{"redis":{"hots":"x"}}}`, "kvstore.redis.hots", "unknown key"},
 		{"unknown storage key", `{"storage":{"src":{"type":"fs","bucket":"x"}}}`, "storage.src.bucket", "unknown key"},
