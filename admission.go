@@ -182,8 +182,14 @@ func (s *server) transformWithin(ctx context.Context, src []byte, req *request, 
 	}
 	done := make(chan outcome, 1)
 	go func() {
-		res, err := transform(src, req, s.engine, images)
-		done <- outcome{res, err}
+		var o outcome
+		defer func() { // as flightGroup.run does on the caller's goroutine
+			if v := recover(); v != nil {
+				o = outcome{err: fmt.Errorf("panic: %v\n%s", v, debug.Stack())}
+			}
+			done <- o
+		}()
+		o.res, o.err = transform(src, req, s.engine, images)
 	}()
 	timer := time.NewTimer(s.transformTimeout)
 	defer timer.Stop()

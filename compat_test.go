@@ -782,3 +782,29 @@ func TestOriginalREADMESigningAndURLSources(t *testing.T) {
 		})
 	}
 }
+
+// TestTransformWithin: past the deadline, the slot's release is taken
+// over and called once the work is really done; a panic in the work is
+// an error, not a crash.
+func TestTransformWithin(t *testing.T) {
+	e := newTestEnv(t, func(c *config) { c.Options.TransformTimeout = duration(time.Nanosecond) })
+	src := readTestdata(t, "alpha-arc-colors-2140x1200.png")
+	req, err := parseRequest(url.Values{"path": {"x.png"}, "op": {"resize"}, "w": {"1000"}}, e.s.limits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan struct{})
+	release := func() { close(released) } // a second call would panic
+	_, err = e.s.transformWithin(t.Context(), src, req, &release)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("transformWithin past the deadline = %v, want a DeadlineExceeded", err)
+	}
+	release() // what process defers: must now be a no-op
+	<-released // called by the work when it ends
+
+	e.s.transformTimeout = time.Minute
+	noop := func() {}
+	if _, err := e.s.transformWithin(t.Context(), src, nil, &noop); err == nil || !strings.Contains(err.Error(), "panic") {
+		t.Errorf("transformWithin with a panicking transform = %v, want a panic error", err)
+	}
+}
