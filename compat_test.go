@@ -799,7 +799,7 @@ func TestTransformWithin(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("transformWithin past the deadline = %v, want a DeadlineExceeded", err)
 	}
-	release() // what process defers: must now be a no-op
+	release()  // what process defers: must now be a no-op
 	<-released // called by the work when it ends
 
 	e.s.transformTimeout = time.Minute
