@@ -725,6 +725,11 @@ func TestMigrationConfig(t *testing.T) {
 			t.Errorf("GET %s = %d %s", p, resp.StatusCode, body)
 		}
 	}
+	for _, p := range []string{"/debug/pprof/", "/debug/pprof/heap?debug=1", "/debug/pprof/block?debug=1", "/metrics"} {
+		if resp, body := httpGet(t, base+p); resp.StatusCode != http.StatusOK || len(body) == 0 {
+			t.Errorf("GET %s = %d, %d bytes", p, resp.StatusCode, len(body))
+		}
+	}
 	// Upload, then the deletes of the original README.
 	e := &testEnv{ts: &httptest.Server{URL: base}}
 	resp = uploadRequest(t, e, "data", "foo.png", testdataBytes(t, "avatar.png"))
