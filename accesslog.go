@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -79,3 +80,55 @@ func requestID(given string) string {
 
 // elapsed is a small helper for timing with the server's clock.
 func (s *server) elapsed(start time.Time) time.Duration { return s.now().Sub(start) }
+
+// contextHandler adds to each record logged with a request's context the
+// request values logger.context_keys names ("request-id" or "request_id":
+// its ID; "key": its result key), unless the record has them already.
+type contextHandler struct {
+	slog.Handler
+	keys []string
+}
+
+// withContextKeys wraps h to add keys; h itself when none has an effect.
+func withContextKeys(h slog.Handler, keys []string) slog.Handler {
+	var known []string
+	for _, k := range keys {
+		if slices.Contains(contextKeyNames, k) && !slices.Contains(known, k) {
+			known = append(known, k)
+		}
+	}
+	if len(known) == 0 {
+		return h
+	}
+	return contextHandler{h, known}
+}
+
+func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {
+	ri, ok := ctx.Value(requestInfoKey{}).(*requestInfo)
+	if !ok {
+		return h.Handler.Handle(ctx, r)
+	}
+	has := map[string]bool{}
+	r.Attrs(func(a slog.Attr) bool {
+		has[a.Key] = true
+		return true
+	})
+	for _, k := range h.keys {
+		v, given := ri.id, has["request-id"] || has["request_id"] // the access line has request_id
+		if k == "key" {
+			v, given = ri.key, has["key"]
+		}
+		if v != "" && !given {
+			r.AddAttrs(slog.String(k, v))
+		}
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h contextHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return contextHandler{h.Handler.WithAttrs(attrs), h.keys}
+}
+
+func (h contextHandler) WithGroup(name string) slog.Handler {
+	return contextHandler{h.Handler.WithGroup(name), h.keys}
+}

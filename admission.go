@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"time"
 )
 
 // errOverloaded: every processing slot is busy and the wait queue is full (429).
@@ -19,24 +20,54 @@ var errOverloaded = errors.New("too many images in process, retry later")
 // holds no processing slot, but by at most concurrent requests at once
 // (prefetch): with the sources being processed, at most 2*concurrent are
 // held in memory, however long the queue.
+//
+// With ops (options.max_processor_concurrent_operations), only requests
+// whose chain has one of those operations go through the limiter, as in
+// the original, whose semaphore only they take; forOps tells which.
+// A nil *limiter lets everything through.
 type limiter struct {
 	admitted chan struct{}
 	fetching chan struct{}
 	slots    chan struct{}
+	ops      map[string]bool // nil: every request counts
 }
 
-func newLimiter(concurrent, maxQueue int) *limiter {
+func newLimiter(concurrent, maxQueue int, ops ...string) *limiter {
 	concurrent = max(1, concurrent)
-	return &limiter{
+	l := &limiter{
 		admitted: make(chan struct{}, concurrent+max(0, maxQueue)),
 		fetching: make(chan struct{}, concurrent),
 		slots:    make(chan struct{}, concurrent),
 	}
+	if len(ops) > 0 {
+		l.ops = make(map[string]bool, len(ops))
+		for _, op := range ops {
+			l.ops[op] = true
+		}
+	}
+	return l
+}
+
+// forOps returns the limiter a request with the operations ops goes
+// through: l, or nil (no limit) when l counts other operations only.
+func (l *limiter) forOps(ops []operation) *limiter {
+	if l == nil || l.ops == nil {
+		return l
+	}
+	for _, op := range ops {
+		if l.ops[op.name] {
+			return l
+		}
+	}
+	return nil
 }
 
 // admit takes a place in the queue, or fails with errOverloaded, without
 // waiting. leave gives the place back.
 func (l *limiter) admit() (leave func(), err error) {
+	if l == nil {
+		return func() {}, nil
+	}
 	select {
 	case l.admitted <- struct{}{}:
 		return func() { <-l.admitted }, nil
@@ -47,12 +78,18 @@ func (l *limiter) admit() (leave func(), err error) {
 
 // acquire waits for a processing slot; release frees it.
 func (l *limiter) acquire(ctx context.Context) (release func(), err error) {
+	if l == nil {
+		return func() {}, nil
+	}
 	return take(ctx, l.slots)
 }
 
 // prefetch waits for a place to fetch a source ahead of its slot; done
 // frees it, once the source is in a slot or dropped.
 func (l *limiter) prefetch(ctx context.Context) (done func(), err error) {
+	if l == nil {
+		return func() {}, nil
+	}
 	return take(ctx, l.fetching)
 }
 
@@ -127,4 +164,45 @@ func (g *flightGroup) run(key string, c *flightCall, ctx context.Context, fn fun
 		close(c.done)
 	}()
 	c.val, c.err = fn(ctx)
+}
+
+// transformWithin runs transform, bounded by options.transform_timeout
+// when set. Past it the request fails with a timeout (504) at once, while
+// the work, which cannot be interrupted, finishes in the background: it
+// then takes *release over and calls it only when done, so the processor
+// stays counted as busy for as long as it really is.
+func (s *server) transformWithin(ctx context.Context, src []byte, req *request, extras map[string][]byte, release *func()) (result, error) {
+	images := func(p string) ([]byte, error) { return extras[p], nil }
+	if s.transformTimeout <= 0 {
+		return transform(src, req, s.engine, images)
+	}
+	type outcome struct {
+		res result
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		var o outcome
+		defer func() { // as flightGroup.run does on the caller's goroutine
+			if v := recover(); v != nil {
+				o = outcome{err: fmt.Errorf("panic: %v\n%s", v, debug.Stack())}
+			}
+			done <- o
+		}()
+		o.res, o.err = transform(src, req, s.engine, images)
+	}()
+	timer := time.NewTimer(s.transformTimeout)
+	defer timer.Stop()
+	select {
+	case o := <-done:
+		return o.res, o.err
+	case <-timer.C:
+	}
+	rel := *release
+	*release = func() {}
+	go func() {
+		<-done
+		rel()
+	}()
+	return result{}, fmt.Errorf("transform: %w: over options.transform_timeout (%v)", context.DeadlineExceeded, s.transformTimeout)
 }

@@ -92,6 +92,12 @@ type loggerConfig struct {
 	Level string `json:"level"`
 	// Format is "text" (logfmt-like lines) or "json".
 	Format string `json:"format"`
+	// ContextKeys (original) names the per-request values added to every
+	// line logged while a request is served: "request-id" (or
+	// "request_id") its X-Request-ID, "key" its result key. The original
+	// always adds request-id whatever this says; other names are accepted
+	// and have no effect.
+	ContextKeys []string `json:"context_keys"`
 }
 
 // kvConfig selects and configures the key/value store that maps request
@@ -121,6 +127,9 @@ type cacheKVConfig struct {
 	MaxEntries int `json:"max_entries"`
 	// Expiration is how long a key lives; 0: until evicted.
 	Expiration duration `json:"expiration"`
+	// CleanupInterval (original) is how often expired keys are swept out
+	// of memory; 0: only when they are next looked up or evicted.
+	CleanupInterval duration `json:"cleanup_interval"`
 }
 
 // redisConfig configures a single Redis server.
@@ -156,8 +165,11 @@ type redisClusterConfig struct {
 // moves on to the next server.
 type redisRoundRobinConfig struct {
 	// Addrs are redis:// or rediss:// URLs
-	// ("redis://:password@127.0.0.1:6379?db=0").
+	// ("redis://:password@127.0.0.1:6379?db=0"; the original's
+	// "?password=" is read too).
 	Addrs []string `json:"addrs"`
+	// Password is the AUTH password of the addresses that give none.
+	Password string `json:"password"`
 	// Expiration is how long a key lives; 0: forever.
 	Expiration duration `json:"expiration"`
 }
@@ -171,6 +183,11 @@ type storagesConfig struct {
 	// loadConfig copies Src into it, so Dst == Src tells that both are
 	// the same storage.
 	Dst storageConfig `json:"dst"`
+	// DstRO (original's "dst-ro"), when set, is where stored results are
+	// read from, and whose path and url /get and /redirect report: a
+	// read-only view of Dst (a CDN in front of the bucket, a replica, a
+	// read-only mount). Results are still written to and deleted from Dst.
+	DstRO storageConfig `json:"dst-ro"`
 }
 
 // storageConfig configures one storage. S3-compatible services all go
@@ -209,6 +226,12 @@ type storageConfig struct {
 	// when set, path-style addressing is used. Empty: AWS for s3, the
 	// region's Spaces endpoint for dos3, storage.googleapis.com for gcs.
 	Endpoint string `json:"endpoint"`
+	// CacheControl (original) is the Cache-Control stored with each object
+	// written (s3, dos3, gcs); "": none. The fs storage has nowhere to keep
+	// it.
+	CacheControl string `json:"cache_control"`
+	// Name (original) labels the storage; it has no effect here.
+	Name string `json:"name"`
 }
 
 // shardConfig shards stored result names: Depth directories of Width
@@ -235,6 +258,34 @@ type engineConfig struct {
 	// DefaultFormat is the output format when neither fmt=, Format nor
 	// the source's format decides (default png; "" is read as png).
 	DefaultFormat string `json:"default_format"`
+	// JPEGQuality and WebPQuality (original), 1..100, are the JPEG and
+	// WebP quality when q= is absent, in place of Quality; 0: Quality.
+	JPEGQuality int `json:"jpeg_quality"`
+	WebPQuality int `json:"webp_quality"`
+
+	// The original's keys below are read and have no effect here (see
+	// noEffectKeys): picfit has one built-in engine and its own PNG level.
+
+	// PNGCompression is the original's PNG compression level.
+	PNGCompression int `json:"png_compression"`
+	// ImageBufferSize and MaxBufferSize sized the original's buffers.
+	ImageBufferSize int `json:"image_buffer_size"`
+	MaxBufferSize   int `json:"max_buffer_size"`
+	// Backends chose the original's engine backends per MIME type.
+	Backends *backendsConfig `json:"backends"`
+}
+
+// backendsConfig is the original's engine.backends; it has no effect.
+type backendsConfig struct {
+	GoImage  *backendConfig `json:"goimage"`
+	Gifsicle *backendConfig `json:"gifsicle"`
+}
+
+// backendConfig is one of the original's engine backends.
+type backendConfig struct {
+	Weight    int      `json:"weight"`
+	Mimetypes []string `json:"mimetypes"`
+	Path      string   `json:"path"` // gifsicle's executable
 }
 
 // optionsConfig turns optional routes on and sets the security limits.
@@ -279,9 +330,10 @@ type optionsConfig struct {
 	DefaultUserAgent string `json:"default_user_agent"`
 	// CacheControl is the Cache-Control header of image responses.
 	CacheControl string `json:"cache_control"`
-	// MaxImageDimensions is the original's key, written "WxH" in JSON
-	// ("4000x4000", "" for none): sources wider than W or taller than H
-	// are refused, like MaxSourcePixels.
+	// MaxImageDimensions is the original's key, an object
+	// {"width": W, "height": H} (or "WxH"): a source both wider than W and
+	// taller than H is refused before it is decoded, as the original does.
+	// The zero value: no limit.
 	MaxImageDimensions dimensions `json:"max_image_dimensions"`
 	// MaxSourceBytes caps the bytes read from a source (default 64 MiB).
 	MaxSourceBytes int64 `json:"max_source_bytes"`
@@ -304,6 +356,20 @@ type optionsConfig struct {
 	// MaxProcessorConcurrent is how many images are processed at once
 	// (default: the number of CPUs).
 	MaxProcessorConcurrent int `json:"max_processor_concurrent"`
+	// MaxProcessorConcurrentOperations (original), when not empty, limits
+	// MaxProcessorConcurrent and MaxQueue to the requests whose chain has
+	// one of these operations; the others are processed without waiting.
+	MaxProcessorConcurrentOperations []string `json:"max_processor_concurrent_operations"`
+	// TransformTimeout (original; a number of seconds or a duration)
+	// bounds an image's processing once it holds a processor: past it the
+	// request fails with 504 and the result is not stored. 0: only
+	// RequestTimeout bounds it. The original's default of 10s is not
+	// taken, since its own engine never stopped at it.
+	TransformTimeout duration `json:"transform_timeout"`
+	// MimetypeDetector and FreeMemoryInterval are the original's keys,
+	// read and without effect here (see noEffectKeys).
+	MimetypeDetector   string `json:"mimetype_detector"`
+	FreeMemoryInterval int    `json:"free_memory_interval"`
 	// MaxQueue is how many requests may wait for a processor; more are
 	// answered 429. 0: none wait.
 	MaxQueue int `json:"max_queue"`
@@ -322,8 +388,9 @@ type allowedSize struct {
 	Height int `json:"height"`
 }
 
-// dimensions is a width×height limit written "WxH" in JSON; the zero value
-// (written "") means no limit.
+// dimensions is a width×height limit written {"width": W, "height": H} in
+// JSON, as the original's AllowedSize, or "WxH"; the zero value means no
+// limit.
 type dimensions struct {
 	Width, Height int
 }
@@ -380,7 +447,8 @@ func defaultConfig() config {
 //
 // A missing key keeps its default, also inside a section that is present,
 // and null is read as a missing key. Keys match case-insensitively, like
-// encoding/json and the original's viper. An unknown key, a repeated key,
+// encoding/json and the original's viper, and like viper also without
+// their underscores ("contextkeys" is logger.context_keys). An unknown key, a repeated key,
 // a value of the wrong type or an invalid value is an error naming the key
 // path ("config: options.max_queue: want a number, got string"); the
 // validation errors are all reported at once. A syntax error gives its line
@@ -404,8 +472,9 @@ func loadConfig(r io.Reader) (config, error) {
 		return config{}, typeError("", "an object", data)
 	}
 	c := defaultConfig()
-	if err := decodeValue(reflect.ValueOf(&c).Elem(), data, ""); err != nil {
-		return config{}, err
+	var unknown []error // every unknown key, reported together
+	if err := decodeValue(reflect.ValueOf(&c).Elem(), data, "", &unknown); err != nil || len(unknown) > 0 {
+		return config{}, errors.Join(append(unknown, err)...)
 	}
 	if err := c.check(); err != nil {
 		return config{}, err
@@ -455,8 +524,9 @@ func checkSyntax(data []byte) error {
 // v, which holds a default that stays wherever raw says nothing. path is
 // raw's key path, for errors. It stands in for encoding/json because that
 // names neither the path of an unknown key nor that of a value inside a
-// custom type, and it rejects repeated keys.
-func decodeValue(v reflect.Value, raw []byte, path string) error {
+// custom type, and it rejects repeated keys. Unknown keys are appended
+// to *unknown and skipped, so that all of them are reported at once.
+func decodeValue(v reflect.Value, raw []byte, path string, unknown *[]error) error {
 	raw = bytes.TrimSpace(raw)
 	if string(raw) == "null" {
 		return nil
@@ -480,6 +550,11 @@ func decodeValue(v reflect.Value, raw []byte, path string) error {
 		return nil
 	}
 	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			v.Set(reflect.New(v.Type().Elem()))
+		}
+		return decodeValue(v.Elem(), raw, path, unknown)
 	case reflect.Struct:
 		if raw[0] != '{' {
 			return typeError(path, "an object", raw)
@@ -488,13 +563,14 @@ func decodeValue(v reflect.Value, raw []byte, path string) error {
 		return eachMember(raw, path, func(key string, val []byte) error {
 			f, name, ok := fieldByJSONName(v, key)
 			if !ok {
-				return &configError{path: joinPath(path, key), msg: "unknown key"}
+				*unknown = append(*unknown, &configError{path: joinPath(path, key), msg: "unknown key"})
+				return nil
 			}
 			if seen[name] {
 				return &configError{path: joinPath(path, key), msg: "key given twice"}
 			}
 			seen[name] = true
-			return decodeValue(f, val, joinPath(path, name))
+			return decodeValue(f, val, joinPath(path, name), unknown)
 		})
 	case reflect.Map:
 		if raw[0] != '{' {
@@ -507,7 +583,7 @@ func decodeValue(v reflect.Value, raw []byte, path string) error {
 				return &configError{path: joinPath(path, key), msg: "key given twice"}
 			}
 			e := reflect.New(v.Type().Elem()).Elem()
-			if err := decodeValue(e, val, joinPath(path, key)); err != nil {
+			if err := decodeValue(e, val, joinPath(path, key), unknown); err != nil {
 				return err
 			}
 			m.SetMapIndex(k, e)
@@ -525,7 +601,7 @@ func decodeValue(v reflect.Value, raw []byte, path string) error {
 		}
 		s := reflect.MakeSlice(v.Type(), len(elems), len(elems))
 		for i, e := range elems {
-			if err := decodeValue(s.Index(i), e, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+			if err := decodeValue(s.Index(i), e, fmt.Sprintf("%s[%d]", path, i), unknown); err != nil {
 				return err
 			}
 		}
@@ -587,10 +663,13 @@ func eachMember(raw []byte, path string, fn func(key string, val []byte) error) 
 }
 
 // fieldByJSONName returns the field of the struct v whose json tag matches
-// key (exactly, else case-insensitively) and the tag's name.
+// key (exactly, else case-insensitively, else also ignoring underscores)
+// and the tag's name. The last is viper's match of a Go field name: the
+// original reads its logger.ContextKeys from "contextkeys".
 func fieldByJSONName(v reflect.Value, key string) (reflect.Value, string, bool) {
 	t := v.Type()
-	folded := -1
+	folded, bare := -1, -1
+	unscored := strings.ReplaceAll(key, "_", "")
 	for i := range t.NumField() {
 		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
 		if name == "" || name == "-" {
@@ -602,6 +681,12 @@ func fieldByJSONName(v reflect.Value, key string) (reflect.Value, string, bool) 
 		if folded < 0 && strings.EqualFold(name, key) {
 			folded = i
 		}
+		if bare < 0 && strings.EqualFold(strings.ReplaceAll(name, "_", ""), unscored) {
+			bare = i
+		}
+	}
+	if folded < 0 {
+		folded = bare
 	}
 	if folded < 0 {
 		return reflect.Value{}, "", false
@@ -715,36 +800,68 @@ func (d duration) MarshalJSON() ([]byte, error) {
 // String formats d like time.Duration.
 func (d duration) String() string { return time.Duration(d).String() }
 
-// UnmarshalJSON reads "WxH" with W and H at least 1, or "" for no limit.
+// UnmarshalJSON reads the original's {"width": W, "height": H} (keys in
+// any case, a missing side is 0, at least one side above 0), or "WxH"
+// with W and H at least 1, or "" for no limit.
 func (d *dimensions) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 || string(b) == "null" {
 		return nil
 	}
-	var s string
-	if b[0] != '"' || json.Unmarshal(b, &s) != nil {
-		return fmt.Errorf(`want a string like "4000x4000", got %s`, jsonKind(b))
-	}
-	if s == "" {
-		*d = dimensions{}
+	const want = `want an object like {"width": 4000, "height": 4000} (or "4000x4000")`
+	switch b[0] {
+	case '{':
+		var o struct{ Width, Height *int }
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&o); err != nil {
+			return fmt.Errorf("%s: %v", want, err)
+		}
+		w, h := 0, 0
+		if o.Width != nil {
+			w = *o.Width
+		}
+		if o.Height != nil {
+			h = *o.Height
+		}
+		if w < 0 || h < 0 || (w == 0 && h == 0) {
+			return fmt.Errorf("%s, with width and height not negative and one of them above 0, got %dx%d", want, w, h)
+		}
+		*d = dimensions{Width: w, Height: h}
+		return nil
+	case '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return fmt.Errorf("%s: %v", want, err)
+		}
+		if s == "" {
+			*d = dimensions{}
+			return nil
+		}
+		ws, hs, ok := strings.Cut(s, "x")
+		w, errW := strconv.Atoi(ws)
+		h, errH := strconv.Atoi(hs)
+		if !ok || errW != nil || errH != nil || w < 1 || h < 1 {
+			return fmt.Errorf(`%s, got %q`, want, s)
+		}
+		*d = dimensions{Width: w, Height: h}
 		return nil
 	}
-	ws, hs, ok := strings.Cut(s, "x")
-	w, errW := strconv.Atoi(ws)
-	h, errH := strconv.Atoi(hs)
-	if !ok || errW != nil || errH != nil || w < 1 || h < 1 {
-		return fmt.Errorf(`want "WxH" with W and H at least 1 (like "4000x4000"), got %q`, s)
-	}
-	*d = dimensions{Width: w, Height: h}
-	return nil
+	return fmt.Errorf("%s, got %s", want, jsonKind(b))
 }
 
-// MarshalJSON writes "WxH", or "" for no limit.
+// MarshalJSON writes the original's object form, or null for no limit.
 func (d dimensions) MarshalJSON() ([]byte, error) {
 	if d == (dimensions{}) {
-		return []byte(`""`), nil
+		return []byte("null"), nil
 	}
-	return json.Marshal(fmt.Sprintf("%dx%d", d.Width, d.Height))
+	return json.Marshal(map[string]int{"width": d.Width, "height": d.Height})
+}
+
+// over reports whether a source of w×h is refused: both sides over the
+// limit, as the original checks.
+func (d dimensions) over(w, h int) bool {
+	return d != (dimensions{}) && w > d.Width && h > d.Height
 }
 
 // secretKeys returns the keys a signature may be made with: SecretKey
@@ -854,6 +971,7 @@ func (c *config) check() error {
 	oneOf("logger.level", c.Logger.Level, logLevels)
 	c.Logger.Format = strings.ToLower(c.Logger.Format)
 	oneOf("logger.format", c.Logger.Format, logFormats)
+	notEmpty("logger.context_keys", c.Logger.ContextKeys)
 
 	// kvstore: only the selected section is checked.
 	kv := &c.KVStore
@@ -933,12 +1051,19 @@ func (c *config) check() error {
 		if s.Endpoint != "" {
 			httpURL(path+".endpoint", s.Endpoint)
 		}
+		headerValue(path+".cache_control", s.CacheControl)
 	}
 	checkStorage("storage.src", &st.Src)
 	if st.Dst == (storageConfig{}) {
 		st.Dst = st.Src
 	} else {
 		checkStorage("storage.dst", &st.Dst)
+	}
+	if st.DstRO != (storageConfig{}) {
+		if st.Dst == (storageConfig{}) {
+			bad("storage.dst-ro", "set without storage.dst (or storage.src) to write the results to")
+		}
+		checkStorage("storage.dst-ro", &st.DstRO)
 	}
 
 	// shard
@@ -959,6 +1084,14 @@ func (c *config) check() error {
 		}
 		if *f != "" {
 			oneOf(path, *f, formatNames)
+		}
+	}
+	for _, q := range []struct {
+		path string
+		q    int
+	}{{"engine.jpeg_quality", c.Engine.JPEGQuality}, {"engine.webp_quality", c.Engine.WebPQuality}} {
+		if q.q < 0 || q.q > 100 {
+			bad(q.path, "%d is not in 1..100 (0: engine.quality)", q.q)
 		}
 	}
 	format("engine.format", &c.Engine.Format)
@@ -990,6 +1123,11 @@ func (c *config) check() error {
 	atLeast("options.max_memory", int64(o.MaxMemory), 0)
 	atLeast("options.max_operations", int64(o.MaxOperations), 1)
 	atLeast("options.max_processor_concurrent", int64(o.MaxProcessorConcurrent), 1)
+	for i, op := range o.MaxProcessorConcurrentOperations {
+		if !operationNames[op] {
+			bad(fmt.Sprintf("options.max_processor_concurrent_operations[%d]", i), "%q is not an operation", op)
+		}
+	}
 	atLeast("options.max_queue", int64(o.MaxQueue), 0)
 	atLeast("options.max_store_queue", int64(o.MaxStoreQueue), 1)
 	if o.FetchTimeout == 0 {
@@ -1000,6 +1138,43 @@ func (c *config) check() error {
 	}
 	return errors.Join(errs...)
 }
+
+// noEffectKeys names the keys of the original that c sets to something
+// other than their zero value and that have no effect here, for one
+// startup log line (a png_compression of 0, the original's default, is
+// not worth a word).
+func (c config) noEffectKeys() []string {
+	var keys []string
+	add := func(set bool, key string) {
+		if set {
+			keys = append(keys, key)
+		}
+	}
+	e, o := c.Engine, c.Options
+	add(e.PNGCompression != 0, "engine.png_compression")
+	add(e.ImageBufferSize != 0, "engine.image_buffer_size")
+	add(e.MaxBufferSize != 0, "engine.max_buffer_size")
+	add(e.Backends != nil, "engine.backends")
+	add(o.MimetypeDetector != "", "options.mimetype_detector")
+	add(o.FreeMemoryInterval != 0, "options.free_memory_interval")
+	for _, st := range []struct {
+		path string
+		sc   storageConfig
+	}{{"storage.src", c.Storage.Src}, {"storage.dst", c.Storage.Dst}, {"storage.dst-ro", c.Storage.DstRO}} {
+		if st.path == "storage.dst" && st.sc == c.Storage.Src {
+			continue // copied from src by check
+		}
+		add(st.sc.Name != "", st.path+".name")
+		add(st.sc.CacheControl != "" && strings.TrimPrefix(st.sc.Type, "http+") == "fs", st.path+".cache_control")
+	}
+	for i, k := range c.Logger.ContextKeys {
+		add(!slices.Contains(contextKeyNames, k), fmt.Sprintf("logger.context_keys[%d]", i))
+	}
+	return keys
+}
+
+// contextKeyNames are the logger.context_keys that have an effect.
+var contextKeyNames = []string{"request-id", "request_id", "key"}
 
 func quoteAll(names []string) []string {
 	q := make([]string, len(names))
@@ -1034,10 +1209,13 @@ func isToken(s string) bool {
 const configHelp = `Config file: JSON, given with -c FILE, --config FILE or $PICFIT_CONFIG_PATH.
 Every key is optional: a missing key keeps its default, also inside a section
 that is present, and null counts as missing. An unknown key, a wrong type or
-an invalid value stops picfit with an error naming the key. Durations are
-strings like "10s" or "1m30s", or numbers of seconds. Each key below is shown
-with its type and its default as JSON; storage.{src,dst}.KEY stands for both
-storage.src.KEY and storage.dst.KEY.
+an invalid value stops picfit with an error naming the key (every unknown
+key at once). Key names match in any case. Every key of the original picfit
+0.16 is read; those without effect here are named in a startup log line.
+Durations are strings like "10s" or "1m30s", or numbers of seconds. Each key
+below is shown with its type and its default as JSON;
+storage.{src,dst,dst-ro}.KEY stands for storage.src.KEY, storage.dst.KEY and
+storage.dst-ro.KEY.
 
 Server:
   port              int                3001
@@ -1052,6 +1230,8 @@ Server:
       debug, info, warning (or warn), error or fatal; the original defaults to debug.
   logger.format     string             "text"
       Log line format: text or json.
+  logger.context_keys  []string        []
+      Add to each line logged during a request: request-id (or request_id), key. Also "contextkeys".
   sentry.dsn        string             ""
       Sentry DSN URL to report errors to; empty: no Sentry.
   sentry.tags       map[string]string  {}
@@ -1063,7 +1243,8 @@ Signing and CORS:
   secret_keys      []string  []
       More keys a sig may be made with, for rotation (also turns signing on).
   allowed_origins  []string  []
-      CORS origins: "*", "https://www.example.com" or "https://*.example.com"; empty: no CORS.
+      CORS origins: "*", "https://www.example.com", "https://*.example.com", or without the scheme
+      (the original's "*.example.com": any scheme); empty: no CORS.
   allowed_methods  []string  ["GET","HEAD"]
       CORS methods.
   allowed_headers  []string  []
@@ -1078,6 +1259,8 @@ Key/value store (remembers which stored file answers which request):
       Keys kept in memory; the least recently used are evicted.
   kvstore.cache.expiration             duration  "0s"
       Key lifetime; 0: until evicted.
+  kvstore.cache.cleanup_interval       duration  "0s"
+      Sweep expired keys out of memory this often; 0: when next looked up or evicted.
   kvstore.redis.host                   string    "127.0.0.1"
       Redis host; empty: 127.0.0.1.
   kvstore.redis.port                   int       6379
@@ -1098,29 +1281,37 @@ Key/value store (remembers which stored file answers which request):
       Key lifetime; 0: forever.
   kvstore.redis-roundrobin.addrs       []string  []
       redis:// URLs; reads go round robin, a write refused by a replica moves on.
+  kvstore.redis-roundrobin.password    string    ""
+      AUTH password of the addrs that give none (in the URL or as ?password=).
   kvstore.redis-roundrobin.expiration  duration  "0s"
       Key lifetime; 0: forever.
 
-Storage (src holds the sources; dst receives the results and is src when omitted):
-  storage.{src,dst}.type               string  ""
+Storage (src holds the sources; dst receives the results and is src when omitted;
+dst-ro, when set, is where stored results are read from and their path and url
+reported, while they are written to and deleted from dst):
+  storage.{src,dst,dst-ro}.type               string  ""
       fs, s3, dos3, gcs, http+fs, http+s3 or http+dos3 (http+: read sources from base_url).
-  storage.{src,dst}.location           string  ""
+  storage.{src,dst,dst-ro}.location           string  ""
       Directory (fs; empty: working directory) or key prefix in the bucket.
-  storage.{src,dst}.base_url           string  ""
+  storage.{src,dst,dst-ro}.base_url           string  ""
       Public URL of location (fs) or of the bucket (s3: key appended); required by http+.
-  storage.{src,dst}.access_key_id      string  ""
+  storage.{src,dst,dst-ro}.access_key_id      string  ""
       S3 (or GCS HMAC) access key.
-  storage.{src,dst}.secret_access_key  string  ""
+  storage.{src,dst,dst-ro}.secret_access_key  string  ""
       S3 (or GCS HMAC) secret.
-  storage.{src,dst}.bucket_name        string  ""
+  storage.{src,dst,dst-ro}.bucket_name        string  ""
       Bucket; required by s3, dos3, gcs.
-  storage.{src,dst}.acl                string  ""
+  storage.{src,dst,dst-ro}.acl                string  ""
       ACL: private public-read public-read-write authenticated-read bucket-owner-{read,full-control}.
-  storage.{src,dst}.region             string  ""
+  storage.{src,dst,dst-ro}.region             string  ""
       S3 region (AWS's without endpoint); dos3: nyc1 nyc2 nyc3 ams2 ams3 sfo1 sfo2 sfo3 sgp1
       lon1 fra1 tor1 blr1 syd1.
-  storage.{src,dst}.endpoint           string  ""
+  storage.{src,dst,dst-ro}.endpoint           string  ""
       S3-compatible service URL (MinIO, B2, R2...); path-style addressing when set.
+  storage.{src,dst,dst-ro}.cache_control      string  ""
+      Cache-Control stored with each object written to s3, dos3, gcs; none on fs.
+  storage.{src,dst,dst-ro}.name               string  ""
+      The original's storage label; no effect here.
 
 Stored names and output:
   shard.width            int     0
@@ -1135,6 +1326,18 @@ Stored names and output:
       Output format when fmt= is absent, whatever the source: jpeg (or jpg), png, gif, bmp, webp.
   engine.default_format  string  "png"
       Output format when nothing else decides.
+  engine.jpeg_quality       int       0
+      JPEG quality when q= is absent, 1..100; 0: engine.quality.
+  engine.webp_quality       int       0
+      WebP quality when q= is absent, 1..100; 0: engine.quality.
+  engine.png_compression    int       0
+      The original's PNG level; no effect here (picfit has its own).
+  engine.image_buffer_size  int       0
+      The original's buffer size; no effect here.
+  engine.max_buffer_size    int       0
+      The original's buffer size; no effect here.
+  engine.backends           object    null
+      The original's goimage/gifsicle backends (weight, mimetypes, path); no effect here.
 
 Options: routes:
   options.enable_upload          bool    false
@@ -1175,8 +1378,8 @@ Options: access:
       User-Agent sent when fetching url= sources.
 
 Options: limits (cannot be 0: omit a key to keep its default):
-  options.max_image_dimensions      string    ""
-      The original's "WxH" (like "4000x4000"): wider or taller sources are refused; "": none.
+  options.max_image_dimensions      object    null
+      {"width":W,"height":H} (or "WxH"): sources both wider than W and taller than H are refused.
   options.max_source_bytes          int       67108864
       Bytes read from a source (64 MiB).
   options.max_source_pixels         int       100000000
@@ -1198,6 +1401,8 @@ Options: limits (cannot be 0: omit a key to keep its default):
       Operations in one request's chain.
   options.max_processor_concurrent  int       NumCPU
       Images processed at once; default: the number of CPUs.
+  options.max_processor_concurrent_operations  []string  []
+      When set, only requests with one of these operations wait for max_processor_concurrent/max_queue.
   options.max_queue                 int       64
       Requests waiting for a processor before 429; 0 allowed: none wait.
   options.max_store_queue           int       256
@@ -1206,4 +1411,10 @@ Options: limits (cannot be 0: omit a key to keep its default):
       Time to fetch a url= source, redirects included.
   options.request_timeout           duration  "1m0s"
       Time for a whole request.
+  options.transform_timeout         duration  "0s"
+      Time to process an image once it holds a processor (504 past it); 0: request_timeout.
+  options.mimetype_detector         string    ""
+      The original's MIME type detector; no effect here (picfit reads the bytes).
+  options.free_memory_interval      int       0
+      The original's memory release interval; no effect here.
 `

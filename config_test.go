@@ -198,6 +198,24 @@ const (
     ]
   }
 }`
+	exampleMaxImageDimensions = `{
+  "options": {
+    "max_image_dimensions": {
+      "width": 8000,
+      "height": 8000
+    }
+  }
+}`
+	exampleConcurrency = `{
+  "options": {
+    "max_processor_concurrent": 10,
+    "max_processor_concurrent_operations": [
+      "resize",
+      "thumbnail",
+      "fit"
+    ]
+  }
+}`
 	// exampleWindowsUser is a user's config from the seed's "Cache misses"
 	// report, verbatim.
 	exampleWindowsUser = `{
@@ -223,26 +241,35 @@ const exampleFull = `{
   "port": 8080, "debug": true, "secret_key": "k", "secret_keys": ["k2"],
   "allowed_origins": ["https://*.example.com"], "allowed_methods": ["GET"], "allowed_headers": ["Accept"],
   "sentry": {"dsn": "https://x@sentry.example.com/1", "tags": {"env": "prod"}},
-  "logger": {"level": "error", "format": "json"}, "admin_port": 9090, "shutdown_timeout": "5s",
+  "logger": {"level": "error", "format": "json", "context_keys": ["request-id"]}, "admin_port": 9090, "shutdown_timeout": "5s",
   "kvstore": {"type": "redis-cluster", "prefix": "p:",
-    "cache": {"max_entries": 10, "expiration": "1h"},
+    "cache": {"max_entries": 10, "expiration": "1h", "cleanup_interval": 30},
     "redis": {"host": "redis", "port": 6380, "password": "pw", "db": 3, "expiration": 60, "addrs": ["r:1"]},
     "redis-cluster": {"addrs": ["c:1", "c:2"], "password": "cpw", "expiration": "2m"},
-    "redis-roundrobin": {"addrs": ["redis://a:1"], "expiration": "3m"}},
+    "redis-roundrobin": {"addrs": ["redis://a:1"], "password": "rpw", "expiration": "3m"}},
   "storage": {
     "src": {"type": "http+s3", "location": "src", "base_url": "https://cdn.example.com", "access_key_id": "id",
-      "secret_access_key": "secret", "bucket_name": "b", "acl": "private", "region": "auto", "endpoint": "http://127.0.0.1:9000"},
+      "secret_access_key": "secret", "bucket_name": "b", "acl": "private", "region": "auto", "endpoint": "http://127.0.0.1:9000",
+      "cache_control": "max-age=1", "name": "source"},
     "dst": {"type": "dos3", "location": "dst", "base_url": "https://img.example.com", "access_key_id": "id2",
-      "secret_access_key": "secret2", "bucket_name": "b2", "acl": "public-read", "region": "ams3", "endpoint": "https://ams3.example.com"}},
+      "secret_access_key": "secret2", "bucket_name": "b2", "acl": "public-read", "region": "ams3", "endpoint": "https://ams3.example.com",
+      "cache_control": "max-age=2", "name": "destination"},
+    "dst-ro": {"type": "gcs", "location": "ro", "base_url": "https://ro.example.com", "access_key_id": "id3",
+      "secret_access_key": "secret3", "bucket_name": "b3", "acl": "authenticated-read", "region": "eu", "endpoint": "https://ro.example.com",
+      "cache_control": "max-age=3", "name": "read-only"}},
   "shard": {"width": 2, "depth": 3, "restonly": false},
-  "engine": {"quality": 80, "format": "webp", "default_format": "jpg"},
+  "engine": {"quality": 80, "format": "webp", "default_format": "jpg", "jpeg_quality": 81, "webp_quality": 82,
+    "png_compression": 3, "image_buffer_size": 4096, "max_buffer_size": 8192,
+    "backends": {"goimage": {"weight": 1, "mimetypes": ["image/png"]}, "gifsicle": {"path": "/usr/bin/gifsicle", "weight": 2, "mimetypes": ["image/gif"]}}},
   "options": {"enable_upload": true, "enable_delete": true, "enable_cascade_delete": true, "enable_stats": true,
     "enable_health": true, "enable_pprof": true, "enable_prometheus": true,
     "allowed_sizes": [{"width": 100, "height": 50}, {"height": 20}],
     "allowed_ip_addresses": ["10.0.0.0/8", "127.0.0.1"], "trusted_proxies": ["::1"], "allowed_hosts": ["example.com"],
     "allow_private_networks": true, "disable_url": true, "default_user_agent": "ua", "cache_control": "public, max-age=60",
-    "max_image_dimensions": "4000x4000", "max_source_bytes": 1000, "max_source_pixels": 2000, "max_output_dimension": 300,
+    "max_image_dimensions": {"width": 4000, "height": 3000}, "max_source_bytes": 1000, "max_source_pixels": 2000, "max_output_dimension": 300,
     "max_output_pixels": 4000, "max_output_total_pixels": 8000, "max_memory": "64MiB", "max_operations": 5, "max_processor_concurrent": 6, "max_queue": 0,
+    "max_processor_concurrent_operations": ["resize", "fit"], "transform_timeout": 11, "mimetype_detector": "extension",
+    "free_memory_interval": 10,
     "fetch_timeout": "7s", "request_timeout": 8, "max_store_queue": 9}
 }`
 
@@ -253,6 +280,7 @@ var exampleConfigs = []string{
 	exampleDebug, exampleCORS, exampleQuality, exampleFormat,
 	exampleCascadeDelete, exampleStatsPprof, exampleLogger,
 	exampleAllowedSizes, exampleAllowedIPs, exampleWindowsUser, exampleFull,
+	exampleMaxImageDimensions, exampleConcurrency,
 }
 
 func mustLoad(t *testing.T, js string) config {
@@ -338,6 +366,13 @@ func TestLoadConfig(t *testing.T) {
 		{"allowed ip addresses", exampleAllowedIPs, func(c *config) {
 			c.Options.AllowedIPAddresses = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
 		}},
+		{"max image dimensions", exampleMaxImageDimensions, func(c *config) {
+			c.Options.MaxImageDimensions = dimensions{8000, 8000}
+		}},
+		{"concurrency limiter", exampleConcurrency, func(c *config) {
+			c.Options.MaxProcessorConcurrent = 10
+			c.Options.MaxProcessorConcurrentOperations = []string{"resize", "thumbnail", "fit"}
+		}},
 		{"windows user", exampleWindowsUser, func(c *config) {
 			c.Port = 28080
 			c.Storage.Src = storageConfig{Type: "fs", Location: `d:\picfit\`}
@@ -421,8 +456,11 @@ func TestLoadConfigOverDefaults(t *testing.T) {
 		{"allowed_hosts lowercased", `{"options":{"allowed_hosts":["Images.Example.COM"]}}`, func(c *config) {
 			c.Options.AllowedHosts = []string{"images.example.com"}
 		}},
-		{"max_image_dimensions", `{"options":{"max_image_dimensions":"4000x3000"}}`, func(c *config) {
+		{"max_image_dimensions WxH", `{"options":{"max_image_dimensions":"4000x3000"}}`, func(c *config) {
 			c.Options.MaxImageDimensions = dimensions{4000, 3000}
+		}},
+		{"max_image_dimensions one side, keys in any case", `{"options":{"max_image_dimensions":{"Width":4000}}}`, func(c *config) {
+			c.Options.MaxImageDimensions = dimensions{4000, 0}
 		}},
 		{"max_image_dimensions empty", `{"options":{"max_image_dimensions":""}}`, func(c *config) {}},
 		{"durations string and seconds", `{"shutdown_timeout":"1m30s","options":{"fetch_timeout":90,"request_timeout":0.5}}`, func(c *config) {
@@ -437,6 +475,10 @@ func TestLoadConfigOverDefaults(t *testing.T) {
 		{"keys match case-insensitively", `{"PORT":8080,"Options":{"Enable_Upload":true}}`, func(c *config) {
 			c.Port = 8080
 			c.Options.EnableUpload = true
+		}},
+		{"keys match as viper matches Go field names", `{"logger":{"ContextKeys":["request-id"]},"Shard":{"RestOnly":false}}`, func(c *config) {
+			c.Logger.ContextKeys = []string{"request-id"}
+			c.Shard.RestOnly = false
 		}},
 		{"dst without src", `{"storage":{"dst":{"type":"fs","location":"/out"}}}`, func(c *config) {
 			c.Storage.Dst = storageConfig{Type: "fs", Location: "/out"}
@@ -483,6 +525,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"top level string", `"port"`, "", "want an object, got string"},
 		// Unknown and repeated keys.
 		{"unknown top-level key", `{"prot":3001}`, "prot", "unknown key"},
+		{"a key under two spellings", `{"logger":{"context_keys":["a"],"contextkeys":["b"]}}`, "logger.contextkeys", "given twice"},
 		{"unknown nested key", `{"options":{"max_queue":1,"max_qeue":2}}`, "options.max_qeue", "unknown key"},
 		{"unknown deep key", `{"kvstore":{"redis":{"hots":"x"}}}`, "kvstore.redis.hots", "unknown key"},
 		{"unknown storage key", `{"storage":{"src":{"type":"fs","bucket":"x"}}}`, "storage.src.bucket", "unknown key"},
@@ -566,7 +609,21 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"max_queue negative", `{"options":{"max_queue":-1}}`, "options.max_queue", "below 0"},
 		{"max_source_bytes zero", `{"options":{"max_source_bytes":0}}`, "options.max_source_bytes", "below 1"},
 		{"max_image_dimensions one number", `{"options":{"max_image_dimensions":"4000"}}`, "options.max_image_dimensions", `"4000"`},
-		{"max_image_dimensions zero side", `{"options":{"max_image_dimensions":"0x100"}}`, "options.max_image_dimensions", "at least 1"},
+		{"max_image_dimensions zero side", `{"options":{"max_image_dimensions":"0x100"}}`, "options.max_image_dimensions", `"0x100"`},
+		{"max_image_dimensions both zero", `{"options":{"max_image_dimensions":{"width":0}}}`, "options.max_image_dimensions", "one of them above 0"},
+		{"max_image_dimensions negative", `{"options":{"max_image_dimensions":{"width":-1,"height":5}}}`, "options.max_image_dimensions", "not negative"},
+		{"max_image_dimensions unknown side", `{"options":{"max_image_dimensions":{"width":5,"depth":5}}}`, "options.max_image_dimensions", "depth"},
+		{"max_image_dimensions side a string", `{"options":{"max_image_dimensions":{"width":"5"}}}`, "options.max_image_dimensions", "width"},
+		{"jpeg_quality over 100", `{"engine":{"jpeg_quality":101}}`, "engine.jpeg_quality", "not in 1..100"},
+		{"webp_quality negative", `{"engine":{"webp_quality":-1}}`, "engine.webp_quality", "not in 1..100"},
+		{"unknown concurrent operation", `{"options":{"max_processor_concurrent_operations":["resize","blur"]}}`, "options.max_processor_concurrent_operations[1]", `"blur" is not an operation`},
+		{"transform_timeout negative", `{"options":{"transform_timeout":-1}}`, "options.transform_timeout", "negative"},
+		{"unknown backend", `{"engine":{"backends":{"lilliput":{"weight":1}}}}`, "engine.backends.lilliput", "unknown key"},
+		{"unknown backend key", `{"engine":{"backends":{"gifsicle":{"binary":"x"}}}}`, "engine.backends.gifsicle.binary", "unknown key"},
+		{"cache_control with a newline", `{"storage":{"src":{"type":"s3","bucket_name":"b","cache_control":"a\nb"}}}`, "storage.src.cache_control", "control characters"},
+		{"dst-ro type missing", `{"storage":{"src":{"type":"fs"},"dst-ro":{"location":"x"}}}`, "storage.dst-ro.type", "missing"},
+		{"dst-ro alone", `{"storage":{"dst-ro":{"type":"fs"}}}`, "storage.dst-ro", "without storage.dst"},
+		{"empty context key", `{"logger":{"context_keys":[""]}}`, "logger.context_keys[0]", "empty"},
 		{"max_image_dimensions number", `{"options":{"max_image_dimensions":4000}}`, "options.max_image_dimensions", "got number"},
 	}
 	for _, tt := range tests {
@@ -607,6 +664,65 @@ func TestLoadConfigTrailingComma(t *testing.T) {
 	want := "config: line 12, column 1: invalid character '}' looking for beginning of object key string (a trailing comma; JSON allows none)"
 	if err.Error() != want {
 		t.Errorf("loadConfig(verbatim README example) error\n%q\nwant\n%q", err, want)
+	}
+}
+
+// TestLoadConfigReportsAllUnknownKeys checks that every unknown key is
+// named in one error, not one per restart, and that a typo next to the
+// original's keys still stops picfit.
+func TestLoadConfigReportsAllUnknownKeys(t *testing.T) {
+	js := `{"prot":1,"engine":{"jpeg_quality":90,"qualty":1},"options":{"transform_timeout":5,"max_qeue":1},
+		"storage":{"src":{"type":"fs","cache_control":"x","bucket":"b"}}}`
+	_, err := loadConfig(strings.NewReader(js))
+	if err == nil {
+		t.Fatal("loadConfig() = nil error, want four unknown keys")
+	}
+	for _, path := range []string{"prot", "engine.qualty", "options.max_qeue", "storage.src.bucket"} {
+		if !strings.Contains(err.Error(), "config: "+path+": unknown key") {
+			t.Errorf("loadConfig() error %q does not name %q", err, path)
+		}
+	}
+	for _, known := range []string{"jpeg_quality", "transform_timeout", "cache_control"} {
+		if strings.Contains(err.Error(), known) {
+			t.Errorf("loadConfig() error %q names the known key %s", err, known)
+		}
+	}
+	// A type error after an unknown key is reported with it.
+	_, err = loadConfig(strings.NewReader(`{"prot":1,"port":"x"}`))
+	if err == nil || !strings.Contains(err.Error(), "config: prot: unknown key") || !strings.Contains(err.Error(), "config: port: want a number") {
+		t.Errorf("loadConfig() error %v, want both the unknown key and the type error", err)
+	}
+}
+
+// TestNoEffectKeys checks which of the original's keys are named in the
+// startup line as having no effect.
+func TestNoEffectKeys(t *testing.T) {
+	tests := []struct {
+		name string
+		json string
+		want []string
+	}{
+		{"none", `{}`, nil},
+		{"honoured keys are not named", `{"engine":{"jpeg_quality":90,"webp_quality":80},"options":{"transform_timeout":5,
+			"max_processor_concurrent_operations":["resize"]},"logger":{"context_keys":["request-id"]},
+			"storage":{"src":{"type":"s3","bucket_name":"b","cache_control":"max-age=60"}}}`, nil},
+		{"engine", `{"engine":{"png_compression":1,"image_buffer_size":2,"max_buffer_size":3,"backends":{}}}`,
+			[]string{"engine.png_compression", "engine.image_buffer_size", "engine.max_buffer_size", "engine.backends"}},
+		{"options", `{"options":{"mimetype_detector":"mime","free_memory_interval":10}}`,
+			[]string{"options.mimetype_detector", "options.free_memory_interval"}},
+		{"storage name, fs cache_control, dst copied from src named once", `{"storage":{"src":{"type":"fs","name":"n","cache_control":"c"}}}`,
+			[]string{"storage.src.name", "storage.src.cache_control"}},
+		{"dst and dst-ro", `{"storage":{"src":{"type":"fs"},"dst":{"type":"fs","name":"d"},"dst-ro":{"type":"http+fs","base_url":"http://x","cache_control":"c"}}}`,
+			[]string{"storage.dst.name", "storage.dst-ro.cache_control"}},
+		{"unknown context key", `{"logger":{"context_keys":["request-id","user"]}}`, []string{"logger.context_keys[1]"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := mustLoad(t, tt.json).noEffectKeys()
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("noEffectKeys() = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
 
@@ -819,7 +935,8 @@ func TestConfigHelp(t *testing.T) {
 		reflect.TypeFor[string]():            "string",
 		reflect.TypeFor[duration]():          "duration",
 		reflect.TypeFor[byteSize]():          "size",
-		reflect.TypeFor[dimensions]():        "string",
+		reflect.TypeFor[dimensions]():        "object",
+		reflect.TypeFor[*backendsConfig]():   "object",
 		reflect.TypeFor[[]string]():          "[]string",
 		reflect.TypeFor[[]netip.Prefix]():    "[]string",
 		reflect.TypeFor[[]allowedSize]():     "[]object",
@@ -830,7 +947,8 @@ func TestConfigHelp(t *testing.T) {
 	def := defaultConfig()
 	documented := make(map[string]bool)
 	for _, k := range configKeys() {
-		helpPath := strings.NewReplacer("storage.src.", "storage.{src,dst}.", "storage.dst.", "storage.{src,dst}.").Replace(k.path)
+		helpPath := strings.NewReplacer("storage.src.", "storage.{src,dst,dst-ro}.", "storage.dst.", "storage.{src,dst,dst-ro}.",
+			"storage.dst-ro.", "storage.{src,dst,dst-ro}.").Replace(k.path)
 		row, ok := rows[helpPath]
 		if !ok {
 			t.Errorf("configHelp does not document %s (as %s)", k.path, helpPath)
@@ -876,10 +994,12 @@ func jsonDefault(t *testing.T, v any) string {
 		t.Fatalf("marshal %v: %v", v, err)
 	}
 	if string(b) == "null" {
-		if reflect.TypeOf(v).Kind() == reflect.Map {
+		switch reflect.TypeOf(v).Kind() {
+		case reflect.Map:
 			return "{}"
+		case reflect.Slice:
+			return "[]"
 		}
-		return "[]"
 	}
 	return string(b)
 }
@@ -904,7 +1024,7 @@ func FuzzLoadConfig(f *testing.F) {
 		`{"options":{"allowed_ip_addresses":["10.0.0.0/8","::1"]}}`,
 		`{"kvstore":{"type":"redis-cluster","redis":{"addrs":["a:1"]}}}`,
 		`{"options":{"fetch_timeout":"1m30s","request_timeout":90}}`,
-		`{"options":{"max_image_dimensions":"10x20"}}`, `{"sentry":{"tags":{"a":"b"}}}`,
+		`{"options":{"max_image_dimensions":"10x20"}}`, `{"options":{"max_image_dimensions":{"height":20}}}`, `{"sentry":{"tags":{"a":"b"}}}`,
 		`{"port":"x"}`, `{"port":1,}`, `[]`, `null`, `{"a":{"b":[{"c":null}]}}`,
 	} {
 		f.Add(js)

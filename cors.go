@@ -12,17 +12,19 @@ import (
 // origin ("https://example.com", "http://localhost:3000") or a pattern
 // whose host starts with "*." ("https://*.example.com" matches
 // https://a.example.com and https://a.b.example.com, not
-// https://example.com).
+// https://example.com). Without a scheme, as the original README writes
+// them ("*.ulule.com", "www.example.com"), an entry matches on http and
+// https alike.
 type corsPolicy struct {
 	any      bool
-	exact    map[string]bool
+	exact    map[string]bool // "https://example.com", "//example.com" for any scheme
 	patterns []originPattern
 	methods  string
 	headers  string
 }
 
 type originPattern struct {
-	scheme string
+	scheme string // "" for http and https
 	suffix string // ".example.com"
 	port   string
 }
@@ -38,23 +40,36 @@ func newCORSPolicy(origins, methods, headers []string) (*corsPolicy, error) {
 			p.any = true
 			continue
 		}
-		u, err := url.Parse(o)
+		full := o
+		anyScheme := !strings.Contains(o, "://")
+		if anyScheme {
+			full = "http://" + o
+		}
+		u, err := url.Parse(full)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
-			return nil, fmt.Errorf("allowed_origins: %q is not *, an origin like https://example.com or a pattern like https://*.example.com", o)
+			return nil, fmt.Errorf("allowed_origins: %q is not *, an origin like https://example.com or a pattern like https://*.example.com or *.example.com", o)
+		}
+		scheme := u.Scheme
+		if anyScheme {
+			scheme = ""
 		}
 		host := strings.ToLower(u.Hostname())
 		if suffix, ok := strings.CutPrefix(host, "*."); ok {
 			if suffix == "" || strings.Contains(suffix, "*") {
 				return nil, fmt.Errorf("allowed_origins: %q: a pattern needs a domain after *.", o)
 			}
-			p.patterns = append(p.patterns, originPattern{scheme: u.Scheme, suffix: "." + suffix, port: u.Port()})
+			p.patterns = append(p.patterns, originPattern{scheme: scheme, suffix: "." + suffix, port: u.Port()})
 			continue
 		}
 		if strings.Contains(host, "*") {
 			return nil, fmt.Errorf("allowed_origins: %q: * may only start the host", o)
 		}
-		p.exact[u.Scheme+"://"+strings.ToLower(u.Host)] = true
+		key := "//" + strings.ToLower(u.Host)
+		if scheme != "" {
+			key = scheme + ":" + key
+		}
+		p.exact[key] = true
 	}
 	return p, nil
 }
@@ -65,15 +80,15 @@ func (p *corsPolicy) allows(origin string) bool {
 		return true
 	}
 	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" {
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return false
 	}
-	if p.exact[u.Scheme+"://"+strings.ToLower(u.Host)] {
+	if h := "//" + strings.ToLower(u.Host); p.exact[u.Scheme+":"+h] || p.exact[h] {
 		return true
 	}
 	host := strings.ToLower(u.Hostname())
 	for _, pt := range p.patterns {
-		if u.Scheme == pt.scheme && u.Port() == pt.port && strings.HasSuffix(host, pt.suffix) && len(host) > len(pt.suffix) {
+		if (pt.scheme == "" || u.Scheme == pt.scheme) && u.Port() == pt.port && strings.HasSuffix(host, pt.suffix) && len(host) > len(pt.suffix) {
 			return true
 		}
 	}

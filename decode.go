@@ -267,6 +267,28 @@ func walkGIF(data []byte) (gifLayout, error) {
 // decodeLimits bounds what decode is willing to allocate.
 type decodeLimits struct {
 	maxPixels int64 // width*height*frames of the source; 0 = unlimited
+	// maxDimensions refuses a source both wider and taller than it
+	// (options.max_image_dimensions); zero: no limit.
+	maxDimensions dimensions
+}
+
+// check refuses, with errTooLarge, a source whose header h is over lim.
+func (lim decodeLimits) check(h header) error {
+	if n := sourcePixels(h); lim.maxPixels > 0 && n > lim.maxPixels {
+		return fmt.Errorf("decode %s: %w: %d pixels (%dx%d, %d frames), over the limit of %d",
+			h.format, errTooLarge, n, h.width, h.height, h.frames, lim.maxPixels)
+	}
+	return lim.checkDimensions(h)
+}
+
+// checkDimensions refuses, with errTooLarge, a source both wider and
+// taller than lim.maxDimensions.
+func (lim decodeLimits) checkDimensions(h header) error {
+	if d := lim.maxDimensions; d.over(h.width, h.height) {
+		return fmt.Errorf("decode %s: %w: %dx%d is over options.max_image_dimensions (%dx%d) both ways",
+			h.format, errTooLarge, h.width, h.height, d.Width, d.Height)
+	}
+	return nil
 }
 
 // picture is a decoded source.
@@ -326,9 +348,8 @@ func decodeScaled(data []byte, lim decodeLimits, hintW, hintH int, toJPEG bool) 
 	if h.frames > maxGIFFrames {
 		return nil, fmt.Errorf("decode gif: %w: %d frames, over the limit of %d", errTooLarge, h.frames, maxGIFFrames)
 	}
-	if n := sourcePixels(h); lim.maxPixels > 0 && n > lim.maxPixels {
-		return nil, fmt.Errorf("decode %s: %w: %d pixels (%dx%d, %d frames), over the limit of %d",
-			h.format, errTooLarge, n, h.width, h.height, h.frames, lim.maxPixels)
+	if err := lim.check(h); err != nil {
+		return nil, err
 	}
 
 	if h.format == "webp" && webpAnimated(data) {

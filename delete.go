@@ -21,13 +21,15 @@ var resultFormats = []string{"jpeg", "png", "gif", "bmp", "webp"}
 //	                                              enable_cascade_delete, first
 //	                                              every result made from it
 //	DELETE /{display,redirect,get}/OP/[W]x[H]/PATH[?PARAMS]
+//	DELETE /{display,redirect,get}?PARAMS         (query style)
 //	DELETE /PATH?PARAMS                           (PARAMS holds op, w, ...)
 //	DELETE /?path=PATH&PARAMS or /?url=URL&PARAMS one result: the one the
 //	                                              same GET would serve
 //
 // A path-style first segment that does not parse (DELETE /display/a.png)
-// names a source in a folder of that name. It answers 200 "Ok", 404 when
-// there is nothing to delete.
+// names a source in a folder of that name. It answers 200 "Ok"; 404 for
+// a source that does not exist, but 200 for a result that was never made
+// (or is already gone), as the original does.
 func (s *server) handleDelete(w http.ResponseWriter, r *http.Request) {
 	query, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
@@ -64,7 +66,7 @@ func resultParams(p string, query url.Values) (url.Values, bool, error) {
 	switch {
 	case len(query) == 0:
 		return nil, false, nil
-	case p == "":
+	case p == "" || p == "display" || p == "redirect" || p == "get":
 		return query, true, nil
 	case query.Has("path") || query.Has("url"):
 		return nil, true, fmt.Errorf("%w: path: give the source in the URL's path or in the query, not both", errBadParam)
@@ -112,7 +114,8 @@ func (s *server) deleteChildren(ctx context.Context, p string) error {
 	return s.kv.Delete(ctx, set)
 }
 
-// deleteResult deletes the one result that params ask for.
+// deleteResult deletes the one result that params ask for, if it was
+// made.
 func (s *server) deleteResult(ctx context.Context, params url.Values) error {
 	if s.dst == nil {
 		return fmt.Errorf("%w: delete needs a destination storage", errBadParam)
@@ -121,14 +124,10 @@ func (s *server) deleteResult(ctx context.Context, params url.Values) error {
 	if err != nil {
 		return err
 	}
-	found, err := s.deleteStored(ctx, req.key, s.predictFormat(req))
-	if err != nil {
+	if _, err := s.deleteStored(ctx, req.key, s.predictFormat(req)); err != nil {
 		return err
 	}
-	if !found {
-		return fmt.Errorf("delete result %s: %w", req.key, errNotFound)
-	}
-	return nil
+	return nil // nothing found is no error: the result is gone either way
 }
 
 // deleteStored deletes the result of key from the destination, under the

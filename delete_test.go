@@ -56,6 +56,8 @@ func TestDeleteResult(t *testing.T) {
 				{"path style, other method", "path=avatar.png&op=resize&w=51&h=40", "/get/resize/51x40/avatar.png", false},
 				{"path and query", "path=avatar.png&op=thumbnail&w=30&h=30", "/avatar.png?op=thumbnail&w=30&h=30", false},
 				{"query only", "path=schwarzy.jpg&op=fit&w=60&h=60&fmt=png", "/?path=schwarzy.jpg&op=fit&w=60&h=60&fmt=png", false},
+				{"query style on /display", "path=schwarzy.jpg&op=resize&w=48", "/display?path=schwarzy.jpg&op=resize&w=48", false},
+				{"query style on /get", "op=resize&w=47&path=avatar.png", "/get?path=avatar.png&op=resize&w=47", false},
 				{"kv forgotten", "path=schwarzy.jpg&op=resize&w=70", "/schwarzy.jpg?op=resize&w=70", true},
 			}
 			for _, tt := range tests {
@@ -72,8 +74,9 @@ func TestDeleteResult(t *testing.T) {
 				if _, err := e.s.kv.Get(t.Context(), e.s.prefix+key); !errors.Is(err, errNotFound) {
 					t.Errorf("%s: kv entry of %s = %v after delete, want errNotFound", tt.name, key, err)
 				}
-				if code, _ := e.delete(t, tt.delete); code != http.StatusNotFound {
-					t.Errorf("%s: DELETE %s again = %d, want 404", tt.name, tt.delete, code)
+				// Gone already: 200, as the original answers.
+				if code, body := e.delete(t, tt.delete); code != http.StatusOK || body != "Ok" {
+					t.Errorf("%s: DELETE %s again = %d %q, want 200 Ok", tt.name, tt.delete, code, body)
 				}
 			}
 			if keys := p.srcKeys(t); !slices.Equal(keys, []string{"avatar.png", "schwarzy.jpg"}) {
@@ -171,12 +174,14 @@ func TestDeleteRefused(t *testing.T) {
 				{"/x/../../secret.png", http.StatusTemporaryRedirect},
 				{"/display/resize/10x10/..%2Fsecret.png", http.StatusBadRequest},
 				{"/?path=../secret.png&op=resize&w=10", http.StatusBadRequest},
-				{"/?url=http://example.com/a.png&op=resize&w=10", http.StatusNotFound},
+				{"/?url=http://example.com/a.png&op=resize&w=10", http.StatusOK}, // never made: nothing to do
 				{"/avatar.png?path=schwarzy.jpg&op=resize&w=40", http.StatusBadRequest},
 				{"/avatar.png?op=explode", http.StatusBadRequest},
 				{"/", http.StatusBadRequest},
 				{"/missing.png", http.StatusNotFound},
-				{"/display/resize/40x/missing.png", http.StatusNotFound},
+				{"/display/resize/40x/missing.png", http.StatusOK},
+				{"/display?path=missing.png&op=resize&w=480", http.StatusOK},
+				{"/display?path=../secret.png&op=resize&w=10", http.StatusBadRequest},
 			}
 			for _, tt := range tests {
 				code, body := e.delete(t, tt.path)
@@ -196,5 +201,26 @@ func TestDeleteRefused(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDeleteEnabledGetUnknownIs404: enable_delete must not turn a GET of
+// an unknown path into a 405 that advertises DELETE.
+func TestDeleteEnabledGetUnknownIs404(t *testing.T) {
+	e := newTestEnv(t, func(c *config) { c.Options.EnableDelete = true })
+	for _, p := range []string{"/nope.png", "/a/b/c", "/favicon.ico"} {
+		resp := e.get(t, p)
+		readBody(t, resp)
+		if resp.StatusCode != http.StatusNotFound || resp.Header.Get("Allow") != "" {
+			t.Errorf("GET %s = %d Allow %q, want 404 and no Allow", p, resp.StatusCode, resp.Header.Get("Allow"))
+		}
+	}
+	resp := e.get(t, "/display?path=avatar.png&op=resize&w=20")
+	readBody(t, resp)
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /display with enable_delete = %d, want 200", resp.StatusCode)
+	}
+	if code, body := e.delete(t, "/display?path=avatar.png&op=resize&w=20"); code != http.StatusOK || body != "Ok" {
+		t.Errorf("DELETE /display?... = %d %q, want 200 Ok", code, body)
 	}
 }

@@ -55,7 +55,8 @@ func newFetcher(timeout time.Duration, allowPrivate bool, userAgent string, maxB
 			return err
 		}
 		if !f.allowIP(ip) {
-			return fmt.Errorf("%w: %s is not a public address", errForbiddenAddress, ip)
+			return fmt.Errorf("%w: %s is not a public address (options.allow_private_networks lets url= reach it; "+
+				"options.allowed_hosts limits url= to the hosts it names)", errForbiddenAddress, ip)
 		}
 		return nil
 	}
@@ -124,7 +125,7 @@ func (f *fetcher) checkURL(u *url.URL) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: url: host %q is not in allowed_hosts", errForbiddenAddress, host)
+	return fmt.Errorf("%w: url: host %q is not in options.allowed_hosts", errForbiddenAddress, host)
 }
 
 // fetch GETs u and returns its body, at most maxBytes of it.

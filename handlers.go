@@ -56,6 +56,13 @@ type server struct {
 	version string
 	started time.Time
 	now     func() time.Time
+
+	// transformTimeout bounds transform once a request holds a processor
+	// (options.transform_timeout); 0: no bound of its own.
+	transformTimeout time.Duration
+	// dstRead is where stored results are read from and their path and
+	// url reported: storage.dst-ro, else dst.
+	dstRead storage
 }
 
 // Errors the handlers add to those of errors.go.
@@ -80,6 +87,8 @@ func (s *server) routes() http.Handler {
 	}
 	if s.admin.delete {
 		mux.HandleFunc("DELETE /{path...}", s.restricted(s.handleDelete))
+		// Without this, a GET of any other path would be 405 (Allow: DELETE).
+		mux.HandleFunc("GET /{path...}", http.NotFound)
 	}
 	if s.adminPort == 0 {
 		s.adminRoutes(mux)
@@ -171,11 +180,11 @@ func (s *server) handleImage(method string) http.HandlerFunc {
 			writeJSON(w, http.StatusOK, map[string]string{
 				"filename": path.Base(out.name),
 				"key":      req.key,
-				"path":     s.dst.Path(out.name),
-				"url":      s.dst.URL(out.name),
+				"path":     s.readDst().Path(out.name),
+				"url":      s.readDst().URL(out.name),
 			})
 		case "redirect":
-			u := s.dst.URL(out.name)
+			u := s.readDst().URL(out.name)
 			if u == "" {
 				s.fail(w, r, fmt.Errorf("%w: redirect needs a base_url on the destination storage", errBadParam))
 				return
@@ -306,7 +315,7 @@ func (s *server) find(ctx context.Context, req *request, open bool) (made, error
 		if open {
 			var rc io.ReadCloser
 			var fi fileInfo
-			rc, fi, err = s.dst.Open(ctx, name)
+			rc, fi, err = s.readDst().Open(ctx, name)
 			if err == nil {
 				m.modTime = fi.modTime
 				if rs, ok := rc.(readSeekCloser); ok {
@@ -318,7 +327,7 @@ func (s *server) find(ctx context.Context, req *request, open bool) (made, error
 			}
 		} else {
 			var fi fileInfo
-			fi, err = s.dst.Stat(ctx, name)
+			fi, err = s.readDst().Stat(ctx, name)
 			m.modTime = fi.modTime
 		}
 		switch {
@@ -334,6 +343,15 @@ func (s *server) find(ctx context.Context, req *request, open bool) (made, error
 		}
 	}
 	return made{}, nil
+}
+
+// readDst is where stored results are read from and their path and url
+// reported: storage.dst-ro when set, else the destination.
+func (s *server) readDst() storage {
+	if s.dstRead != nil {
+		return s.dstRead
+	}
+	return s.dst
 }
 
 // predictFormat is the output format of req when it can be known without
@@ -467,7 +485,7 @@ func (s *server) storedResult(ctx context.Context, req *request) (made, error) {
 	if err != nil {
 		return made{}, err
 	}
-	rc, fi, err := s.dst.Open(ctx, name)
+	rc, fi, err := s.readDst().Open(ctx, name)
 	if err != nil {
 		return made{}, err
 	}
@@ -485,7 +503,8 @@ func (s *server) storedResult(ctx context.Context, req *request) (made, error) {
 // storage source is read inside the slot, so queued requests hold no
 // image bytes.
 func (s *server) process(ctx context.Context, req *request) (result, error) {
-	leave, err := s.limiter.admit()
+	lim := s.limiter.forOps(req.ops) // nil: not limited
+	leave, err := lim.admit()
 	if err != nil {
 		return result{}, err
 	}
@@ -493,7 +512,7 @@ func (s *server) process(ctx context.Context, req *request) (result, error) {
 	var src []byte
 	fetched := func() {}
 	if req.url != nil {
-		if fetched, err = s.limiter.prefetch(ctx); err != nil {
+		if fetched, err = lim.prefetch(ctx); err != nil {
 			return result{}, err
 		}
 		if src, err = s.fetcher.fetch(ctx, req.url); err != nil {
@@ -502,12 +521,12 @@ func (s *server) process(ctx context.Context, req *request) (result, error) {
 			return result{}, err
 		}
 	}
-	release, err := s.limiter.acquire(ctx)
+	release, err := lim.acquire(ctx)
 	fetched() // the source is in a slot now, or dropped
 	if err != nil {
 		return result{}, err
 	}
-	defer release()
+	defer func() { release() }() // transformWithin may take it over
 	if req.url == nil {
 		if src, err = s.readSource(ctx, req.path); err != nil {
 			s.countFetchError(err)
@@ -525,7 +544,7 @@ func (s *server) process(ctx context.Context, req *request) (result, error) {
 	}
 	defer spent()
 	start := s.now()
-	res, err := transform(src, req, s.engine, func(p string) ([]byte, error) { return extras[p], nil })
+	res, err := s.transformWithin(ctx, src, req, extras, &release)
 	if err != nil {
 		return result{}, err
 	}
@@ -765,7 +784,7 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		return // the client hung up
 	case code >= 500:
-		s.log.Error("request failed", "method", r.Method, "url", r.URL.String(), "status", code, "err", err)
+		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "url", r.URL.String(), "status", code, "err", err)
 		s.sentry.report("error", err.Error(), map[string]string{
 			"url": r.URL.String(), "status": strconv.Itoa(code), "request_id": info(r.Context()).id,
 		})

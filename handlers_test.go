@@ -264,7 +264,7 @@ func TestGetAndRedirect(t *testing.T) {
 	want := map[string]string{
 		"filename": "5b545d9dca01413aec42d6ae3c6197.png",
 		"key":      key,
-		"path":     filepath.Join(e.dstDir, name),
+		"path":     name, // relative to the storage, as the original
 		"url":      "http://cdn.example.com/img/" + name,
 	}
 	for k, v := range want {
@@ -295,7 +295,7 @@ func TestVanishedFileRegenerates(t *testing.T) {
 	const q = "/get?path=avatar.png&op=resize&w=30"
 	var first map[string]string
 	json.Unmarshal(readBody(t, e.get(t, q)), &first)
-	if err := os.Remove(first["path"]); err != nil {
+	if err := os.Remove(filepath.Join(e.dstDir, first["path"])); err != nil {
 		t.Fatalf("remove stored file: %v", err)
 	}
 	resp := e.get(t, strings.Replace(q, "/get", "/display", 1))
@@ -307,7 +307,7 @@ func TestVanishedFileRegenerates(t *testing.T) {
 		t.Errorf("regenerated image is %v, want width 30", b)
 	}
 	readBody(t, e.get(t, q))
-	if _, err := os.Stat(first["path"]); err != nil {
+	if _, err := os.Stat(filepath.Join(e.dstDir, first["path"])); err != nil {
 		t.Errorf("file not stored again: %v", err)
 	}
 }
@@ -452,6 +452,13 @@ func TestURLSourcePrivateRefused(t *testing.T) {
 	body := readBody(t, resp)
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "not a public address") {
 		t.Errorf("loopback origin by name = %d %q, want 403 naming the address", resp.StatusCode, body)
+	}
+	// A migrating user whose images live on the private network is told
+	// which keys open it.
+	for _, key := range []string{"options.allow_private_networks", "options.allowed_hosts"} {
+		if !strings.Contains(string(body), key) {
+			t.Errorf("403 body %q does not name %s", body, key)
+		}
 	}
 }
 

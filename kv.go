@@ -46,6 +46,10 @@ type memoryKV struct {
 	maxEntries int           // 0 = unbounded
 	expiration time.Duration // 0 = never
 	now        func() time.Time
+	// cleanup is how often sweepEvery drops expired entries
+	// (kvstore.cache.cleanup_interval); 0: never, they go when next
+	// looked up or evicted.
+	cleanup time.Duration
 
 	mu      sync.Mutex
 	entries map[string]*list.Element
@@ -156,4 +160,40 @@ func (m *memoryKV) SetMembers(ctx context.Context, key string) ([]string, error)
 	}
 	sort.Strings(members)
 	return members, nil
+}
+
+// sweep drops every expired entry.
+func (m *memoryKV) sweep() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.expiration <= 0 {
+		return
+	}
+	now := m.now()
+	for el := m.lru.Back(); el != nil; {
+		prev := el.Prev()
+		if e := el.Value.(*memoryEntry); !e.expires.IsZero() && !now.Before(e.expires) {
+			m.lru.Remove(el)
+			delete(m.entries, e.key)
+		}
+		el = prev
+	}
+}
+
+// sweepEvery sweeps every m.cleanup until ctx ends; it returns at once
+// when m.cleanup is 0 or nothing ever expires.
+func (m *memoryKV) sweepEvery(ctx context.Context) {
+	if m.cleanup <= 0 || m.expiration <= 0 {
+		return
+	}
+	t := time.NewTicker(m.cleanup)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			m.sweep()
+		}
+	}
 }

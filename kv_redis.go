@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -228,10 +229,17 @@ type roundRobinKV struct {
 func newRoundRobinKV(c redisRoundRobinConfig, t redisTimeouts) (*roundRobinKV, error) {
 	r := &roundRobinKV{}
 	for i, u := range c.Addrs {
+		u, password := cutPasswordParam(u)
 		o, err := redis.ParseURL(u)
 		if err != nil {
 			r.Close()
 			return nil, fmt.Errorf("addrs[%d]: %w", i, err)
+		}
+		switch {
+		case password != "":
+			o.Password = password
+		case o.Password == "":
+			o.Password = c.Password
 		}
 		k := newRedisKVClient(redis.NewClient(t.redisOptions(o)), time.Duration(c.Expiration), t)
 		k.replicas = len(c.Addrs) - 1
@@ -330,4 +338,18 @@ func (r *roundRobinKV) write(ctx context.Context, op func(*redisKV) error) error
 // index is the position of the i-th server after start.
 func (r *roundRobinKV) index(start uint32, i int) int {
 	return int((uint64(start) + uint64(i)) % uint64(len(r.servers)))
+}
+
+// cutPasswordParam takes the original's "?password=" out of a redis://
+// URL, which go-redis refuses, and returns it.
+func cutPasswordParam(rawURL string) (string, string) {
+	u, err := url.Parse(rawURL)
+	if err != nil || !u.Query().Has("password") {
+		return rawURL, ""
+	}
+	q := u.Query()
+	password := q.Get("password")
+	q.Del("password")
+	u.RawQuery = q.Encode()
+	return u.String(), password
 }

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math"
 	"net"
@@ -44,7 +45,7 @@ Usage:
   picfit [-c FILE]                        serve (config from FILE or $PICFIT_CONFIG_PATH;
                                           without one: port 3001, url= sources only)
   picfit signature --key=KEY "QUERY"      sign a query string
-  picfit version                          print the version
+  picfit version (or --version, -v)       print the version
   picfit --help                           this text and every config key
 
 `
@@ -53,10 +54,10 @@ Usage:
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
 		switch args[0] {
-		case "version":
+		case "version", "v", "--version", "-version", "-v": // v: the original's short command
 			fmt.Fprintln(stdout, "picfit", buildVersion())
 			return nil
-		case "signature":
+		case "signature", "s": // s: the original's short command
 			return runSignature(args[1:], stdout, stderr)
 		}
 	}
@@ -133,7 +134,7 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) error {
 	log.Info("memory budget", "max_memory", formatBytes(s.budget.total))
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
 	if err != nil {
-		return err
+		return fmt.Errorf("port %d: %w", cfg.Port, err)
 	}
 	return s.serve(ctx, ln, time.Duration(cfg.ShutdownTimeout))
 }
@@ -158,6 +159,9 @@ func (s *server) serve(ctx context.Context, ln net.Listener, grace time.Duration
 		servers = append(servers, as)
 		s.log.Info("admin listening", "addr", aln.Addr().String())
 		go func() { errc <- as.Serve(aln) }()
+	}
+	if m, ok := s.kv.(*memoryKV); ok {
+		go m.sweepEvery(ctx) // kvstore.cache.cleanup_interval
 	}
 	s.log.Info("picfit listening", "addr", ln.Addr().String(), "version", s.version)
 	go func() { errc <- hs.Serve(ln) }()
@@ -197,10 +201,11 @@ func (s *server) serve(ctx context.Context, ln net.Listener, grace time.Duration
 
 func newLogger(cfg config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.slogLevel()}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if cfg.Logger.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(withContextKeys(h, cfg.Logger.ContextKeys))
 }
 
 // newServer builds the server from cfg: storages, kv store, limits.
@@ -212,14 +217,16 @@ func newServer(cfg config, log *slog.Logger, now func() time.Time) (*server, err
 		shard:  cfg.Shard,
 		engine: engineOptions{
 			quality:         cfg.Engine.Quality,
+			jpegQuality:     cfg.Engine.JPEGQuality,
+			webpQuality:     cfg.Engine.WebPQuality,
 			format:          cfg.Engine.Format,
 			defaultFormat:   cfg.Engine.DefaultFormat,
 			maxOutputPixels: o.MaxOutputPixels,
-			decode:          decodeLimits{maxPixels: o.MaxSourcePixels},
+			decode:          decodeLimits{maxPixels: o.MaxSourcePixels, maxDimensions: o.MaxImageDimensions},
 		},
 		limits:         requestLimits{maxDimension: o.MaxOutputDimension, maxOperations: o.MaxOperations},
 		fetcher:        newFetcher(time.Duration(o.FetchTimeout), o.AllowPrivateNetworks, o.DefaultUserAgent, o.MaxSourceBytes, o.AllowedHosts),
-		limiter:        newLimiter(o.MaxProcessorConcurrent, o.MaxQueue),
+		limiter:        newLimiter(o.MaxProcessorConcurrent, o.MaxQueue, o.MaxProcessorConcurrentOperations...),
 		budget:         newMemBudget(memoryBudget(o)),
 		maxOutputTotal: o.MaxOutputTotalPixels,
 		secretKeys:     cfg.secretKeys(),
@@ -244,6 +251,11 @@ func newServer(cfg config, log *slog.Logger, now func() time.Time) (*server, err
 		version:   buildVersion(),
 		started:   now(),
 		now:       now,
+
+		transformTimeout: time.Duration(o.TransformTimeout),
+	}
+	if keys := cfg.noEffectKeys(); len(keys) > 0 {
+		log.Info("these keys of the original picfit have no effect here", "keys", strings.Join(keys, " "))
 	}
 	var err error
 	if s.sentry, err = newSentryReporter(cfg.Sentry.DSN, cfg.Sentry.Tags, s.version, log, now); err != nil {
@@ -253,6 +265,9 @@ func newServer(cfg config, log *slog.Logger, now func() time.Time) (*server, err
 		return nil, err
 	}
 	if cfg.Storage.Src.Type != "" {
+		if err := checkSourceFolder(cfg.Storage.Src); err != nil {
+			return nil, fmt.Errorf("storage.src.location: %w", err)
+		}
 		if s.src, err = newStorage(cfg.Storage.Src, o); err != nil {
 			return nil, fmt.Errorf("storage.src: %w", err)
 		}
@@ -263,13 +278,20 @@ func newServer(cfg config, log *slog.Logger, now func() time.Time) (*server, err
 			return nil, fmt.Errorf("storage.dst: %w", err)
 		}
 	}
+	if cfg.Storage.DstRO.Type != "" {
+		if s.dstRead, err = newStorage(cfg.Storage.DstRO, o); err != nil {
+			return nil, fmt.Errorf("storage.dst-ro: %w", err)
+		}
+	}
 	if (o.EnableUpload || o.EnableDelete) && len(o.AllowedIPAddresses) == 0 {
 		log.Warn("upload or delete is enabled for every client: set options.allowed_ip_addresses to restrict them")
 	}
 	switch cfg.KVStore.Type {
 	case "":
 	case "cache":
-		s.kv = newMemoryKV(cfg.KVStore.Cache.MaxEntries, time.Duration(cfg.KVStore.Cache.Expiration), now)
+		m := newMemoryKV(cfg.KVStore.Cache.MaxEntries, time.Duration(cfg.KVStore.Cache.Expiration), now)
+		m.cleanup = time.Duration(cfg.KVStore.Cache.CleanupInterval)
+		s.kv = m
 	case "redis":
 		s.kv = newRedisKV(cfg.KVStore.Redis, defaultRedisTimeouts())
 	case "redis-cluster":
@@ -310,24 +332,63 @@ func newStorage(sc storageConfig, o optionsConfig) (storage, error) {
 	return nil, fmt.Errorf("type %q is unknown", sc.Type)
 }
 
+// checkSourceFolder reports a source folder (fs, http+fs) that does not
+// exist: a typo in a path must not start picfit on an empty folder. A
+// missing destination folder is created instead.
+func checkSourceFolder(sc storageConfig) error {
+	if strings.TrimPrefix(sc.Type, "http+") != "fs" || sc.Location == "" {
+		return nil
+	}
+	fi, err := os.Stat(sc.Location)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%q does not exist (picfit creates a missing destination folder, not the source folder)", sc.Location)
+	case err != nil:
+		return err
+	case !fi.IsDir():
+		return fmt.Errorf("%q is not a folder", sc.Location)
+	}
+	return nil
+}
+
 // buildVersion is the version stamped at build time, or the module
 // version and VCS revision from the build information.
 func buildVersion() string {
 	if version != "" {
 		return version
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		v := bi.Main.Version
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				v += " (" + s.Value[:12] + ")"
+	bi, _ := debug.ReadBuildInfo()
+	return versionOf(bi)
+}
+
+// versionOf is the module version of bi (go install ...@v1.2.3), else
+// the VCS revision and commit time it records (a build in a clone:
+// "devel 0123456789ab 2026-01-02T03:04:05Z", "+dirty" when modified),
+// else "devel"; never Go's "(devel)".
+func versionOf(bi *debug.BuildInfo) string {
+	if bi == nil {
+		return "devel"
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, when, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value[:min(12, len(s.Value))]
+		case "vcs.time":
+			when = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "+dirty"
 			}
 		}
-		if v != "" {
-			return v
-		}
 	}
-	return "devel"
+	if rev == "" {
+		return "devel"
+	}
+	return strings.TrimSpace("devel " + rev + dirty + " " + when)
 }
 
 func goVersion() string { return runtime.Version() }

@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -35,15 +37,49 @@ func TestSignatureCommand(t *testing.T) {
 	if out != want {
 		t.Errorf("picfit signature printed\n%s\nwant\n%s", out, want)
 	}
+	if short, _, err := runCLI(t, nil, "s", "--key=abcdef", "w=100&h=100&op=resize"); err != nil || short != want {
+		t.Errorf("picfit s (the original's short command) printed %q, %v; want %q", short, err, want)
+	}
 	if _, _, err := runCLI(t, nil, "signature", "w=1"); err == nil {
 		t.Error("picfit signature without --key succeeded, want a usage error")
 	}
 }
 
 func TestVersionCommand(t *testing.T) {
-	out, _, err := runCLI(t, nil, "version")
-	if err != nil || !strings.HasPrefix(out, "picfit ") {
-		t.Errorf("picfit version = %q, %v", out, err)
+	for _, arg := range []string{"version", "v", "--version", "-version", "-v"} {
+		out, _, err := runCLI(t, nil, arg)
+		if err != nil || out != "picfit "+buildVersion()+"\n" || strings.Contains(out, "(devel)") {
+			t.Errorf("picfit %s = %q, %v; want \"picfit %s\"", arg, out, err, buildVersion())
+		}
+	}
+}
+
+func TestVersionOf(t *testing.T) {
+	vcs := []debug.BuildSetting{
+		{Key: "vcs", Value: "git"},
+		{Key: "vcs.revision", Value: "0123456789abcdef0123456789abcdef01234567"},
+		{Key: "vcs.time", Value: "2026-12-01T10:00:00Z"},
+		{Key: "vcs.modified", Value: "false"},
+	}
+	dirty := append(slices.Clone(vcs[:3]), debug.BuildSetting{Key: "vcs.modified", Value: "true"})
+	tests := []struct {
+		name string
+		bi   *debug.BuildInfo
+		want string
+	}{
+		{"no build info", nil, "devel"},
+		{"module version", &debug.BuildInfo{Main: debug.Module{Version: "v1.2.3"}, Settings: vcs}, "v1.2.3"},
+		{"pseudo-version", &debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20261201100000-0123456789ab"}}, "v0.0.0-20261201100000-0123456789ab"},
+		{"clone build", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: vcs}, "devel 0123456789ab 2026-12-01T10:00:00Z"},
+		{"modified clone", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: dirty}, "devel 0123456789ab+dirty 2026-12-01T10:00:00Z"},
+		{"no vcs", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "devel"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := versionOf(tt.bi); got != tt.want {
+				t.Errorf("versionOf() = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
 

@@ -12,11 +12,24 @@ import (
 
 // engineOptions are the engine settings that do not come from the request.
 type engineOptions struct {
-	quality         int    // JPEG quality when the request has no q
+	quality         int    // JPEG and WebP quality when the request has no q
+	jpegQuality     int    // engine.jpeg_quality: JPEG's instead, 0 = quality
+	webpQuality     int    // engine.webp_quality: WebP's instead, 0 = quality
 	format          string // output format forced by engine.format, or ""
 	defaultFormat   string // when neither fmt nor the source's format applies
 	maxOutputPixels int64  // any intermediate or final image, 0 = unlimited
 	decode          decodeLimits
+}
+
+// defaultQuality is the quality of format when the request has no q.
+func (eo engineOptions) defaultQuality(format string) int {
+	switch {
+	case format == "jpeg" && eo.jpegQuality > 0:
+		return eo.jpegQuality
+	case format == "webp" && eo.webpQuality > 0:
+		return eo.webpQuality
+	}
+	return eo.quality
 }
 
 // result is an encoded image, ready to serve and store.
@@ -55,6 +68,9 @@ func transform(src []byte, r *request, eo engineOptions, images func(path string
 		if err != nil {
 			return result{}, err
 		}
+		if err := eo.decode.checkDimensions(h); err != nil { // whatever the operation, as in the original
+			return result{}, err
+		}
 		return result{data: src, format: h.format}, nil
 	}
 	hintW, hintH := shrinkHint(src, r.ops) // non-zero for a JPEG source only
@@ -69,7 +85,7 @@ func transform(src []byte, r *request, eo engineOptions, images func(path string
 	}
 	quality := r.quality
 	if quality == 0 {
-		quality = eo.quality
+		quality = eo.defaultQuality(format)
 	}
 	ops := r.ops
 	if pic.applied { // the decoder ran the first operation (stream.go)

@@ -264,6 +264,13 @@ func parseElement(s string, lim requestLimits) (operation, error) {
 			kv[k] = v
 		}
 	}
+	// q inside an element is checked as the top-level q is, though the
+	// output's quality comes from the top-level q alone.
+	if q, ok := kv["q"]; ok {
+		if n, err := strconv.Atoi(q); err != nil || n < 1 || n > 100 {
+			return operation{}, fmt.Errorf("%w: op: element %q: q: want 1..100, got %q", errBadParam, s, q)
+		}
+	}
 	return parseOperation(fields[0], func(k string) string { return kv[k] }, images, lim)
 }
 

@@ -371,7 +371,7 @@ func TestCORS(t *testing.T) {
 	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Methods") != "GET, HEAD" {
 		t.Errorf("preflight = %d, methods %q", resp.StatusCode, resp.Header.Get("Access-Control-Allow-Methods"))
 	}
-	for _, bad := range []string{"https://*", "https://a.*.example.com", "example.com", "https://example.com/path", "*.example.com"} {
+	for _, bad := range []string{"https://*", "https://a.*.example.com", "https://example.com/path", "*.", "ftp://example.com", "a.*.example.com", "example.com/x"} {
 		if _, err := newCORSPolicy([]string{bad}, nil, nil); err == nil {
 			t.Errorf("newCORSPolicy(%q) accepted it, want an error", bad)
 		}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"net/url"
+	"strings"
 )
 
 // sign returns the lowercase hex HMAC-SHA1 of the canonical form of
@@ -38,10 +39,11 @@ func canonicalQuery(params url.Values) string {
 }
 
 // verifySignature reports whether sig is the signature of params under one
-// of keys, comparing in constant time.
+// of keys, comparing in constant time. sig is lowercase hex, as sign
+// writes it and the original compares it: uppercase is refused.
 func verifySignature(keys []string, params url.Values, sig string) bool {
 	got, err := hex.DecodeString(sig)
-	if err != nil || len(got) != sha1.Size {
+	if err != nil || len(got) != sha1.Size || strings.ToLower(sig) != sig {
 		return false
 	}
 	ok := false

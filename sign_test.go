@@ -40,7 +40,8 @@ func TestVerifySignature(t *testing.T) {
 		{"missing", []string{"abcdef"}, "", false},
 		{"not hex", []string{"abcdef"}, "zz", false},
 		{"truncated", []string{"abcdef"}, good[:38], false},
-		{"uppercase hex is the same bytes", []string{"abcdef"}, "954EEC9DFA9390F8F4264E15BB95F5F54E6FE953", true},
+		{"uppercase hex is refused, as the original", []string{"abcdef"}, "954EEC9DFA9390F8F4264E15BB95F5F54E6FE953", false},
+		{"mixed case hex is refused", []string{"abcdef"}, "954eec9dfa9390f8f4264e15bb95f5f54e6fE953", false},
 	}
 	for _, tt := range tests {
 		if got := verifySignature(tt.keys, v, tt.sig); got != tt.want {

@@ -33,7 +33,8 @@ type storage interface {
 	// Delete removes the named file; a missing file is errNotFound, in
 	// every adapter (S3 itself answers success).
 	Delete(ctx context.Context, name string) error
-	// Path is where name lives, as the original picfit reports it in /get.
+	// Path is where name lives, as the original picfit reports it in /get
+	// and /upload: name for fs, the object key (location/name) for S3.
 	Path(name string) string
 	// URL is the public URL of name, or "" without a base_url.
 	URL(name string) string
@@ -137,9 +138,9 @@ func (s *fsStorage) Delete(ctx context.Context, name string) error {
 	return nil
 }
 
-func (s *fsStorage) Path(name string) string {
-	return filepath.Join(s.location, filepath.FromSlash(name))
-}
+// Path is name itself, relative to the folder, as the original reports
+// it: the server's folders are no business of its clients.
+func (s *fsStorage) Path(name string) string { return name }
 
 func (s *fsStorage) URL(name string) string { return joinURL(s.baseURL, name) }
 

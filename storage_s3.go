@@ -26,6 +26,9 @@ type s3Storage struct {
 	prefix  string // location without leading, trailing or doubled slashes; "" = the bucket's root
 	acl     string // canned ACL sent as x-amz-acl on Put, "" for the bucket's default
 	baseURL string
+	// cacheControl is stored as each written object's Cache-Control
+	// (storage cache_control), "" for none.
+	cacheControl string
 }
 
 // awsRegions are the AWS regions an "s3" storage without an endpoint may
@@ -125,6 +128,8 @@ func newS3Storage(sc storageConfig, timeout time.Duration) (*s3Storage, error) {
 		prefix:  cleanPrefix(sc.Location),
 		acl:     sc.ACL,
 		baseURL: sc.BaseURL,
+
+		cacheControl: sc.CacheControl,
 	}, nil
 }
 
@@ -237,7 +242,7 @@ func (s *s3Storage) Stat(ctx context.Context, name string) (fileInfo, error) {
 // it on error). Either way S3 shows the object only once it is whole.
 func (s *s3Storage) Put(ctx context.Context, name string, r io.Reader, size int64, contentType string) error {
 	key := s.key(name)
-	opts := minio.PutObjectOptions{ContentType: contentType}
+	opts := minio.PutObjectOptions{ContentType: contentType, CacheControl: s.cacheControl}
 	if s.acl != "" {
 		opts.UserMetadata = map[string]string{"x-amz-acl": s.acl}
 	}

@@ -326,7 +326,7 @@ func TestStoragePairsGetRedirectDisplay(t *testing.T) {
 			if err := json.Unmarshal(body, &got); err != nil {
 				t.Fatal(err)
 			}
-			wantPath := filepath.Join(p.dst.Location, name)
+			wantPath := name // fs: relative to the folder, as the original
 			wantURL := "http://cdn.example.com/img/" + name
 			if p.dst.Type == "s3" {
 				wantPath = cleanPrefix(p.dst.Location) + "/" + name

@@ -114,7 +114,7 @@ func decodePNGScaled(src []byte, eo engineOptions, ops []operation) (*picture, e
 	if err != nil || h.orientation != 1 {
 		return nil, nil // decodeScaled reports the error, or turns the image
 	}
-	if n := sourcePixels(h); eo.decode.maxPixels > 0 && n > eo.decode.maxPixels {
+	if eo.decode.check(h) != nil {
 		return nil, nil // decodeScaled refuses it
 	}
 	plan, ok, err := planScale(ops[0], h.width, h.height, eo.maxOutputPixels)

@@ -107,9 +107,10 @@ func TestUpload(t *testing.T) {
 				t.Fatal(err)
 			}
 			const name = "up load é.png"
-			want := map[string]string{"filename": name, "path": e.s.src.Path(name), "url": "http://src.example.com/"}
-			if p.src.Type == "s3" {
+			want := map[string]string{"filename": name, "path": name, "url": "http://src.example.com/"}
+			if p.src.Type == "s3" { // the object key, as the original
 				want["url"] += cleanPrefix(p.src.Location) + "/"
+				want["path"] = cleanPrefix(p.src.Location) + "/" + name
 			}
 			want["url"] += "up%20load%20%C3%A9.png"
 			for k, v := range want {
