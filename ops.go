@@ -13,6 +13,7 @@ import (
 // engineOptions are the engine settings that do not come from the request.
 type engineOptions struct {
 	quality         int    // JPEG quality when the request has no q
+	jpegProgressive bool   // write progressive JPEGs (engine.jpeg_progressive)
 	format          string // output format forced by engine.format, or ""
 	defaultFormat   string // when neither fmt nor the source's format applies
 	maxOutputPixels int64  // any intermediate or final image, 0 = unlimited
@@ -83,7 +84,7 @@ func transform(src []byte, r *request, eo engineOptions, images func(path string
 			return result{}, fmt.Errorf("%s: %w", ops[0].name, err)
 		}
 		var buf bytes.Buffer
-		if err := encodeJPEG(&buf, m, quality); err != nil {
+		if err := encodeJPEG(&buf, m, jpegOptions{quality: quality, progressive: eo.jpegProgressive}); err != nil {
 			return result{}, err
 		}
 		return result{data: buf.Bytes(), format: format}, nil
@@ -164,6 +165,8 @@ func transform(src []byte, r *request, eo engineOptions, images func(path string
 		err = anim.finish(&buf, pic.loopCount())
 	case animated:
 		err = encodeGIF(&buf, frames, delays, pic.loopCount())
+	case format == "jpeg" && eo.jpegProgressive:
+		err = encodeJPEG(&buf, flattenWhite(still), jpegOptions{quality: quality, progressive: true})
 	default:
 		err = encodeImage(&buf, still, format, quality, r.lossless)
 	}
