@@ -235,6 +235,9 @@ type engineConfig struct {
 	// DefaultFormat is the output format when neither fmt=, Format nor
 	// the source's format decides (default png; "" is read as png).
 	DefaultFormat string `json:"default_format"`
+	// JPEGProgressive writes progressive JPEGs (DC first, then bands of
+	// AC coefficients) instead of baseline ones (default false).
+	JPEGProgressive bool `json:"jpeg_progressive"`
 }
 
 // optionsConfig turns optional routes on and sets the security limits.
@@ -1125,6 +1128,8 @@ Stored names and output:
       Output format when fmt= is absent, whatever the source: jpeg (or jpg), png, gif, bmp, webp.
   engine.default_format  string  "png"
       Output format when nothing else decides.
+  engine.jpeg_progressive  bool  false
+      Write progressive JPEGs (DC first, then bands of AC coefficients), not baseline ones.
 
 Options: routes:
   options.enable_upload          bool    false

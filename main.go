@@ -205,6 +205,7 @@ func newServer(cfg config, log *slog.Logger, now func() time.Time) (*server, err
 		shard:  cfg.Shard,
 		engine: engineOptions{
 			quality:         cfg.Engine.Quality,
+			jpegProgressive: cfg.Engine.JPEGProgressive,
 			format:          cfg.Engine.Format,
 			defaultFormat:   cfg.Engine.DefaultFormat,
 			maxOutputPixels: o.MaxOutputPixels,
