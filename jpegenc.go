@@ -284,11 +284,16 @@ type jpegEnc struct {
 	recip [2][64]uint64
 	half  [2][64]int32 // 8·quant / 2
 	comps []jpegComp
-	// tokens are a scan's symbols and their extra bits, gathered before
-	// the scan's Huffman tables can be made: h<<28 | symbol<<20 |
+	// A scan's symbols and their extra bits, gathered before the scan's
+	// Huffman tables can be made, are tokens: h<<28 | symbol<<20 |
 	// size<<16 | bits, h the Huffman table (0 luminance DC, 1 luminance
 	// AC, 2 chrominance DC, 3 chrominance AC), size the number of extra
-	// bits (at most 14), bits their value.
+	// bits (at most 14), bits their value. They are kept in chunks of
+	// one size, which grow without copying: chunks[:used] are full,
+	// tokens is chunks[used] as filled so far; later chunks are spare,
+	// from an earlier scan.
+	chunks [][]uint32
+	used   int
 	tokens []uint32
 	// codes[h<<8|symbol] is the symbol's code in table h: code<<8 | length.
 	codes [4 << 8]uint32
@@ -355,10 +360,11 @@ func encodeJPEG(w io.Writer, m image.Image, o jpegOptions) error {
 			c.coef = make([]int16, 64*c.bw*c.bh)
 		}
 	}
-	// Most blocks of a photo take under 16 symbols at usual qualities.
-	e.tokens = make([]uint32, 0, 16*blocks)
-	// Compressed, a block rarely takes more than 64 bytes.
-	e.out = make([]byte, 0, 1024+width*height/2)
+	// A block of a photo takes 5-10 tokens at q80, 20 at q95.
+	e.chunks = [][]uint32{make([]uint32, 0, min(max(8*blocks, 1024), 1<<16))}
+	e.tokens = e.chunks[0]
+	// The headers; writeScan makes room for each scan's data.
+	e.out = make([]byte, 0, 1024)
 	e.frameHeader(width, height, o.progressive)
 	// Transform and quantise every block: into the tokens of a baseline
 	// JPEG's one scan, or into coef for a progressive JPEG's scans.
@@ -375,7 +381,7 @@ func encodeJPEG(w io.Writer, m image.Image, o jpegOptions) error {
 		e.writeScan(jpegScanSpec{all, 0, 63})
 	} else {
 		for _, s := range jpegScript(len(e.comps)) {
-			e.tokens = e.tokens[:0]
+			e.used, e.tokens = 0, e.chunks[0][:0]
 			if s.ss == 0 {
 				e.tokeniseDC(s.comps)
 			} else {
@@ -425,10 +431,13 @@ func (e *jpegEnc) writeScan(s jpegScanSpec) {
 		used[2*t] = used[2*t] || s.ss == 0
 		used[2*t+1] = used[2*t+1] || s.se > 0
 	}
+	// Count the symbols, and the extra bits.
 	var freq [4 << 8]uint32
-	if !e.std {
-		for _, t := range e.tokens {
+	extra := 0
+	for i := range e.used + 1 {
+		for _, t := range e.chunk(i) {
 			freq[t>>20]++
+			extra += int(t >> 16 & 0xf)
 		}
 	}
 	var tables [4]jpegHuffSpec
@@ -458,11 +467,30 @@ func (e *jpegEnc) writeScan(s jpegScanSpec) {
 		c := &e.comps[c]
 		o = append(o, c.id, uint8(c.t<<4|c.t))
 	}
-	e.out = append(o, uint8(s.ss), uint8(s.se), 0)
-	for _, t := range e.tokens {
-		c := e.codes[t>>20]
-		size := uint(t >> 16 & 0xf)
-		e.emit(uint64(c>>8)<<size|uint64(t&0xffff), uint(c&0xff)+size)
+	o = append(o, uint8(s.ss), uint8(s.se), 0)
+	// Room for the coded data, known from the counts, plus 1/128 for
+	// the zero bytes stuffed after 0xff bytes (1/256 of random data).
+	n := extra
+	for k, f := range freq {
+		n += int(f) * int(e.codes[k]&0xff)
+	}
+	e.out = slices.Grow(o, n/8+n/1024+16)
+	for i := range e.used + 1 {
+		// emit, written out: the compiler would not inline it.
+		acc, n := e.acc, e.n
+		for _, t := range e.chunk(i) {
+			c := e.codes[t>>20]
+			size := uint(t >> 16 & 0xf)
+			l := uint(c&0xff) + size
+			acc |= (uint64(c>>8)<<size | uint64(t&0xffff)) << (64 - n - l)
+			n += l
+			if n >= 32 {
+				e.acc, e.n = acc, n
+				e.flush32()
+				acc, n = e.acc, e.n
+			}
+		}
+		e.acc, e.n = acc, n
 	}
 	// Pad the last byte with ones.
 	e.emit(0x7f, 7)
@@ -717,17 +745,43 @@ func (e *jpegEnc) tokeniseAC(c *jpegComp, ss, se int) {
 	}
 }
 
+// chunk returns the tokens of chunk i (0..used).
+func (e *jpegEnc) chunk(i int) []uint32 {
+	if i == e.used {
+		return e.tokens
+	}
+	return e.chunks[i]
+}
+
+// add adds token t.
+func (e *jpegEnc) add(t uint32) {
+	if len(e.tokens) == cap(e.tokens) {
+		e.nextChunk()
+	}
+	e.tokens = append(e.tokens, t)
+}
+
+// nextChunk files the full chunk and starts the next.
+func (e *jpegEnc) nextChunk() {
+	e.chunks[e.used] = e.tokens
+	e.used++
+	if e.used == len(e.chunks) {
+		e.chunks = append(e.chunks, make([]uint32, 0, cap(e.tokens)))
+	}
+	e.tokens = e.chunks[e.used][:0]
+}
+
 // eobRun adds the token of n (1..0x7fff) blocks ending in zeros: symbol
 // r<<4 for the r = floor(log2 n), then the r low bits of n.
 func (e *jpegEnc) eobRun(table uint32, n int) {
 	r := uint32(bits.Len(uint(n)) - 1)
-	e.tokens = append(e.tokens, table<<28|r<<24|r<<16|uint32(n)&(1<<r-1))
+	e.add(table<<28 | r<<24 | r<<16 | uint32(n)&(1<<r-1))
 }
 
 // symbol adds the token of symbol s of Huffman table table, without
 // extra bits.
 func (e *jpegEnc) symbol(table uint32, s uint8) {
-	e.tokens = append(e.tokens, table<<28|uint32(s)<<20)
+	e.add(table<<28 | uint32(s)<<20)
 }
 
 // value adds the token of a run of zeros then the non-zero (or, for DC,
@@ -738,7 +792,7 @@ func (e *jpegEnc) value(table uint32, run int, v int32) {
 		a, b = -v, v-1
 	}
 	size := uint32(bits.Len32(uint32(a)))
-	e.tokens = append(e.tokens, table<<28|uint32(run)<<24|size<<20|size<<16|uint32(b)&(1<<size-1))
+	e.add(table<<28 | uint32(run)<<24 | size<<20 | size<<16 | uint32(b)&(1<<size-1))
 }
 
 // quantise is image/jpeg's div(a, d), d = 8·quant: a over d rounded half

@@ -280,6 +280,8 @@ func TestEncodeJPEGFlat(t *testing.T) {
 		{"rgba white 40x24 progressive", flat(40, 24, "rgba"), true, 2},
 		// 256×130 blocks: an end-of-band run of 32767 then one of 513.
 		{"gray 2048x1040 progressive", flat(2048, 1040, "gray"), true, 2},
+		// Two tokens a block: more than one chunk of tokens.
+		{"gray 2048x1040", flat(2048, 1040, "gray"), false, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -610,10 +612,14 @@ func BenchmarkEncodeJPEGAgainstImageJPEG(b *testing.B) {
 			b.Run(c.name+"/"+o.name, func(b *testing.B) {
 				var buf bytes.Buffer
 				b.ReportAllocs()
+				cpu := processCPU()
 				for b.Loop() {
 					buf.Reset()
 					encodeJPEG(&buf, c.m, o.o)
 				}
+				// The process's CPU time (GC included): steadier than the
+				// wall time on a loaded machine.
+				b.ReportMetric(float64(processCPU()-cpu)/1e3/float64(b.N), "cpu-µs/op")
 				b.ReportMetric(float64(buf.Len()), "bytes")
 			})
 		}
