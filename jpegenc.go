@@ -360,8 +360,9 @@ func encodeJPEG(w io.Writer, m image.Image, o jpegOptions) error {
 			c.coef = make([]int16, 64*c.bw*c.bh)
 		}
 	}
-	// A block of a photo takes 5-10 tokens at q80, 20 at q95.
-	e.chunks = [][]uint32{make([]uint32, 0, min(max(8*blocks, 1024), 1<<16))}
+	// A block of a photo takes 5-10 tokens at q80, 20 at q95. Chunks of
+	// at most 16K tokens waste at most 64 KB.
+	e.chunks = [][]uint32{make([]uint32, 0, min(max(4*blocks, 512), 1<<14))}
 	e.tokens = e.chunks[0]
 	// The headers; writeScan makes room for each scan's data.
 	e.out = make([]byte, 0, 1024)

@@ -280,7 +280,7 @@ func TestEncodeJPEGFlat(t *testing.T) {
 		{"rgba white 40x24 progressive", flat(40, 24, "rgba"), true, 2},
 		// 256×130 blocks: an end-of-band run of 32767 then one of 513.
 		{"gray 2048x1040 progressive", flat(2048, 1040, "gray"), true, 2},
-		// Two tokens a block: more than one chunk of tokens.
+		// Two tokens a block: many chunks of tokens.
 		{"gray 2048x1040", flat(2048, 1040, "gray"), false, 1},
 	}
 	for _, tt := range tests {
