@@ -226,8 +226,9 @@ type jpegOptions struct {
 	// of a baseline one.
 	progressive bool
 	// standardTables writes the standard Huffman tables (T.81 K.3), not
-	// tables made for the image: image/jpeg's bytes, which the tests
-	// hold the transform and quantisation to. Baseline only: the standard
+	// tables made for the image, and transforms the blocks past the
+	// image that fill out the last MCUs (see dummyBlock): image/jpeg's
+	// bytes, which the tests hold the transform and quantisation to. Baseline only: the standard
 	// tables have no codes for a progressive scan's end-of-band runs.
 	standardTables bool
 }
@@ -565,8 +566,13 @@ func (e *jpegEnc) scanYCbCr(m *image.YCbCr) {
 		for x := 0; x < w; x += 16 {
 			for i := range 4 {
 				ox, oy := 8*(i&1), 4*(i&2)
+				k := (y+oy)/8*cy.bw + (x+ox)/8
+				if !e.std && (x+ox >= w || y+oy >= h) {
+					e.dummyBlock(cy, k)
+					continue
+				}
 				loadBlock(&b, m.Y, m.YStride, w, h, x+ox, y+oy)
-				e.block(&b, cy, (y+oy)/8*cy.bw+(x+ox)/8)
+				e.block(&b, cy, k)
 			}
 			k := y/16*cb.bw + x/16
 			loadBlock(&b, m.Cb, m.CStride, cw, ch, x/2, y/2)
@@ -597,10 +603,15 @@ func (e *jpegEnc) scanRGBA(m *image.RGBA) {
 			}
 			for i := range 4 {
 				ox, oy := 8*(i&1), 4*(i&2)
+				k := (y+oy)/8*cy.bw + (x+ox)/8
+				if !e.std && (x+ox >= w || y+oy >= h) {
+					e.dummyBlock(cy, k)
+					continue
+				}
 				for j := range 8 {
 					copy(b[8*j:8*j+8], ys[16*(oy+j)+ox:])
 				}
-				e.block(&b, cy, (y+oy)/8*cy.bw+(x+ox)/8)
+				e.block(&b, cy, k)
 			}
 			k := y/16*cb.bw + x/16
 			average420(&b, &u)
@@ -634,6 +645,7 @@ func (e *jpegEnc) block(b *jpegBlock, c *jpegComp, k int) {
 			i := jpegUnzig[z]
 			q[z] = int16(quantise(b[i], recip[i], half[i]))
 		}
+		c.dc = int32(q[0])
 		return
 	}
 	// q holds the quantised coefficients in zig-zag order; nz has a bit
@@ -665,6 +677,20 @@ func (e *jpegEnc) block(b *jpegBlock, c *jpegComp, k int) {
 	if last < 63 {
 		e.symbol(acTable, 0x00) // end of block
 	}
+}
+
+// dummyBlock keeps block k of c, a Y block that only fills out an MCU
+// past the image's right or bottom edge (T.81 A.2.4; decoders discard
+// it), as libjpeg does: the previous block's DC and no AC, two short
+// symbols. image/jpeg transforms the edge pixels repeated instead, which
+// costs up to a tenth of a thumbnail's bytes.
+func (e *jpegEnc) dummyBlock(c *jpegComp, k int) {
+	if c.coef != nil {
+		c.coef[64*k] = int16(c.dc)
+		return
+	}
+	e.value(uint32(2*c.t), 0, 0)
+	e.symbol(uint32(2*c.t+1), 0x00) // end of block
 }
 
 // tokeniseDC makes the tokens of a progressive JPEG's first DC scan of

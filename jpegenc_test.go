@@ -9,8 +9,11 @@ import (
 	"image/color"
 	"image/jpeg"
 	"math/rand"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
+	"strconv"
 	"testing"
 )
 
@@ -624,4 +627,112 @@ func BenchmarkEncodeJPEGAgainstImageJPEG(b *testing.B) {
 			})
 		}
 	}
+}
+
+// jpegEncoderInput returns the image that transform hands the JPEG
+// encoder for request r on src: the planar path's YCbCr when it takes
+// that path, else the RGBA of the same request written as PNG,
+// flattened. It fails unless encoding it gives transform's bytes.
+func jpegEncoderInput(t *testing.T, src []byte, query string, eo engineOptions) image.Image {
+	t.Helper()
+	r := parseTestRequest(t, "path=x&"+query)
+	want, err := transform(src, r, eo, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m image.Image
+	if w, h := shrinkHint(src, r.ops); w > 0 && straightToJPEG("jpeg", r.ops) {
+		pic, err := decodeFirstOp(src, eo, r.ops, w, h, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pic.planes != nil && !pic.applied {
+			if m, err = r.ops[0].applyShrunkYCbCr(pic, eo.maxOutputPixels); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if m == nil {
+		res, err := transform(src, parseTestRequest(t, "path=x&"+query+"&fmt=png"), eo, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pic, err := decode(res.data, eo.decode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m = flattenWhite(pic.still)
+	}
+	if got := encodeTestJPEG(t, m, jpegOptions{quality: eo.quality, progressive: eo.jpegProgressive}); !bytes.Equal(got, want.data) {
+		t.Fatalf("%s: encoding the image found is not transform's output", query)
+	}
+	return m
+}
+
+// TestJPEGSizeReport prints the BENCHMARKS.md table of JPEG sizes: the
+// corpus photos resized to 200, 800 and 1600 wide at q80 through the
+// pipeline, written with the standard tables (before), optimised tables
+// and progressive; jpegtran -optimize and -progressive (libjpeg-turbo,
+// whose progressive script refines by successive approximation) on the
+// standard-table file, the same coefficients; and vips thumbnail with
+// optimize_coding,strip (its own resampling: other pixels). Run with
+// PICFIT_JPEG_REPORT=1 (and PICFIT_CORPUS).
+func TestJPEGSizeReport(t *testing.T) {
+	if os.Getenv("PICFIT_JPEG_REPORT") != "1" {
+		t.Skip("set PICFIT_JPEG_REPORT=1 to print the JPEG size table")
+	}
+	tool := func(name string, args ...string) []byte {
+		if _, err := exec.LookPath(name); err != nil {
+			return nil
+		}
+		out, err := exec.Command(name, args...).Output()
+		if err != nil {
+			t.Fatalf("%s %v: %v", name, args, err)
+		}
+		return out
+	}
+	dir := t.TempDir()
+	files, err := filepath.Glob(filepath.Join(corpusDir(), "*.jpg"))
+	if err != nil || len(files) == 0 {
+		t.Skipf("no corpus JPEGs in %s", corpusDir())
+	}
+	eo := testEngine
+	eo.quality = 80
+	pct := func(a, b int) string { return fmt.Sprintf("%+.1f%%", 100*float64(a-b)/float64(b)) }
+	fmt.Println("| image | width | standard | optimised | progressive | jpegtran -optimize | jpegtran -progressive | vips optimize_coding |")
+	fmt.Println("|---|---|---|---|---|---|---|---|")
+	var sum [6]int
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(src) < 10_000 {
+			continue // tiny-1x1
+		}
+		for _, w := range []int{200, 800, 1600} {
+			m := jpegEncoderInput(t, src, fmt.Sprintf("op=resize&w=%d", w), eo)
+			std := encodeTestJPEG(t, m, jpegOptions{quality: 80, standardTables: true})
+			opt := encodeTestJPEG(t, m, jpegOptions{quality: 80})
+			prog := encodeTestJPEG(t, m, jpegOptions{quality: 80, progressive: true})
+			stdFile := filepath.Join(dir, "std.jpg")
+			if err := os.WriteFile(stdFile, std, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			tranOpt := tool("jpegtran", "-optimize", stdFile)
+			tranProg := tool("jpegtran", "-progressive", stdFile)
+			vipsFile := filepath.Join(dir, "vips.jpg")
+			tool("vips", "thumbnail", f, vipsFile+"[Q=80,optimize_coding,strip]", strconv.Itoa(w))
+			vips, _ := os.ReadFile(vipsFile)
+			sizes := [6]int{len(std), len(opt), len(prog), len(tranOpt), len(tranProg), len(vips)}
+			for i := range sum {
+				sum[i] += sizes[i]
+			}
+			fmt.Printf("| %s | %d | %d | %d (%s) | %d (%s) | %d | %d | %d (ours %s) |\n", filepath.Base(f), w,
+				sizes[0], sizes[1], pct(sizes[1], sizes[0]), sizes[2], pct(sizes[2], sizes[0]),
+				sizes[3], sizes[4], sizes[5], pct(sizes[1], sizes[5]))
+		}
+	}
+	fmt.Printf("| all | | %d | %d (%s) | %d (%s) | %d | %d | %d (ours %s) |\n", sum[0], sum[1], pct(sum[1], sum[0]),
+		sum[2], pct(sum[2], sum[0]), sum[3], sum[4], sum[5], pct(sum[1], sum[5]))
 }
