@@ -563,6 +563,76 @@ func TestTransformJPEGProgressive(t *testing.T) {
 	}
 }
 
+// FuzzEncodeJPEG encodes random images of every kind the encoder takes,
+// with the standard tables, optimised and progressive, and checks that
+// image/jpeg and decodeJPEG decode all three to the same pixels.
+func FuzzEncodeJPEG(f *testing.F) {
+	f.Add(uint8(1), uint8(1), uint8(80), uint8(0), []byte{1, 2, 3, 4})
+	f.Add(uint8(17), uint8(33), uint8(5), uint8(1), []byte("seed pixels"))
+	f.Add(uint8(40), uint8(9), uint8(100), uint8(2), bytes.Repeat([]byte{0, 255, 7}, 99))
+	f.Add(uint8(60), uint8(60), uint8(50), uint8(1), []byte{128})
+	f.Fuzz(func(t *testing.T, w, h, q, kind uint8, seed []byte) {
+		rect := image.Rect(0, 0, int(w)%64+1, int(h)%64+1)
+		quality := int(q)%100 + 1
+		r := rand.New(rand.NewSource(int64(len(seed))))
+		fill := func(p []byte, opaque bool) {
+			for i := range p {
+				if len(seed) > 0 && i%7 != 0 {
+					p[i] = seed[i%len(seed)]
+				} else {
+					p[i] = uint8(r.Intn(256))
+				}
+				if opaque && i%4 == 3 {
+					p[i] = 255
+				}
+			}
+		}
+		var m image.Image
+		switch kind % 3 {
+		case 0:
+			g := image.NewGray(rect)
+			fill(g.Pix, false)
+			m = g
+		case 1:
+			yc := image.NewYCbCr(rect, image.YCbCrSubsampleRatio420)
+			fill(yc.Y, false)
+			fill(yc.Cb, false)
+			fill(yc.Cr, false)
+			m = yc
+		default:
+			rgba := image.NewRGBA(rect)
+			fill(rgba.Pix, true)
+			m = rgba
+		}
+		std := encodeTestJPEG(t, m, jpegOptions{quality: quality, standardTables: true})
+		want := map[string]any{}
+		for i, o := range []jpegOptions{{quality: quality, standardTables: true}, {quality: quality}, {quality: quality, progressive: true}} {
+			data := std
+			if i > 0 {
+				data = encodeTestJPEG(t, m, o)
+			}
+			a, err := jpeg.Decode(bytes.NewReader(data))
+			if err != nil {
+				t.Fatalf("%+v: image/jpeg: %v", o, err)
+			}
+			b, err := decodeJPEG(data, 1)
+			if err != nil {
+				t.Fatalf("%+v: decodeJPEG: %v", o, err)
+			}
+			got := map[string]any{"image/jpeg": visiblePixels(t, a), "decodeJPEG": visiblePixels(t, b)}
+			if i == 0 {
+				want = got
+				continue
+			}
+			for name := range got {
+				if !reflect.DeepEqual(got[name], want[name]) {
+					t.Errorf("%+v: %s decodes other pixels than with the standard tables", o, name)
+				}
+			}
+		}
+	})
+}
+
 // TestQuantiseExact checks quantise against image/jpeg's division for
 // every quantiser and every dividend the DCT can give.
 func TestQuantiseExact(t *testing.T) {
