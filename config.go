@@ -262,6 +262,9 @@ type engineConfig struct {
 	// WebP quality when q= is absent, in place of Quality; 0: Quality.
 	JPEGQuality int `json:"jpeg_quality"`
 	WebPQuality int `json:"webp_quality"`
+	// JPEGProgressive writes progressive JPEGs (DC first, then bands of
+	// AC coefficients) instead of baseline ones (default false).
+	JPEGProgressive bool `json:"jpeg_progressive"`
 
 	// The original's keys below are read and have no effect here (see
 	// noEffectKeys): picfit has one built-in engine and its own PNG level.
@@ -1338,6 +1341,8 @@ Stored names and output:
       The original's buffer size; no effect here.
   engine.backends           object    null
       The original's goimage/gifsicle backends (weight, mimetypes, path); no effect here.
+  engine.jpeg_progressive  bool  false
+      Write progressive JPEGs (DC first, then bands of AC coefficients), not baseline ones.
 
 Options: routes:
   options.enable_upload          bool    false

@@ -26,7 +26,7 @@ func encodeImage(w io.Writer, img *image.RGBA, format string, quality int, lossl
 		// block straight from Pix) and *image.YCbCr. Converting to YCbCr
 		// ourselves (4:4:4 or 4:2:0) was measured no faster overall and
 		// costs a full-size allocation, so the RGBA goes in as is.
-		return encodeJPEG(w, flattenWhite(img), quality)
+		return encodeJPEG(w, flattenWhite(img), jpegOptions{quality: quality})
 	case "png":
 		// writePNG writes what image/png would (8-bit RGB when opaque,
 		// else 8-bit RGBA unpremultiplied row by row), at a cheaper

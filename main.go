@@ -219,6 +219,7 @@ func newServer(cfg config, log *slog.Logger, now func() time.Time) (*server, err
 			quality:         cfg.Engine.Quality,
 			jpegQuality:     cfg.Engine.JPEGQuality,
 			webpQuality:     cfg.Engine.WebPQuality,
+			jpegProgressive: cfg.Engine.JPEGProgressive,
 			format:          cfg.Engine.Format,
 			defaultFormat:   cfg.Engine.DefaultFormat,
 			maxOutputPixels: o.MaxOutputPixels,

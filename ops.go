@@ -15,6 +15,7 @@ type engineOptions struct {
 	quality         int    // JPEG and WebP quality when the request has no q
 	jpegQuality     int    // engine.jpeg_quality: JPEG's instead, 0 = quality
 	webpQuality     int    // engine.webp_quality: WebP's instead, 0 = quality
+	jpegProgressive bool   // write progressive JPEGs (engine.jpeg_progressive)
 	format          string // output format forced by engine.format, or ""
 	defaultFormat   string // when neither fmt nor the source's format applies
 	maxOutputPixels int64  // any intermediate or final image, 0 = unlimited
@@ -99,7 +100,7 @@ func transform(src []byte, r *request, eo engineOptions, images func(path string
 			return result{}, fmt.Errorf("%s: %w", ops[0].name, err)
 		}
 		var buf bytes.Buffer
-		if err := encodeJPEG(&buf, m, quality); err != nil {
+		if err := encodeJPEG(&buf, m, jpegOptions{quality: quality, progressive: eo.jpegProgressive}); err != nil {
 			return result{}, err
 		}
 		return result{data: buf.Bytes(), format: format}, nil
@@ -180,6 +181,8 @@ func transform(src []byte, r *request, eo engineOptions, images func(path string
 		err = anim.finish(&buf, pic.loopCount())
 	case animated:
 		err = encodeGIF(&buf, frames, delays, pic.loopCount())
+	case format == "jpeg" && eo.jpegProgressive:
+		err = encodeJPEG(&buf, flattenWhite(still), jpegOptions{quality: quality, progressive: true})
 	default:
 		err = encodeImage(&buf, still, format, quality, r.lossless)
 	}
