@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"runtime/debug"
 	"sync"
 )
 
@@ -118,7 +116,7 @@ func (g *flightGroup) do(ctx context.Context, key string, fn func(ctx context.Co
 func (g *flightGroup) run(key string, c *flightCall, ctx context.Context, fn func(context.Context) (made, error)) {
 	defer func() {
 		if v := recover(); v != nil {
-			c.val, c.err = made{}, fmt.Errorf("panic: %v\n%s", v, debug.Stack())
+			c.val, c.err = made{}, recovered(v)
 		}
 		c.cancel()
 		g.mu.Lock()

@@ -511,7 +511,11 @@ func (s *server) process(ctx context.Context, req *request) (result, error) {
 	}
 	s.metrics.add(sourceBytes, uint64(len(src)))
 	start := s.now()
-	res, err := transform(src, req, s.engine, func(p string) ([]byte, error) { return s.readSource(ctx, p) })
+	var images func(string) ([]byte, error) // flat's, from the source storage
+	if s.src != nil {
+		images = func(p string) ([]byte, error) { return s.readSource(ctx, p) }
+	}
+	res, err := transform(ctx, src, req, s.engine, images)
 	if err != nil {
 		return result{}, err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"image"
@@ -118,7 +119,8 @@ type jpegEnc struct {
 // encodeJPEG writes m, an opaque *image.RGBA, a 4:2:0 *image.YCbCr or an
 // *image.Gray, each with bounds starting at the origin, as a baseline JPEG of the given quality (1..100): 4:2:0
 // for colour, exactly the bytes image/jpeg writes.
-func encodeJPEG(w io.Writer, m image.Image, quality int) error {
+// It polls ctx once a row of MCUs.
+func encodeJPEG(ctx context.Context, w io.Writer, m image.Image, quality int) error {
 	if quality < 1 || quality > 100 {
 		return fmt.Errorf("encode jpeg: %w: quality %d not in 1..100", errBadParam, quality)
 	}
@@ -156,13 +158,17 @@ func encodeJPEG(w io.Writer, m image.Image, quality int) error {
 		return fmt.Errorf("encode jpeg: %w: %T", errUnsupportedFormat, m)
 	}
 	e.header(b.Dx(), b.Dy(), gray)
+	var err error
 	switch m := m.(type) {
 	case *image.Gray:
-		e.scanGray(m)
+		err = e.scanGray(ctx, m)
 	case *image.YCbCr:
-		e.scanYCbCr(m)
+		err = e.scanYCbCr(ctx, m)
 	case *image.RGBA:
-		e.scanRGBA(m)
+		err = e.scanRGBA(ctx, m)
+	}
+	if err != nil {
+		return fmt.Errorf("encode jpeg: %w", err)
 	}
 	// Pad the last byte with ones, then EOI.
 	e.emit(0x7f, 7)
@@ -239,27 +245,34 @@ func loadBlock(b *jpegBlock, pix []byte, stride, w, h, x, y int) {
 }
 
 // scanGray writes the blocks of a grey image.
-func (e *jpegEnc) scanGray(m *image.Gray) {
+func (e *jpegEnc) scanGray(ctx context.Context, m *image.Gray) error {
 	w, h := m.Rect.Dx(), m.Rect.Dy()
 	var b jpegBlock
 	var dc int32
 	for y := 0; y < h; y += 8 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		for x := 0; x < w; x += 8 {
 			loadBlock(&b, m.Pix, m.Stride, w, h, x, y)
 			dc = e.block(&b, 0, dc)
 		}
 	}
+	return nil
 }
 
 // scanYCbCr writes the MCUs of a 4:2:0 image: four Y blocks, then one Cb
 // and one Cr block from the chroma planes as they are (image/jpeg would
 // spread each chroma sample over 2x2 pixels and average them back).
-func (e *jpegEnc) scanYCbCr(m *image.YCbCr) {
+func (e *jpegEnc) scanYCbCr(ctx context.Context, m *image.YCbCr) error {
 	w, h := m.Rect.Dx(), m.Rect.Dy()
 	cw, ch := (w+1)/2, (h+1)/2
 	var b jpegBlock
 	var dcY, dcCb, dcCr int32
 	for y := 0; y < h; y += 16 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		for x := 0; x < w; x += 16 {
 			for i := range 4 {
 				loadBlock(&b, m.Y, m.YStride, w, h, x+8*(i&1), y+4*(i&2))
@@ -271,17 +284,21 @@ func (e *jpegEnc) scanYCbCr(m *image.YCbCr) {
 			dcCr = e.block(&b, 1, dcCr)
 		}
 	}
+	return nil
 }
 
 // scanRGBA writes the MCUs of an opaque RGBA image, converted with
 // color.RGBToYCbCr, the chroma averaged over 2x2 pixels, as image/jpeg
 // does.
-func (e *jpegEnc) scanRGBA(m *image.RGBA) {
+func (e *jpegEnc) scanRGBA(ctx context.Context, m *image.RGBA) error {
 	w, h := m.Rect.Dx(), m.Rect.Dy()
 	var ys, cb, cr [16 * 16]int32
 	var b jpegBlock
 	var dcY, dcCb, dcCr int32
 	for y := 0; y < h; y += 16 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		for x := 0; x < w; x += 16 {
 			for j := range 16 {
 				row := m.Pix[min(y+j, h-1)*m.Stride:]
@@ -304,6 +321,7 @@ func (e *jpegEnc) scanRGBA(m *image.RGBA) {
 			dcCr = e.block(&b, 1, dcCr)
 		}
 	}
+	return nil
 }
 
 // average420 is image/jpeg's scale: each sample of dst the rounded mean

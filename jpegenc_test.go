@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"image"
 	"image/jpeg"
@@ -46,7 +47,7 @@ func TestEncodeJPEGMatchesImageJPEG(t *testing.T) {
 			for _, q := range []int{1, 30, 50, 80, 95, 100} {
 				t.Run(fmt.Sprintf("%T/%v/q%d", m, sz, q), func(t *testing.T) {
 					var got, want bytes.Buffer
-					if err := encodeJPEG(&got, m, q); err != nil {
+					if err := encodeJPEG(context.Background(), &got, m, q); err != nil {
 						t.Fatal(err)
 					}
 					if err := jpeg.Encode(&want, m, &jpeg.Options{Quality: q}); err != nil {
@@ -68,15 +69,15 @@ func TestEncodeJPEGMatchesImageJPEG(t *testing.T) {
 // TestEncodeJPEGCorpus does the same on a real photo, scaled as the
 // planar path scales it.
 func TestEncodeJPEGCorpus(t *testing.T) {
-	d, err := decodeJPEGPlanes(readTestdata(t, "medium-blinds-1920x1200.jpg"), 1)
+	d, err := decodeJPEGPlanes(context.Background(), readTestdata(t, "medium-blinds-1920x1200.jpg"), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	x, y := span{0, 1920}, span{0, 1200}
-	m := d.resampleYCbCr(x, y, span{0, 1920}, span{0, 1200}, 803, 501)
+	m := must(d.resampleYCbCr(context.Background(), x, y, span{0, 1920}, span{0, 1200}, 803, 501))
 	for _, img := range []image.Image{m, toRGBA(m)} {
 		var got, want bytes.Buffer
-		if err := encodeJPEG(&got, img, 80); err != nil {
+		if err := encodeJPEG(context.Background(), &got, img, 80); err != nil {
 			t.Fatal(err)
 		}
 		if err := jpeg.Encode(&want, img, &jpeg.Options{Quality: 80}); err != nil {
@@ -111,11 +112,11 @@ func TestQuantiseExact(t *testing.T) {
 // BenchmarkEncodeJPEGAgainstImageJPEG encodes an 800x500 photo, as 4:2:0
 // YCbCr and as RGBA, with encodeJPEG and with image/jpeg.
 func BenchmarkEncodeJPEGAgainstImageJPEG(b *testing.B) {
-	d, err := decodeJPEGPlanes(readTestdata(b, "medium-blinds-1920x1200.jpg"), 1)
+	d, err := decodeJPEGPlanes(context.Background(), readTestdata(b, "medium-blinds-1920x1200.jpg"), 1)
 	if err != nil {
 		b.Fatal(err)
 	}
-	m := d.resampleYCbCr(span{0, 1920}, span{0, 1200}, span{0, 1920}, span{0, 1200}, 800, 500)
+	m := must(d.resampleYCbCr(context.Background(), span{0, 1920}, span{0, 1200}, span{0, 1920}, span{0, 1200}, 800, 500))
 	rgba := toRGBA(m)
 	for _, c := range []struct {
 		name string
@@ -130,7 +131,7 @@ func BenchmarkEncodeJPEGAgainstImageJPEG(b *testing.B) {
 		b.Run(c.name+"/ours", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				encodeJPEG(&bytes.Buffer{}, c.m, 80)
+				encodeJPEG(context.Background(), &bytes.Buffer{}, c.m, 80)
 			}
 		})
 	}
