@@ -356,6 +356,9 @@ func decodeScaled(ctx context.Context, data []byte, lim decodeLimits, hintW, hin
 	}
 
 	if h.format == "jpeg" {
+		if n := jpegScanCount(data); n > maxJPEGScans {
+			return nil, fmt.Errorf("decode jpeg: %w: %d scans, over the limit of %d (maxJPEGScans)", errTooLarge, n, maxJPEGScans)
+		}
 		hinted := hintW > 0 && hintH > 0
 		var chroma image.Point // 4:2:0 of the hinted size, as stored
 		if hinted && toJPEG {

@@ -221,13 +221,17 @@ func (s *server) parse(r *http.Request) (*request, error) {
 	if req.path != "" && s.src == nil {
 		return nil, fmt.Errorf("%w: path: no source storage is configured", errBadParam)
 	}
+	if s.src == nil && req.images() > 0 {
+		return nil, fmt.Errorf("%w: op: flat path: no source storage is configured", errBadParam)
+	}
 	if err := s.checkSizes(req); err != nil {
 		return nil, err
 	}
 	return req, nil
 }
 
-// checkSizes enforces options.allowed_sizes on every sizing operation.
+// checkSizes enforces options.allowed_sizes on every sizing operation,
+// and on flat's size when it has one.
 func (s *server) checkSizes(req *request) error {
 	if len(s.allowedSizes) == 0 {
 		return nil
@@ -235,6 +239,10 @@ func (s *server) checkSizes(req *request) error {
 	for _, op := range req.ops {
 		switch op.name {
 		case "resize", "thumbnail", "fit", "pad":
+		case "flat":
+			if op.w == 0 && op.h == 0 {
+				continue
+			}
 		default:
 			continue
 		}

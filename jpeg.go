@@ -188,6 +188,30 @@ type jpegScan struct {
 // does.
 const maxJPEGScans = 500
 
+// jpegScanCount counts the scans (SOS markers) of data by walking its
+// segments as decode does, without decoding them: decodeScaled refuses a
+// source of more than maxJPEGScans before allocating anything for it. A
+// walk that fails stops with the count so far (decoding reports why).
+func jpegScanCount(data []byte) int {
+	d := &jpegDecoder{data: data, pos: 2}
+	n := 0
+	for {
+		marker, err := d.nextMarker()
+		if err != nil || marker == jpegEOI {
+			return n
+		}
+		if jpegRST0 <= marker && marker <= jpegRST7 {
+			continue
+		}
+		if _, err := d.segment(); err != nil {
+			return n
+		}
+		if marker == jpegSOS {
+			n++
+		}
+	}
+}
+
 // jpegDecoder holds the state of one decode.
 type jpegDecoder struct {
 	// ctx is the context of the call that made the decoder (it lives as

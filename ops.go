@@ -454,6 +454,14 @@ func flat(ctx context.Context, img *image.RGBA, op operation, extras *flatImages
 	W, H := img.Rect.Dx(), img.Rect.Dy()
 	out := image.NewRGBA(img.Rect)
 	copy(out.Pix, img.Pix)
+	// Every image is read and its header checked, drawn or not.
+	sizes := make([]image.Point, len(op.images))
+	for i, p := range op.images {
+		var err error
+		if sizes[i], err = extras.size(ctx, p); err != nil {
+			return nil, err
+		}
+	}
 	r := image.Rect(W*op.rect[0]/100, H*op.rect[1]/100, W*op.rect[2]/100, H*op.rect[3]/100)
 	if r.Empty() {
 		return out, nil
@@ -463,10 +471,7 @@ func flat(ctx context.Context, img *image.RGBA, op operation, extras *flatImages
 	}
 	n := len(op.images)
 	for i, p := range op.images {
-		size, err := extras.size(ctx, p)
-		if err != nil {
-			return nil, err
-		}
+		size := sizes[i]
 		var cell image.Rectangle
 		var w, h int
 		switch {
