@@ -254,6 +254,8 @@ func TestCancelStopsWork(t *testing.T) {
 		{"encode jpeg", 30, func(ctx context.Context) error { return encodeImage(ctx, io.Discard, big, "jpeg", 80, false) }},
 		{"encode png", 300, func(ctx context.Context) error { return encodeImage(ctx, io.Discard, big, "png", 0, false) }},
 		{"encode webp", 20, func(ctx context.Context) error { return encodeImage(ctx, io.Discard, big, "webp", 80, false) }},
+		{"encode webp lossless: predictors", 30, func(ctx context.Context) error { return encodeImage(ctx, io.Discard, big, "webp", 80, true) }},
+		{"encode webp lossless: matches", 150, func(ctx context.Context) error { return encodeImage(ctx, io.Discard, big, "webp", 80, true) }},
 		{"whole transform", 500, func(ctx context.Context) error {
 			_, err := transform(ctx, jpg.Bytes(), parseTestRequest(t, "path=x&op=rotate&op=op:effect+filter:blur&fmt=png"), testEngine, nil)
 			return discard(err)

@@ -70,8 +70,8 @@ func (f webpFrame) append(b []byte) []byte {
 	return appendChunk(b, "VP8 ", f.data)
 }
 
-// encodeWebPFrame codes one frame. The lossy coder polls ctx once a row
-// of macroblocks; the lossless one only before and after.
+// encodeWebPFrame codes one frame. The coders poll ctx once a row of
+// macroblocks or tiles, or every vp8lPoll pixels.
 func encodeWebPFrame(ctx context.Context, img *image.RGBA, quality int, lossless bool) (webpFrame, error) {
 	if err := ctx.Err(); err != nil {
 		return webpFrame{}, fmt.Errorf("encode webp: %w", err)
@@ -85,8 +85,8 @@ func encodeWebPFrame(ctx context.Context, img *image.RGBA, quality int, lossless
 	}
 	f := webpFrame{lossless: lossless, alpha: !rgbaOpaque(img)}
 	if lossless {
-		f.data = encodeVP8L(argbPixels(img), width, height, f.alpha, true)
-		if err := ctx.Err(); err != nil {
+		var err error
+		if f.data, err = encodeVP8L(ctx, argbPixels(img), width, height, f.alpha, true); err != nil {
 			return webpFrame{}, fmt.Errorf("encode webp: %w", err)
 		}
 		return f, nil
@@ -99,7 +99,11 @@ func encodeWebPFrame(ctx context.Context, img *image.RGBA, quality int, lossless
 	if f.alpha {
 		// Compression 1 (VP8L without its header), no filter: the
 		// predictor transform does a filter's work.
-		f.alph = append([]byte{1}, encodeVP8L(alphaPixels(img), width, height, false, false)...)
+		alph, err := encodeVP8L(ctx, alphaPixels(img), width, height, false, false)
+		if err != nil {
+			return webpFrame{}, fmt.Errorf("encode webp: %w", err)
+		}
+		f.alph = append([]byte{1}, alph...)
 	}
 	return f, nil
 }
