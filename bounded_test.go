@@ -416,6 +416,7 @@ func TestFlatLimits(t *testing.T) {
 		{"too many images in a request", "path=avatar.png&op=op:flat" + paths(maxFlatImages) + "&op=op:flat" + paths(maxFlatImages) + "&op=op:flat+path:x.png", http.StatusBadRequest, "maxRequestImages"},
 		{"flat over max_output_pixels", "path=avatar.png&op=op:flat+w:2000+h:2000+stick:top-left+path:avatar.png", http.StatusBadRequest, "max_output_pixels"},
 		{"flat within the limits", "path=avatar.png&op=op:flat+w:20+h:20+stick:top-left+path:avatar.png", http.StatusOK, ""},
+		{"missing image in an empty rectangle", "path=avatar.png&op=op:flat+pos:10.10.10.10+path:missing.png", http.StatusNotFound, "missing.png"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -514,10 +514,10 @@ func flat(ctx context.Context, img *image.RGBA, op operation, extras *flatImages
 
 // flatImages holds the images flat operations draw, read by storage path
 // with load (nil when there is no source storage). It keeps each
-// image's encoded bytes and its versions scaled to the cells it is drawn
-// in (the frames of an animation draw the same), never the image
-// decoded at its full size: each is decoded (a JPEG shrunk on load)
-// when a cell needs it, scaled, and dropped before the next.
+// image's size and its versions scaled to the cells it is drawn in (the
+// frames of an animation draw the same), never the image decoded at its
+// full size: each is decoded (a JPEG shrunk on load) when a cell needs
+// it, scaled, and dropped before the next, and so are its encoded bytes.
 type flatImages struct {
 	load  func(path string) ([]byte, error)
 	lim   decodeLimits
@@ -604,6 +604,7 @@ func (f *flatImages) scaled(ctx context.Context, path string, w, h int, maxPixel
 	if err != nil {
 		return nil, fmt.Errorf("flat image %s: %w", path, err)
 	}
+	delete(f.data, path) // read again should another size be needed
 	var m *image.RGBA
 	if p.shrunk {
 		m, err = p.scaleArea(ctx, p.x, p.y, w, h, maxPixels)
