@@ -8,6 +8,7 @@ import (
 	"image"
 	"image/color"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -559,21 +561,69 @@ type panicCtx struct{ context.Context }
 
 func (panicCtx) Err() error { panic("boom inside the codec") }
 
-// TestPanicIs500WithoutText: a panic while processing answers a bare 500
-// and the server keeps serving.
+// TestPanicIs500WithoutText: a panic while processing, or in a handler,
+// answers a bare 500, is logged with its stack, and the server keeps
+// serving.
 func TestPanicIs500WithoutText(t *testing.T) {
 	e := newTestEnv(t, nil)
+	var log lockedBuffer
+	e.s.log = slog.New(slog.NewTextHandler(&log, nil))
 	e.s.src = panicStorage{e.s.src}
 	resp := e.get(t, "/display?path=avatar.png&op=op:flat+path:boom.png")
 	body := readBody(t, resp)
 	if resp.StatusCode != http.StatusInternalServerError || strings.Contains(string(body), "boom") || strings.Contains(string(body), "panic") {
 		t.Errorf("panic while processing = %d %q, want a bare 500", resp.StatusCode, body)
 	}
+	if l := log.String(); !strings.Contains(l, "msg=panic") || !strings.Contains(l, "boom: a bug below the handler") || !strings.Contains(l, "panicStorage.Open") {
+		t.Errorf("log = %q, want a panic entry with the value and the stack", l)
+	}
 	resp = e.get(t, "/display?path=avatar.png&op=resize&w=10")
 	readBody(t, resp)
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("next request = %d, want 200", resp.StatusCode)
 	}
+
+	// A panic in the handler itself goes through the same fail.
+	log.Reset()
+	ts := httptest.NewServer(e.s.recoverPanics(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		panic("boom in a handler")
+	})))
+	defer ts.Close()
+	hr, err := http.Get(ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body = readBody(t, hr)
+	if hr.StatusCode != http.StatusInternalServerError || strings.Contains(string(body), "boom") {
+		t.Errorf("panic in a handler = %d %q, want a bare 500", hr.StatusCode, body)
+	}
+	if l := log.String(); !strings.Contains(l, "msg=panic") || !strings.Contains(l, "boom in a handler") || !strings.Contains(l, "stack=") {
+		t.Errorf("log = %q, want a panic entry with the value and the stack", l)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer that a logger and a test share.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *lockedBuffer) Reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Reset()
 }
 
 // panicStorage panics when asked for boom.png.

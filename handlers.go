@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/url"
 	"path"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -91,7 +90,9 @@ func (s *server) adminHandler() http.Handler {
 	return s.observe(s.recoverPanics(mux))
 }
 
-// recoverPanics turns a panic in a handler into a logged 500.
+// recoverPanics turns a panic in a handler into a *panicError that fail
+// answers, as it does those recovered in the goroutines that process
+// images (flightGroup.run, parallel): a logged 500.
 func (s *server) recoverPanics(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
@@ -99,10 +100,7 @@ func (s *server) recoverPanics(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				stack := string(debug.Stack())
-				s.log.Error("panic", "method", r.Method, "url", r.URL.String(), "panic", v, "stack", stack)
-				s.sentry.report("fatal", fmt.Sprintf("panic: %v", v), map[string]string{"url": r.URL.String(), "stack": stack})
-				http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+				s.fail(w, r, recovered(v))
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -710,11 +708,17 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if code == http.StatusTooManyRequests {
 		s.metrics.add(rejections, 1)
 	}
+	var pe *panicError
 	switch {
 	case errors.Is(err, errSignature):
 		msg = "Invalid signature"
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		return // the client hung up
+	case errors.As(err, &pe): // a bug: its stack to the log, nothing to the client
+		stack := string(pe.stack)
+		s.log.Error("panic", "method", r.Method, "url", r.URL.String(), "panic", pe.value, "stack", stack)
+		s.sentry.report("fatal", fmt.Sprintf("panic: %v", pe.value), map[string]string{"url": r.URL.String(), "stack": stack})
+		msg = http.StatusText(code)
 	case code >= 500:
 		s.log.Error("request failed", "method", r.Method, "url", r.URL.String(), "status", code, "err", err)
 		s.sentry.report("error", err.Error(), map[string]string{
