@@ -30,7 +30,8 @@ import (
 // An op value is either an operation name, which takes the global
 // parameters, or an element "op:NAME k:v k:v" (the "+" of a query decodes
 // to a space) carrying its own parameters; "path:X" may repeat in a flat
-// element. For every other parameter the first value counts. Unknown
+// element (maxFlatImages times, maxRequestImages in all the request's
+// elements). For every other parameter the first value counts. Unknown
 // parameters are kept: they change the key and must be signed.
 type request struct {
 	params  url.Values // every parameter as received, path-style ones first
