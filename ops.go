@@ -516,8 +516,9 @@ func flat(ctx context.Context, img *image.RGBA, op operation, extras *flatImages
 // with load (nil when there is no source storage). It keeps each
 // image's size and its versions scaled to the cells it is drawn in (the
 // frames of an animation draw the same), never the image decoded at its
-// full size: each is decoded (a JPEG shrunk on load) when a cell needs
-// it, scaled, and dropped before the next, and so are its encoded bytes.
+// full size: each is decoded when a cell needs it, scaled, and dropped
+// before the next, and so are its encoded bytes. A JPEG is shrunk on
+// load and a PNG scaled as its rows are decoded, as a first resize is.
 type flatImages struct {
 	load  func(path string) ([]byte, error)
 	lim   decodeLimits
@@ -597,7 +598,13 @@ func (f *flatImages) scaled(ctx context.Context, path string, w, h int, maxPixel
 	if err != nil {
 		return nil, err
 	}
-	p, err := decodeScaled(ctx, data, f.lim, w, h, false)
+	resize := []operation{{name: "resize", w: w, h: h, upscale: true}}
+	eo := engineOptions{maxOutputPixels: maxPixels, decode: f.lim}
+	var hintW, hintH int // a JPEG is shrunk on load when it shrinks
+	if s := f.sizes[path]; w < s.X && h < s.Y {
+		hintW, hintH = w, h
+	}
+	p, err := decodeFirstOp(ctx, data, eo, resize, hintW, hintH, false)
 	if err == nil && p.anim != nil {
 		err = p.anim.check(ctx)
 	}
@@ -606,9 +613,12 @@ func (f *flatImages) scaled(ctx context.Context, path string, w, h int, maxPixel
 	}
 	delete(f.data, path) // read again should another size be needed
 	var m *image.RGBA
-	if p.shrunk {
+	switch {
+	case p.applied: // scaled as decoded
+		m = p.still
+	case p.shrunk:
 		m, err = p.scaleArea(ctx, p.x, p.y, w, h, maxPixels)
-	} else {
+	default:
 		err = p.eachFrame(ctx, func(img *image.RGBA, _ int) error {
 			var err error
 			if m, err = scaleTo(ctx, img, w, h, maxPixels); err != nil {
