@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime/debug"
 	"sync"
-	"time"
 )
 
 // errOverloaded: every processing slot is busy and the wait queue is full (429).
@@ -155,7 +153,7 @@ func (g *flightGroup) do(ctx context.Context, key string, fn func(ctx context.Co
 func (g *flightGroup) run(key string, c *flightCall, ctx context.Context, fn func(context.Context) (made, error)) {
 	defer func() {
 		if v := recover(); v != nil {
-			c.val, c.err = made{}, fmt.Errorf("panic: %v\n%s", v, debug.Stack())
+			c.val, c.err = made{}, recovered(v)
 		}
 		c.cancel()
 		g.mu.Lock()
@@ -166,43 +164,19 @@ func (g *flightGroup) run(key string, c *flightCall, ctx context.Context, fn fun
 	c.val, c.err = fn(ctx)
 }
 
-// transformWithin runs transform, bounded by options.transform_timeout
-// when set. Past it the request fails with a timeout (504) at once, while
-// the work, which cannot be interrupted, finishes in the background: it
-// then takes *release over and calls it only when done, so the processor
-// stays counted as busy for as long as it really is.
-func (s *server) transformWithin(ctx context.Context, src []byte, req *request, extras map[string][]byte, release *func()) (result, error) {
+// transformWithin runs transform on src and the flat images in extras,
+// bounded by options.transform_timeout when set: transform stops when its
+// context ends, so past the timeout the processor is free again at once.
+func (s *server) transformWithin(ctx context.Context, src []byte, req *request, extras map[string][]byte) (result, error) {
 	images := func(p string) ([]byte, error) { return extras[p], nil }
 	if s.transformTimeout <= 0 {
-		return transform(src, req, s.engine, images)
+		return transform(ctx, src, req, s.engine, images)
 	}
-	type outcome struct {
-		res result
-		err error
+	tctx, cancel := context.WithTimeout(ctx, s.transformTimeout)
+	defer cancel()
+	res, err := transform(tctx, src, req, s.engine, images)
+	if err != nil && ctx.Err() == nil && tctx.Err() != nil {
+		return result{}, fmt.Errorf("transform: %w: over options.transform_timeout (%v)", context.DeadlineExceeded, s.transformTimeout)
 	}
-	done := make(chan outcome, 1)
-	go func() {
-		var o outcome
-		defer func() { // as flightGroup.run does on the caller's goroutine
-			if v := recover(); v != nil {
-				o = outcome{err: fmt.Errorf("panic: %v\n%s", v, debug.Stack())}
-			}
-			done <- o
-		}()
-		o.res, o.err = transform(src, req, s.engine, images)
-	}()
-	timer := time.NewTimer(s.transformTimeout)
-	defer timer.Stop()
-	select {
-	case o := <-done:
-		return o.res, o.err
-	case <-timer.C:
-	}
-	rel := *release
-	*release = func() {}
-	go func() {
-		<-done
-		rel()
-	}()
-	return result{}, fmt.Errorf("transform: %w: over options.transform_timeout (%v)", context.DeadlineExceeded, s.transformTimeout)
+	return res, err
 }

@@ -222,9 +222,12 @@ func footprint(src source, extras []source, r *request, eo engineOptions, format
 		total += px * (xImageBytes + turned)
 	}
 
-	for _, e := range extras { // flat's images, decoded whole
-		total += int64(e.bytes) + int64(e.width)*int64(e.height)*xImageBytes
+	var extra int64 // flat's images: their bytes, and one decoded at a time
+	for _, e := range extras {
+		total += int64(e.bytes)
+		extra = max(extra, int64(e.width)*int64(e.height)*xImageBytes)
 	}
+	total += extra
 
 	// The operation chain on one frame: its largest step.
 	w, h := W, H

@@ -187,7 +187,7 @@ func TestFootprintBoundsAllocations(t *testing.T) {
 			est := footprint(in, nil, req, eo, outputFormat(req.format, eo, in.format))
 
 			var res result
-			peak, alloc := heapUse(func() { res, err = transform(src, req, eo, nil) })
+			peak, alloc := heapUse(func() { res, err = transform(context.Background(), src, req, eo, nil) })
 			if err != nil {
 				t.Fatal(err)
 			}

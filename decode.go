@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"image"
@@ -45,30 +46,26 @@ func inspect(data []byte) (h header, noTrailer bool, err error) {
 		return header{}, false, fmt.Errorf("read header: %w", errUnsupportedFormat)
 	}
 	h = header{format: format, frames: 1, orientation: 1}
-	// The walks below are ours, but a header is hostile input all the same.
-	err = guard(format, func() error {
-		if format == "gif" {
-			l, err := walkGIF(data)
-			h.width, h.height, h.frames, noTrailer = l.width, l.height, l.frames, !l.trailer
-			return err
+	if format == "gif" {
+		l, err := walkGIF(data)
+		if err != nil {
+			return header{}, false, err
 		}
-		cfg, err := decodeConfig(format, data)
-		h.width, h.height = cfg.Width, cfg.Height
-		return err
-	})
-	if err != nil {
-		return header{}, false, err
+		h.width, h.height, h.frames, noTrailer = l.width, l.height, l.frames, !l.trailer
+	} else {
+		err = guard(format, func() error {
+			cfg, err := decodeConfig(format, data)
+			h.width, h.height = cfg.Width, cfg.Height
+			return err
+		})
+		if err != nil {
+			return header{}, false, err
+		}
 	}
 	if h.width <= 0 || h.height <= 0 {
 		return header{}, false, fmt.Errorf("read %s header: %w: size %dx%d", format, errCorruptImage, h.width, h.height)
 	}
-	err = guard(format, func() error {
-		h.orientation = exifOrientation(format, data)
-		return nil
-	})
-	if err != nil {
-		return header{}, false, err
-	}
+	h.orientation = exifOrientation(format, data)
 	return h, noTrailer, nil
 }
 
@@ -111,8 +108,10 @@ func decodeConfig(format string, data []byte) (image.Config, error) {
 	return cfg, nil
 }
 
-// guard runs a decoder call, turning a panic (the x/image decoders have
-// had some on hostile input) into errCorruptImage.
+// guard runs a call of the x/image or image decoders, turning a panic
+// (they have had some on hostile input) into errCorruptImage. Our own
+// decoders run unguarded: a panic there is a bug, which flightGroup.run
+// turns into a logged 500 with its stack, never a 422 that echoes it.
 func guard(format string, f func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -321,10 +320,10 @@ type picture struct {
 // what the header claims, so with no limit a few hostile bytes can ask for
 // tens of gigabytes (a failed allocation of that size kills the process,
 // it is no error or panic that could be recovered).
-func decode(data []byte, lim decodeLimits) (*picture, error) {
-	p, err := decodeScaled(data, lim, 0, 0, false)
+func decode(ctx context.Context, data []byte, lim decodeLimits) (*picture, error) {
+	p, err := decodeScaled(ctx, data, lim, 0, 0, false)
 	if err == nil && p.anim != nil {
-		err = p.anim.check() // decodeScaled leaves that to the walk over the frames
+		err = p.anim.check(ctx) // decodeScaled leaves that to the walk over the frames
 	}
 	if err != nil {
 		return nil, err
@@ -340,7 +339,7 @@ func decode(data []byte, lim decodeLimits) (*picture, error) {
 // the picture is then shrunk. toJPEG says that applyShrunkYCbCr will
 // take those planes to 4:2:0 (straightToJPEG): the chroma is then
 // decoded only as large as that needs (see chromaScale).
-func decodeScaled(data []byte, lim decodeLimits, hintW, hintH int, toJPEG bool) (*picture, error) {
+func decodeScaled(ctx context.Context, data []byte, lim decodeLimits, hintW, hintH int, toJPEG bool) (*picture, error) {
 	h, noTrailer, err := inspect(data)
 	if err != nil {
 		return nil, err
@@ -367,7 +366,7 @@ func decodeScaled(data []byte, lim decodeLimits, hintW, hintH int, toJPEG bool) 
 			p.anim = a
 			return p, nil
 		}
-		err := a.eachCanvas(p.width, p.height, func(img *image.RGBA, _ []canvasRun, _ int) error {
+		err := a.eachCanvas(ctx, p.width, p.height, func(img *image.RGBA, _ []canvasRun, _ int) error {
 			p.still = img // the walk ends after the only frame: the canvas is ours
 			return nil
 		})
@@ -378,6 +377,9 @@ func decodeScaled(data []byte, lim decodeLimits, hintW, hintH int, toJPEG bool) 
 	}
 
 	if h.format == "jpeg" {
+		if n := jpegScanCount(data); n > maxJPEGScans {
+			return nil, fmt.Errorf("decode jpeg: %w: %d scans, over the limit of %d (maxJPEGScans)", errTooLarge, n, maxJPEGScans)
+		}
 		hinted := hintW > 0 && hintH > 0
 		var chroma image.Point // 4:2:0 of the hinted size, as stored
 		if hinted && toJPEG {
@@ -386,33 +388,29 @@ func decodeScaled(data []byte, lim decodeLimits, hintW, hintH int, toJPEG bool) 
 				chroma.X, chroma.Y = chroma.Y, chroma.X
 			}
 		}
-		err = guard("jpeg", func() error {
-			return decodeJPEGPicture(p, data, h, shrinkOnLoad(h, hintW, hintH), hinted, chroma)
-		})
-		if err != nil {
+		if err := decodeJPEGPicture(ctx, p, data, h, shrinkOnLoad(h, hintW, hintH), hinted, chroma); err != nil {
 			return nil, err
 		}
 		return p, nil
 	}
 
 	if h.format == "png" {
-		err = guard("png", func() error {
-			img, err := decodePNG(data)
-			if err != nil {
-				return err
-			}
-			p.still = orient(img, h.orientation)
-			return nil
-		})
+		img, err := decodePNG(ctx, data)
 		if err != nil {
 			return nil, err
+		}
+		if p.still, err = orient(ctx, img, h.orientation); err != nil {
+			return nil, fmt.Errorf("decode png: %w", err)
 		}
 		p.width, p.height = p.still.Rect.Dx(), p.still.Rect.Dy()
 		return p, nil
 	}
 
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", h.format, err)
+	}
+	var m image.Image
 	err = guard(h.format, func() error {
-		var m image.Image
 		var err error
 		r := bytes.NewReader(data)
 		switch h.format {
@@ -424,11 +422,16 @@ func decodeScaled(data []byte, lim decodeLimits, hintW, hintH int, toJPEG bool) 
 		if err != nil {
 			return decodeError(h.format, err)
 		}
-		p.still = orient(toRGBA(m), h.orientation)
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	if err := ctx.Err(); err != nil { // x/image decoders do not look at it
+		return nil, fmt.Errorf("decode %s: %w", h.format, err)
+	}
+	if p.still, err = orient(ctx, toRGBA(m), h.orientation); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", h.format, err)
 	}
 	p.width, p.height = p.still.Rect.Dx(), p.still.Rect.Dy()
 	return p, nil
@@ -438,8 +441,8 @@ func decodeScaled(data []byte, lim decodeLimits, hintW, hintH int, toJPEG bool) 
 // 1 too: it measured faster than image/jpeg plus the conversion to RGBA),
 // turned upright; with planar, to planes when resampleRGBA takes them,
 // with the chroma only as large as chroma (decodeJPEGPlanesChroma).
-func decodeJPEGPicture(p *picture, data []byte, h header, scale int, planar bool, chroma image.Point) error {
-	d, err := decodeJPEGPlanesChroma(data, scale, chroma)
+func decodeJPEGPicture(ctx context.Context, p *picture, data []byte, h header, scale int, planar bool, chroma image.Point) error {
+	d, err := decodeJPEGPlanesChroma(ctx, data, scale, chroma)
 	if err != nil {
 		return err
 	}
@@ -457,11 +460,13 @@ func decodeJPEGPicture(p *picture, data []byte, h header, scale int, planar bool
 		p.x, p.y = spans()
 		return nil
 	}
-	img, err := d.toRGBA()
+	img, err := d.toRGBA(ctx)
 	if err != nil {
 		return err
 	}
-	p.still = orient(img, h.orientation)
+	if p.still, err = orient(ctx, img, h.orientation); err != nil {
+		return fmt.Errorf("decode jpeg: %w", err)
+	}
 	if scale > 1 {
 		p.shrunk = true
 		p.x, p.y = spans()
@@ -471,9 +476,9 @@ func decodeJPEGPicture(p *picture, data []byte, h header, scale int, planar bool
 
 // scaleArea scales the part x×y of the picture's image (upright, in the
 // pixels of still or of the planes) to w×h.
-func (p *picture) scaleArea(x, y span, w, h int, maxPixels int64) (*image.RGBA, error) {
+func (p *picture) scaleArea(ctx context.Context, x, y span, w, h int, maxPixels int64) (*image.RGBA, error) {
 	if p.planes == nil {
-		return scaleArea(p.still, x, y, w, h, maxPixels)
+		return scaleArea(ctx, p.still, x, y, w, h, maxPixels)
 	}
 	if err := checkPixels(w, h, maxPixels); err != nil {
 		return nil, err
@@ -486,14 +491,18 @@ func (p *picture) scaleArea(x, y span, w, h int, maxPixels int64) (*image.RGBA, 
 		w, h = h, w
 	}
 	x, y = orientSpans(x, y, uw, uh, inverseOrientation(p.orientation))
-	return orient(p.planes.resampleRGBA(x, y, w, h), p.orientation), nil
+	m, err := p.planes.resampleRGBA(ctx, x, y, w, h)
+	if err != nil {
+		return nil, err
+	}
+	return orient(ctx, m, p.orientation)
 }
 
 // scaleYCbCr is scaleArea for a picture in planes whose result goes to
 // the JPEG encoder: grey, or YCbCr 4:2:0. Each chroma sample covers two
 // by two pixels of the upright result, so its span is set upright, then
 // turned as stored with the luma's.
-func (p *picture) scaleYCbCr(x, y span, w, h int, maxPixels int64) (image.Image, error) {
+func (p *picture) scaleYCbCr(ctx context.Context, x, y span, w, h int, maxPixels int64) (image.Image, error) {
 	if err := checkPixels(w, h, maxPixels); err != nil {
 		return nil, err
 	}
@@ -509,7 +518,11 @@ func (p *picture) scaleYCbCr(x, y span, w, h int, maxPixels int64) (image.Image,
 	inv := inverseOrientation(p.orientation)
 	x, y = orientSpans(x, y, uw, uh, inv)
 	cx, cy = orientSpans(cx, cy, uw, uh, inv)
-	return orientPlanes(p.planes.resampleYCbCr(x, y, cx, cy, w, h), p.orientation), nil
+	m, err := p.planes.resampleYCbCr(ctx, x, y, cx, cy, w, h)
+	if err != nil {
+		return nil, err
+	}
+	return orientPlanes(m, p.orientation), nil
 }
 
 // inverseOrientation is the orientation that undoes o's turn: 6 and 8
@@ -594,11 +607,11 @@ func (p *picture) loopCount() int {
 // that fn may keep or modify. A still yields one frame, delay 0: the
 // picture's own image, handed over without a copy (fn may keep or modify
 // it; the picture then holds the change).
-func (p *picture) eachFrame(fn func(img *image.RGBA, delay int) error) error {
+func (p *picture) eachFrame(ctx context.Context, fn func(img *image.RGBA, delay int) error) error {
 	if p.anim == nil {
 		return fn(p.still, 0)
 	}
-	return p.anim.eachCanvas(p.width, p.height, func(img *image.RGBA, _ []canvasRun, delay int) error {
+	return p.anim.eachCanvas(ctx, p.width, p.height, func(img *image.RGBA, _ []canvasRun, delay int) error {
 		out := image.NewRGBA(img.Rect)
 		copy(out.Pix, img.Pix)
 		return fn(out, delay)
@@ -609,9 +622,9 @@ func (p *picture) eachFrame(fn func(img *image.RGBA, delay int) error) error {
 // walk, which it must not modify and may keep only if it stops the walk,
 // and the runs of pixels that changed since the previous frame (every
 // row for the first).
-func (p *picture) eachCanvas(fn func(img *image.RGBA, changed []canvasRun, delay int) error) error {
+func (p *picture) eachCanvas(ctx context.Context, fn func(img *image.RGBA, changed []canvasRun, delay int) error) error {
 	if p.anim == nil {
 		return fn(p.still, wholeRuns(nil, p.still.Rect), 0)
 	}
-	return p.anim.eachCanvas(p.width, p.height, fn)
+	return p.anim.eachCanvas(ctx, p.width, p.height, fn)
 }

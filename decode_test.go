@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -390,34 +391,34 @@ func TestDecode(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := decode(tt.data, decodeLimits{maxPixels: 100_000_000})
+			p, err := decode(context.Background(), tt.data, decodeLimits{maxPixels: 100_000_000})
 			if err != nil {
-				t.Fatalf("decode(%s): %v", tt.name, err)
+				t.Fatalf("decode(context.Background(), %s): %v", tt.name, err)
 			}
 			if p.format != tt.format || p.width != tt.width || p.height != tt.height || p.frameCount() != tt.frames {
-				t.Errorf("decode(%s) = %s %dx%d %d frames, want %s %dx%d %d frames",
+				t.Errorf("decode(context.Background(), %s) = %s %dx%d %d frames, want %s %dx%d %d frames",
 					tt.name, p.format, p.width, p.height, p.frameCount(), tt.format, tt.width, tt.height, tt.frames)
 			}
 			if (p.anim != nil) != (tt.frames > 1) || (p.still != nil) != (tt.frames == 1) {
-				t.Errorf("decode(%s): anim set %v, still set %v, for %d frames", tt.name, p.anim != nil, p.still != nil, tt.frames)
+				t.Errorf("decode(context.Background(), %s): anim set %v, still set %v, for %d frames", tt.name, p.anim != nil, p.still != nil, tt.frames)
 			}
 			n := 0
-			err = p.eachFrame(func(img *image.RGBA, _ int) error {
+			err = p.eachFrame(context.Background(), func(img *image.RGBA, _ int) error {
 				n++
 				if img.Rect != image.Rect(0, 0, tt.width, tt.height) {
-					t.Errorf("decode(%s) frame %d bounds %v, want %dx%d at (0,0)", tt.name, n, img.Rect, tt.width, tt.height)
+					t.Errorf("decode(context.Background(), %s) frame %d bounds %v, want %dx%d at (0,0)", tt.name, n, img.Rect, tt.width, tt.height)
 				}
 				if n == 1 && tt.tol >= 0 {
 					c := img.RGBAAt(0, 0)
 					if absDiff(c.R, tt.corner.R) > tt.tol || absDiff(c.G, tt.corner.G) > tt.tol ||
 						absDiff(c.B, tt.corner.B) > tt.tol || c.A != tt.corner.A {
-						t.Errorf("decode(%s) pixel (0,0) = %v, want %v within %d", tt.name, c, tt.corner, tt.tol)
+						t.Errorf("decode(context.Background(), %s) pixel (0,0) = %v, want %v within %d", tt.name, c, tt.corner, tt.tol)
 					}
 				}
 				return nil
 			})
 			if err != nil || n != tt.frames {
-				t.Errorf("decode(%s).eachFrame = %d frames, %v; want %d, nil", tt.name, n, err, tt.frames)
+				t.Errorf("decode(context.Background(), %s).eachFrame = %d frames, %v; want %d, nil", tt.name, n, err, tt.frames)
 			}
 		})
 	}
@@ -464,9 +465,9 @@ func TestDecodeErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := decode(tt.data, decodeLimits{maxPixels: 100_000_000})
+			p, err := decode(context.Background(), tt.data, decodeLimits{maxPixels: 100_000_000})
 			if !errors.Is(err, tt.want) {
-				t.Errorf("decode(%s) = %v, %v; want error %v", tt.name, p, err, tt.want)
+				t.Errorf("decode(context.Background(), %s) = %v, %v; want error %v", tt.name, p, err, tt.want)
 			}
 		})
 	}
@@ -485,21 +486,21 @@ func TestDecodeHugePNGHeader(t *testing.T) {
 	data := pngFile(pngChunk("IHDR", pngIHDR(100000, 100000)))
 
 	var err error
-	alloc := allocatedDuring(func() { _, err = decode(data, decodeLimits{maxPixels: 100_000_000}) })
+	alloc := allocatedDuring(func() { _, err = decode(context.Background(), data, decodeLimits{maxPixels: 100_000_000}) })
 	if !errors.Is(err, errTooLarge) {
-		t.Errorf("decode(100000x100000 png, limit 1e8) = %v, want errTooLarge", err)
+		t.Errorf("decode(context.Background(), 100000x100000 png, limit 1e8) = %v, want errTooLarge", err)
 	}
 	if err != nil && (!strings.Contains(err.Error(), "10000000000 pixels") || !strings.Contains(err.Error(), "limit of 100000000")) {
-		t.Errorf("decode(100000x100000 png) error %q does not name the pixel count and the limit", err)
+		t.Errorf("decode(context.Background(), 100000x100000 png) error %q does not name the pixel count and the limit", err)
 	}
 	if alloc > 1<<20 {
-		t.Errorf("decode(100000x100000 png, limit 1e8) allocated %d bytes, want < 1 MB", alloc)
+		t.Errorf("decode(context.Background(), 100000x100000 png, limit 1e8) allocated %d bytes, want < 1 MB", alloc)
 	}
 
 	// With no limit the decoder gets the data, which ends before any IDAT.
-	alloc = allocatedDuring(func() { _, err = decode(data, decodeLimits{}) })
+	alloc = allocatedDuring(func() { _, err = decode(context.Background(), data, decodeLimits{}) })
 	if !errors.Is(err, errCorruptImage) {
-		t.Errorf("decode(100000x100000 png, no limit) = %v, want errCorruptImage", err)
+		t.Errorf("decode(context.Background(), 100000x100000 png, no limit) = %v, want errCorruptImage", err)
 	}
 	t.Logf("no limit: %v, %d bytes allocated", err, alloc)
 }
@@ -509,21 +510,21 @@ func TestDecodeGIFOverLimitBeforeLZW(t *testing.T) {
 	// decoder that got that far would answer errCorruptImage.
 	data := rawGIF(1000, 1000, 200, 1000, 1000, []byte{0xff, 0xff})
 	var err error
-	alloc := allocatedDuring(func() { _, err = decode(data, decodeLimits{maxPixels: 100_000_000}) })
+	alloc := allocatedDuring(func() { _, err = decode(context.Background(), data, decodeLimits{maxPixels: 100_000_000}) })
 	if !errors.Is(err, errTooLarge) {
-		t.Errorf("decode(gif 1000x1000 x 200 frames, limit 1e8) = %v, want errTooLarge", err)
+		t.Errorf("decode(context.Background(), gif 1000x1000 x 200 frames, limit 1e8) = %v, want errTooLarge", err)
 	}
 	if alloc > 1<<20 {
-		t.Errorf("decode(gif over the limit) allocated %d bytes, want < 1 MB", alloc)
+		t.Errorf("decode(context.Background(), gif over the limit) allocated %d bytes, want < 1 MB", alloc)
 	}
-	if _, err := decode(data, decodeLimits{maxPixels: 1_000_000_000}); !errors.Is(err, errCorruptImage) {
-		t.Errorf("decode(same gif, limit 1e9) = %v, want errCorruptImage from the LZW decoder", err)
+	if _, err := decode(context.Background(), data, decodeLimits{maxPixels: 1_000_000_000}); !errors.Is(err, errCorruptImage) {
+		t.Errorf("decode(context.Background(), same gif, limit 1e9) = %v, want errCorruptImage from the LZW decoder", err)
 	}
 
 	// Many tiny frames are refused whatever the pixel limit.
 	many := rawGIF(1, 1, maxGIFFrames+1, 1, 1, []byte{0x44, 0x01})
-	if _, err := decode(many, decodeLimits{}); !errors.Is(err, errTooLarge) {
-		t.Errorf("decode(gif of %d frames) = %v, want errTooLarge", maxGIFFrames+1, err)
+	if _, err := decode(context.Background(), many, decodeLimits{}); !errors.Is(err, errTooLarge) {
+		t.Errorf("decode(context.Background(), gif of %d frames) = %v, want errTooLarge", maxGIFFrames+1, err)
 	}
 }
 
@@ -540,9 +541,9 @@ func TestDecodeLimit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := decode(data, decodeLimits{maxPixels: tt.limit})
+			_, err := decode(context.Background(), data, decodeLimits{maxPixels: tt.limit})
 			if !errors.Is(err, tt.want) {
-				t.Errorf("decode(500x357 jpeg, limit %d) = %v, want %v", tt.limit, err, tt.want)
+				t.Errorf("decode(context.Background(), 500x357 jpeg, limit %d) = %v, want %v", tt.limit, err, tt.want)
 			}
 		})
 	}
@@ -558,11 +559,11 @@ func TestDecodeCMYK(t *testing.T) {
 	if _, ok := raw.(*image.CMYK); !ok {
 		t.Errorf("jpeg.Decode(cmyk jpeg) = %T, want *image.CMYK", raw)
 	}
-	cmyk, err := decode(testdataFile(t, "cmyk-blinds-1920x1200.jpg"), decodeLimits{maxPixels: 1e8})
+	cmyk, err := decode(context.Background(), testdataFile(t, "cmyk-blinds-1920x1200.jpg"), decodeLimits{maxPixels: 1e8})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, err := decode(testdataFile(t, "medium-blinds-1920x1200.jpg"), decodeLimits{maxPixels: 1e8})
+	ref, err := decode(context.Background(), testdataFile(t, "medium-blinds-1920x1200.jpg"), decodeLimits{maxPixels: 1e8})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -579,9 +580,9 @@ func TestDecodeEXIFOrientation(t *testing.T) {
 	lim := decodeLimits{maxPixels: 1e8}
 	mustDecode := func(name string) *image.RGBA {
 		t.Helper()
-		p, err := decode(testdataFile(t, name), lim)
+		p, err := decode(context.Background(), testdataFile(t, name), lim)
 		if err != nil {
-			t.Fatalf("decode(%s): %v", name, err)
+			t.Fatalf("decode(context.Background(), %s): %v", name, err)
 		}
 		return p.still
 	}
@@ -595,21 +596,21 @@ func TestDecodeEXIFOrientation(t *testing.T) {
 		// Re-encoded at quality 90 after turning it: a few levels off.
 		{"exif-orient6-blinds-1200x1920.jpg", blinds, 3},
 		// The same JPEG data as schwarzy.jpg with an EXIF segment added.
-		{"schwarzy_exif3.jpg", rotate180(schwarzy), 0},
-		{"schwarzy_exif6.jpg", rotate270(schwarzy), 0},
-		{"schwarzy_exif8.jpg", rotate90(schwarzy), 0},
+		{"schwarzy_exif3.jpg", must(rotate180(context.Background(), schwarzy)), 0},
+		{"schwarzy_exif6.jpg", must(rotate270(context.Background(), schwarzy)), 0},
+		{"schwarzy_exif8.jpg", must(rotate90(context.Background(), schwarzy)), 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := mustDecode(tt.name)
 			if got.Rect != tt.want.Rect {
-				t.Fatalf("decode(%s) = %v, want %v", tt.name, got.Rect, tt.want.Rect)
+				t.Fatalf("decode(context.Background(), %s) = %v, want %v", tt.name, got.Rect, tt.want.Rect)
 			}
 			d := channelMeanAbsDiff(t, got, tt.want)
 			t.Logf("%s: mean abs diff R %.2f G %.2f B %.2f", tt.name, d[0], d[1], d[2])
 			for c, v := range d {
 				if v > tt.max {
-					t.Errorf("decode(%s) channel %d mean abs diff %.2f from the upright image, want <= %.0f", tt.name, c, v, tt.max)
+					t.Errorf("decode(context.Background(), %s) channel %d mean abs diff %.2f from the upright image, want <= %.0f", tt.name, c, v, tt.max)
 				}
 			}
 		})
@@ -618,7 +619,7 @@ func TestDecodeEXIFOrientation(t *testing.T) {
 
 func TestDecodeContainerOrientation(t *testing.T) {
 	tiff6 := orientationTIFF(binary.LittleEndian, 6)
-	plain, err := decode(patLosslessWebP, decodeLimits{})
+	plain, err := decode(context.Background(), patLosslessWebP, decodeLimits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -628,16 +629,16 @@ func TestDecodeContainerOrientation(t *testing.T) {
 		want *image.RGBA
 	}{
 		{"png eXIf 6", withPNGEXIF(encodePNG(t, letterImage("abc/def")), tiff6), letterImage("da/eb/fc")},
-		{"webp EXIF 6", withWebPEXIF(patLosslessWebP, 4, 3, tiff6), rotate270(plain.still)},
+		{"webp EXIF 6", withWebPEXIF(patLosslessWebP, 4, 3, tiff6), must(rotate270(context.Background(), plain.still))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := decode(tt.data, decodeLimits{maxPixels: 1e6})
+			p, err := decode(context.Background(), tt.data, decodeLimits{maxPixels: 1e6})
 			if err != nil {
-				t.Fatalf("decode(%s): %v", tt.name, err)
+				t.Fatalf("decode(context.Background(), %s): %v", tt.name, err)
 			}
 			if p.still.Rect != tt.want.Rect || !bytes.Equal(p.still.Pix, tt.want.Pix) {
-				t.Errorf("decode(%s) = %v %v, want %v %v", tt.name, p.still.Rect, p.still.Pix, tt.want.Rect, tt.want.Pix)
+				t.Errorf("decode(context.Background(), %s) = %v %v, want %v %v", tt.name, p.still.Rect, p.still.Pix, tt.want.Rect, tt.want.Pix)
 			}
 		})
 	}
@@ -645,24 +646,24 @@ func TestDecodeContainerOrientation(t *testing.T) {
 
 func TestDecodeWebP(t *testing.T) {
 	want := toRGBA(webpPattern())
-	lossless, err := decode(patLosslessWebP, decodeLimits{})
+	lossless, err := decode(context.Background(), patLosslessWebP, decodeLimits{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(lossless.still.Pix, want.Pix) {
-		t.Errorf("decode(lossless webp) = %v, want %v", lossless.still.Pix, want.Pix)
+		t.Errorf("decode(context.Background(), lossless webp) = %v, want %v", lossless.still.Pix, want.Pix)
 	}
-	lossy, err := decode(patLossyAlphaWebP, decodeLimits{})
+	lossy, err := decode(context.Background(), patLossyAlphaWebP, decodeLimits{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 3; i < len(want.Pix); i += 4 {
 		if lossy.still.Pix[i] != want.Pix[i] {
-			t.Errorf("decode(lossy webp with alpha) alpha of pixel %d = %d, want %d", i/4, lossy.still.Pix[i], want.Pix[i])
+			t.Errorf("decode(context.Background(), lossy webp with alpha) alpha of pixel %d = %d, want %d", i/4, lossy.still.Pix[i], want.Pix[i])
 		}
 		for c := i - 3; c < i; c++ {
 			if lossy.still.Pix[c] > lossy.still.Pix[i] {
-				t.Errorf("decode(lossy webp with alpha) pixel %d not premultiplied: % x", i/4, lossy.still.Pix[i-3:i+1])
+				t.Errorf("decode(context.Background(), lossy webp with alpha) pixel %d not premultiplied: % x", i/4, lossy.still.Pix[i-3:i+1])
 			}
 		}
 	}
@@ -670,12 +671,12 @@ func TestDecodeWebP(t *testing.T) {
 
 func TestDecodeBMPCorpus(t *testing.T) {
 	data := corpusFile(t, "bmp-blinds-800x500.bmp")
-	p, err := decode(data, decodeLimits{maxPixels: 1e8})
+	p, err := decode(context.Background(), data, decodeLimits{maxPixels: 1e8})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p.format != "bmp" || p.width != 800 || p.height != 500 {
-		t.Errorf("decode(bmp-blinds) = %s %dx%d, want bmp 800x500", p.format, p.width, p.height)
+		t.Errorf("decode(context.Background(), bmp-blinds) = %s %dx%d, want bmp 800x500", p.format, p.width, p.height)
 	}
 }
 
@@ -685,22 +686,22 @@ func TestGIFGiphy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := decode(data, decodeLimits{maxPixels: 1e8})
+	p, err := decode(context.Background(), data, decodeLimits{maxPixels: 1e8})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p.frameCount() != 37 || p.width != 400 || p.height != 300 {
-		t.Errorf("decode(giphy.gif) = %dx%d %d frames, want 400x300 37 frames", p.width, p.height, p.frameCount())
+		t.Errorf("decode(context.Background(), giphy.gif) = %dx%d %d frames, want 400x300 37 frames", p.width, p.height, p.frameCount())
 	}
 	if p.loopCount() != ref.LoopCount || p.loopCount() != 0 {
-		t.Errorf("decode(giphy.gif).loopCount() = %d, want %d (forever)", p.loopCount(), ref.LoopCount)
+		t.Errorf("decode(context.Background(), giphy.gif).loopCount() = %d, want %d (forever)", p.loopCount(), ref.LoopCount)
 	}
 	// Every frame of giphy.gif covers the screen and is disposed of with
 	// "none": a composited frame shows the frame's own pixel where it is
 	// opaque and the previous composited frame's where it is transparent.
 	var delays []int
 	prev := image.NewRGBA(image.Rect(0, 0, 400, 300))
-	err = p.eachFrame(func(img *image.RGBA, delay int) error {
+	err = p.eachFrame(context.Background(), func(img *image.RGBA, delay int) error {
 		i := len(delays)
 		delays = append(delays, delay)
 		own := toRGBA(ref.Image[i])
@@ -784,7 +785,7 @@ func TestEachFrameComposite(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := decode(buildGIF(t, tt.w, tt.h, tt.loop, tt.frames...), decodeLimits{maxPixels: 1e6})
+			p, err := decode(context.Background(), buildGIF(t, tt.w, tt.h, tt.loop, tt.frames...), decodeLimits{maxPixels: 1e6})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -795,7 +796,7 @@ func TestEachFrameComposite(t *testing.T) {
 				t.Errorf("loopCount() = %d, want %d", p.loopCount(), tt.loop)
 			}
 			i := 0
-			err = p.eachFrame(func(img *image.RGBA, delay int) error {
+			err = p.eachFrame(context.Background(), func(img *image.RGBA, delay int) error {
 				if i >= len(tt.want) {
 					t.Fatalf("eachFrame gave more than %d frames", len(tt.want))
 				}
@@ -821,13 +822,13 @@ func TestEachFrameComposite(t *testing.T) {
 }
 
 func TestEachFrameStops(t *testing.T) {
-	p, err := decode(testdataFile(t, "giphy.gif"), decodeLimits{maxPixels: 1e8})
+	p, err := decode(context.Background(), testdataFile(t, "giphy.gif"), decodeLimits{maxPixels: 1e8})
 	if err != nil {
 		t.Fatal(err)
 	}
 	stop := errors.New("stop")
 	calls := 0
-	err = p.eachFrame(func(*image.RGBA, int) error {
+	err = p.eachFrame(context.Background(), func(*image.RGBA, int) error {
 		calls++
 		if calls == 2 {
 			return stop
@@ -838,12 +839,12 @@ func TestEachFrameStops(t *testing.T) {
 		t.Errorf("eachFrame with fn failing on frame 2 = %v after %d calls, want stop after 2", err, calls)
 	}
 
-	still, err := decode(testdataFile(t, "tiny-1x1.png"), decodeLimits{})
+	still, err := decode(context.Background(), testdataFile(t, "tiny-1x1.png"), decodeLimits{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	calls = 0
-	err = still.eachFrame(func(img *image.RGBA, delay int) error {
+	err = still.eachFrame(context.Background(), func(img *image.RGBA, delay int) error {
 		calls++
 		if delay != 0 {
 			t.Errorf("still frame delay = %d, want 0", delay)
@@ -858,16 +859,16 @@ func TestEachFrameStops(t *testing.T) {
 
 func TestDecodeCorpusGIF(t *testing.T) {
 	data := corpusFile(t, "animated-imgproxy-demo-978x720-125f.gif")
-	p, err := decode(data, decodeLimits{maxPixels: 100_000_000})
+	p, err := decode(context.Background(), data, decodeLimits{maxPixels: 100_000_000})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p.frameCount() != 125 || p.width != 978 || p.height != 720 {
-		t.Errorf("decode(imgproxy demo gif) = %dx%d %d frames, want 978x720 125 frames", p.width, p.height, p.frameCount())
+		t.Errorf("decode(context.Background(), imgproxy demo gif) = %dx%d %d frames, want 978x720 125 frames", p.width, p.height, p.frameCount())
 	}
 	var last *image.RGBA
 	n := 0
-	if err := p.eachFrame(func(img *image.RGBA, _ int) error {
+	if err := p.eachFrame(context.Background(), func(img *image.RGBA, _ int) error {
 		n++
 		last = img
 		return nil
@@ -909,7 +910,7 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		h, herr := readHeader(data)
-		p, err := decode(data, decodeLimits{maxPixels: 4_000_000})
+		p, err := decode(context.Background(), data, decodeLimits{maxPixels: 4_000_000})
 		if err != nil {
 			if !errors.Is(err, errUnsupportedFormat) && !errors.Is(err, errCorruptImage) && !errors.Is(err, errTooLarge) {
 				t.Fatalf("decode error %q wraps none of the sentinels", err)
@@ -927,7 +928,7 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("decode = %s %dx%d %d frames, header says %+v", p.format, p.width, p.height, p.frameCount(), h)
 		}
 		n := 0
-		err = p.eachFrame(func(img *image.RGBA, _ int) error {
+		err = p.eachFrame(context.Background(), func(img *image.RGBA, _ int) error {
 			n++
 			if img.Rect != image.Rect(0, 0, p.width, p.height) {
 				t.Fatalf("frame %d bounds %v, want %dx%d", n, img.Rect, p.width, p.height)
@@ -945,7 +946,7 @@ func benchmarkDecode(b *testing.B, name string) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
-		if _, err := decode(data, decodeLimits{maxPixels: 1e8}); err != nil {
+		if _, err := decode(context.Background(), data, decodeLimits{maxPixels: 1e8}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -962,13 +963,13 @@ func BenchmarkDecodeWebPAlpha(b *testing.B) {
 func BenchmarkDecodeGIF(b *testing.B) { benchmarkDecode(b, "giphy.gif") }
 
 func BenchmarkGIFEachFrame(b *testing.B) {
-	p, err := decode(testdataFile(b, "giphy.gif"), decodeLimits{maxPixels: 1e8})
+	p, err := decode(context.Background(), testdataFile(b, "giphy.gif"), decodeLimits{maxPixels: 1e8})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := p.eachFrame(func(*image.RGBA, int) error { return nil }); err != nil {
+		if err := p.eachFrame(context.Background(), func(*image.RGBA, int) error { return nil }); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"image"
@@ -18,24 +19,35 @@ import (
 // unless lossless is set or img has few colours (webpLossless). Formats
 // without alpha (JPEG, BMP) get the image flattened onto white first; GIF
 // is quantised to an adaptive palette by quantize. Any other format is
-// errUnsupportedFormat.
-func encodeImage(w io.Writer, img *image.RGBA, format string, quality int, lossless bool) error {
+// errUnsupportedFormat. The encoders poll ctx once a row (of MCUs,
+// macroblocks); those of x/image (GIF, BMP) only before they start.
+func encodeImage(ctx context.Context, w io.Writer, img *image.RGBA, format string, quality int, lossless bool) error {
+	switch format {
+	case "gif", "bmp":
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("encode %s: %w", format, err)
+		}
+	}
 	switch format {
 	case "jpeg":
 		// image/jpeg has fast paths for *image.RGBA (it converts each 8x8
 		// block straight from Pix) and *image.YCbCr. Converting to YCbCr
 		// ourselves (4:4:4 or 4:2:0) was measured no faster overall and
 		// costs a full-size allocation, so the RGBA goes in as is.
-		return encodeJPEG(w, flattenWhite(img), jpegOptions{quality: quality})
+		return encodeJPEG(ctx, w, flattenWhite(img), jpegOptions{quality: quality})
 	case "png":
 		// writePNG writes what image/png would (8-bit RGB when opaque,
 		// else 8-bit RGBA unpremultiplied row by row), at a cheaper
 		// zlib level (see pngLevel).
-		if err := writePNG(w, img); err != nil {
+		if err := writePNG(ctx, w, img); err != nil {
 			return fmt.Errorf("encode png: %w", err)
 		}
 	case "gif":
-		if err := gif.Encode(w, quantize(img), nil); err != nil {
+		m := quantize(img)
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("encode gif: %w", err)
+		}
+		if err := gif.Encode(w, m, nil); err != nil {
 			return fmt.Errorf("encode gif: %w", err)
 		}
 	case "bmp":
@@ -43,7 +55,7 @@ func encodeImage(w io.Writer, img *image.RGBA, format string, quality int, lossl
 			return fmt.Errorf("encode bmp: %w", err)
 		}
 	case "webp":
-		return encodeWebP(w, img, quality, webpLossless(img, lossless))
+		return encodeWebP(ctx, w, img, quality, webpLossless(img, lossless))
 	default:
 		return fmt.Errorf("encode %q: %w", format, errUnsupportedFormat)
 	}
@@ -693,7 +705,10 @@ func ditherFS(img *image.RGBA, dst *image.Paletted, pal color.Palette, transpare
 // or that is followed by one that does (the last frame is followed by the
 // first), is disposed to the background, so that transparent areas show the
 // page and not the previous frame; the others use DisposalNone.
-func encodeGIF(w io.Writer, frames []*image.Paletted, delays []int, loopCount int) error {
+func encodeGIF(ctx context.Context, w io.Writer, frames []*image.Paletted, delays []int, loopCount int) error {
+	if err := ctx.Err(); err != nil { // image/gif does not look at it
+		return fmt.Errorf("encode gif: %w", err)
+	}
 	if len(frames) == 0 {
 		return fmt.Errorf("encode gif: no frames")
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"image"
@@ -133,8 +134,8 @@ func TestEncodeImageRoundTrip(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := encodeImage(&buf, tt.img, tt.format, 90, false); err != nil {
-				t.Fatalf("encodeImage(%s): %v", tt.format, err)
+			if err := encodeImage(context.Background(), &buf, tt.img, tt.format, 90, false); err != nil {
+				t.Fatalf("encodeImage(context.Background(), %s): %v", tt.format, err)
 			}
 			m := encTestDecode(t, tt.format, buf.Bytes())
 			if got, want := m.Bounds().Size(), tt.img.Rect.Size(); got != want {
@@ -173,8 +174,8 @@ func TestEncodeImageFlattensOnWhite(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := encodeImage(&buf, img, tt.format, 95, false); err != nil {
-				t.Fatalf("encodeImage(%s): %v", tt.format, err)
+			if err := encodeImage(context.Background(), &buf, img, tt.format, 95, false); err != nil {
+				t.Fatalf("encodeImage(context.Background(), %s): %v", tt.format, err)
 			}
 			m := encTestDecode(t, tt.format, buf.Bytes())
 			for _, c := range []struct {
@@ -269,8 +270,8 @@ func TestEncodePNGAlpha(t *testing.T) {
 		img.Set(x, 0, c)
 	}
 	var buf bytes.Buffer
-	if err := encodeImage(&buf, img, "png", 0, false); err != nil {
-		t.Fatalf("encodeImage(png): %v", err)
+	if err := encodeImage(context.Background(), &buf, img, "png", 0, false); err != nil {
+		t.Fatalf("encodeImage(context.Background(), png): %v", err)
 	}
 	if got := buf.Bytes()[25]; got != 6 {
 		t.Errorf("png colour type = %d, want 6 (RGBA)", got)
@@ -288,8 +289,8 @@ func TestEncodePNGAlpha(t *testing.T) {
 	}
 
 	buf.Reset()
-	if err := encodeImage(&buf, encTestStripes(8, 8, 3), "png", 0, false); err != nil {
-		t.Fatalf("encodeImage(png): %v", err)
+	if err := encodeImage(context.Background(), &buf, encTestStripes(8, 8, 3), "png", 0, false); err != nil {
+		t.Fatalf("encodeImage(context.Background(), png): %v", err)
 	}
 	if got := buf.Bytes()[25]; got != 2 {
 		t.Errorf("opaque png colour type = %d, want 2 (RGB, no alpha)", got)
@@ -538,7 +539,7 @@ func TestEncodeGIF(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := encodeGIF(&buf, tt.frames, tt.delays, tt.loop); err != nil {
+			if err := encodeGIF(context.Background(), &buf, tt.frames, tt.delays, tt.loop); err != nil {
 				t.Fatalf("encodeGIF: %v", err)
 			}
 			g, err := gif.DecodeAll(&buf)
@@ -587,8 +588,8 @@ func TestEncodeGIFErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := encodeGIF(io.Discard, tt.frames, tt.delays, 0); err == nil {
-				t.Errorf("encodeGIF(%s) = nil error, want one", tt.name)
+			if err := encodeGIF(context.Background(), io.Discard, tt.frames, tt.delays, 0); err == nil {
+				t.Errorf("encodeGIF(context.Background(), %s) = nil error, want one", tt.name)
 			}
 		})
 	}
@@ -612,12 +613,12 @@ func TestEncodeImageErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			err := encodeImage(&buf, img, tt.format, tt.quality, false)
+			err := encodeImage(context.Background(), &buf, img, tt.format, tt.quality, false)
 			if !errors.Is(err, tt.want) {
-				t.Errorf("encodeImage(%q, %d) = %v, want %v", tt.format, tt.quality, err, tt.want)
+				t.Errorf("encodeImage(context.Background(), %q, %d) = %v, want %v", tt.format, tt.quality, err, tt.want)
 			}
 			if buf.Len() != 0 {
-				t.Errorf("encodeImage(%q) wrote %d bytes on error", tt.format, buf.Len())
+				t.Errorf("encodeImage(context.Background(), %q) wrote %d bytes on error", tt.format, buf.Len())
 			}
 		})
 	}
@@ -654,7 +655,7 @@ func BenchmarkEncodeJPEG(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				buf.Reset()
-				if err := encodeImage(&buf, img, "jpeg", q, false); err != nil {
+				if err := encodeImage(context.Background(), &buf, img, "jpeg", q, false); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -672,7 +673,7 @@ func BenchmarkEncodePNG(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			buf.Reset()
-			if err := encodeImage(&buf, img, "png", 0, false); err != nil {
+			if err := encodeImage(context.Background(), &buf, img, "png", 0, false); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -716,7 +717,7 @@ func BenchmarkEncodeImageGIF(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf.Reset()
-		if err := encodeImage(&buf, img, "gif", 0, false); err != nil {
+		if err := encodeImage(context.Background(), &buf, img, "gif", 0, false); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -738,7 +739,7 @@ func BenchmarkEncodeGIF(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf.Reset()
-		if err := encodeGIF(&buf, g.Image, g.Delay, g.LoopCount); err != nil {
+		if err := encodeGIF(context.Background(), &buf, g.Image, g.Delay, g.LoopCount); err != nil {
 			b.Fatal(err)
 		}
 	}

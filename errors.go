@@ -1,6 +1,10 @@
 package main
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"runtime/debug"
+)
 
 // Sentinel errors shared by the engine, the storages and the handlers.
 // Code below the handlers wraps one of these with context
@@ -22,3 +26,19 @@ var (
 	// errNotFound: the source file, object or origin URL does not exist (404).
 	errNotFound = errors.New("not found")
 )
+
+// panicError is a panic recovered where it cannot be left to unwind: in
+// a goroutine of our own (parallel's, flightGroup's), so it reaches the
+// caller as an error. It is a bug, never the client's fault: a logged
+// 500 whose body says only the status text.
+type panicError struct {
+	value any
+	stack []byte // of the goroutine that panicked
+}
+
+func (e *panicError) Error() string { return fmt.Sprintf("panic: %v\n%s", e.value, e.stack) }
+
+// recovered makes the value of recover() a *panicError with the stack
+// of the goroutine calling it, which must be the deferred function of
+// the one that panicked.
+func recovered(v any) error { return &panicError{value: v, stack: debug.Stack()} }

@@ -124,7 +124,7 @@ func checkFaultObject(ctx context.Context, c *minio.Client, bucket, key string, 
 	if int64(len(data)) != info.Size {
 		return "", fmt.Sprintf("read %d bytes of an object of %d", len(data), info.Size)
 	}
-	p, err := decode(data, lim)
+	p, err := decode(context.Background(), data, lim)
 	if err != nil {
 		return "", "decode: " + err.Error()
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"compress/lzw"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -510,19 +511,20 @@ func (c *gifCanvas) dispose() image.Rectangle {
 // with the composited canvas, the pixels that changed since the last
 // call and the frame's delay. The canvas is the walk's own: fn must not
 // modify it, and may keep it only if it stops the walk.
-func (a *gifAnim) eachCanvas(width, height int, fn func(img *image.RGBA, changed []canvasRun, delay int) error) error {
+func (a *gifAnim) eachCanvas(ctx context.Context, width, height int, fn func(img *image.RGBA, changed []canvasRun, delay int) error) error {
 	c := newGIFCanvas(width, height)
-	return a.readFrames(func(f *gifImage) error { return fn(c.img, c.draw(f), f.delay) })
+	return a.readFrames(ctx, func(f *gifImage) error { return fn(c.img, c.draw(f), f.delay) })
 }
 
 // check reads every frame without compositing, for the errors.
-func (a *gifAnim) check() error {
-	return a.readFrames(func(*gifImage) error { return nil })
+func (a *gifAnim) check(ctx context.Context) error {
+	return a.readFrames(ctx, func(*gifImage) error { return nil })
 }
 
 // readFrames reads the frames in order and calls fn with each, until the
-// end, a read error (errCorruptImage) or fn's error.
-func (a *gifAnim) readFrames(fn func(f *gifImage) error) error {
+// end, a read error (errCorruptImage), fn's error or the end of ctx
+// (looked at before each frame).
+func (a *gifAnim) readFrames(ctx context.Context, fn func(f *gifImage) error) error {
 	g, err := newGIFReader(a.data, a.noTrailer)
 	if err != nil {
 		return fmt.Errorf("decode gif: %w: %v", errCorruptImage, err)
@@ -530,6 +532,9 @@ func (a *gifAnim) readFrames(fn func(f *gifImage) error) error {
 	defer g.release()
 	var f gifImage
 	for {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("decode gif: %w", err)
+		}
 		err := g.next(&f)
 		if err == io.EOF {
 			return nil

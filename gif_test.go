@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"image"
 	"image/gif"
@@ -87,7 +88,7 @@ func TestGIFReaderMatchesImageGIF(t *testing.T) {
 			data = append(data, 0x3b) // what the engine reads too
 		}
 		want, g, refErr := refFrames(data)
-		p, err := decode(data, decodeLimits{maxPixels: 1e8})
+		p, err := decode(context.Background(), data, decodeLimits{maxPixels: 1e8})
 		if (err == nil) != (refErr == nil) {
 			t.Fatalf("case %d: image/gif says %v, decode %v", i, refErr, err)
 		}
@@ -103,7 +104,7 @@ func TestGIFReaderMatchesImageGIF(t *testing.T) {
 			t.Fatalf("case %d: %d frames, loop %d; image/gif %d, %d", i, p.frameCount(), p.loopCount(), len(g.Image), g.LoopCount)
 		}
 		n := 0
-		err = p.eachFrame(func(img *image.RGBA, delay int) error {
+		err = p.eachFrame(context.Background(), func(img *image.RGBA, delay int) error {
 			if !bytes.Equal(img.Pix, want[n].Pix) || delay != g.Delay[n] {
 				t.Fatalf("case %d frame %d: pixels or delay (%d, want %d) differ", i, n, delay, g.Delay[n])
 			}

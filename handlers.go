@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/url"
 	"path"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -103,7 +102,9 @@ func (s *server) adminHandler() http.Handler {
 	return s.observe(s.recoverPanics(mux))
 }
 
-// recoverPanics turns a panic in a handler into a logged 500.
+// recoverPanics turns a panic in a handler into a *panicError that fail
+// answers, as it does those recovered in the goroutines that process
+// images (flightGroup.run, parallel): a logged 500.
 func (s *server) recoverPanics(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
@@ -111,10 +112,7 @@ func (s *server) recoverPanics(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				stack := string(debug.Stack())
-				s.log.Error("panic", "method", r.Method, "url", r.URL.String(), "panic", v, "stack", stack)
-				s.sentry.report("fatal", fmt.Sprintf("panic: %v", v), map[string]string{"url": r.URL.String(), "stack": stack})
-				http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+				s.fail(w, r, recovered(v))
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -233,13 +231,17 @@ func (s *server) parse(r *http.Request) (*request, error) {
 	if req.path != "" && s.src == nil {
 		return nil, fmt.Errorf("%w: path: no source storage is configured", errBadParam)
 	}
+	if s.src == nil && req.images() > 0 {
+		return nil, fmt.Errorf("%w: op: flat path: no source storage is configured", errBadParam)
+	}
 	if err := s.checkSizes(req); err != nil {
 		return nil, err
 	}
 	return req, nil
 }
 
-// checkSizes enforces options.allowed_sizes on every sizing operation.
+// checkSizes enforces options.allowed_sizes on every sizing operation,
+// and on flat's size when it has one.
 func (s *server) checkSizes(req *request) error {
 	if len(s.allowedSizes) == 0 {
 		return nil
@@ -247,6 +249,10 @@ func (s *server) checkSizes(req *request) error {
 	for _, op := range req.ops {
 		switch op.name {
 		case "resize", "thumbnail", "fit", "pad":
+		case "flat":
+			if op.w == 0 && op.h == 0 {
+				continue
+			}
 		default:
 			continue
 		}
@@ -544,7 +550,7 @@ func (s *server) process(ctx context.Context, req *request) (result, error) {
 	}
 	defer spent()
 	start := s.now()
-	res, err := s.transformWithin(ctx, src, req, extras, &release)
+	res, err := s.transformWithin(ctx, src, req, extras)
 	if err != nil {
 		return result{}, err
 	}
@@ -778,11 +784,17 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if code == http.StatusTooManyRequests {
 		s.metrics.add(rejections, 1)
 	}
+	var pe *panicError
 	switch {
 	case errors.Is(err, errSignature):
 		msg = "Invalid signature"
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		return // the client hung up
+	case errors.As(err, &pe): // a bug: its stack to the log, nothing to the client
+		stack := string(pe.stack)
+		s.log.Error("panic", "method", r.Method, "url", r.URL.String(), "panic", pe.value, "stack", stack)
+		s.sentry.report("fatal", fmt.Sprintf("panic: %v", pe.value), map[string]string{"url": r.URL.String(), "stack": stack})
+		msg = http.StatusText(code)
 	case code >= 500:
 		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "url", r.URL.String(), "status", code, "err", err)
 		s.sentry.report("error", err.Error(), map[string]string{

@@ -52,3 +52,12 @@ func blackhole(t *testing.T) int {
 	})
 	return ln.Addr().(*net.TCPAddr).Port
 }
+
+// must is v, for calls whose error a test does not expect (a context
+// that never ends): it panics on one.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}

@@ -8,12 +8,12 @@ package main
 import (
 	"bytes"
 	"compress/zlib"
+	"context"
 	"encoding/binary"
 	"hash/crc32"
 	"image"
 	"image/color"
 	"image/gif"
-	"math/bits"
 	"os"
 	"path/filepath"
 	"testing"
@@ -100,66 +100,6 @@ func bigPNG(t testing.TB, w, h int, interlaced bool, grey byte) []byte {
 	return out.Bytes()
 }
 
-// manyScanJPEG is a grey w×h progressive JPEG of scans scans: a DC scan
-// of flat blocks, then scans-1 AC scans that each end every block with
-// end-of-band runs. Each AC scan is a hundred bytes, however large the
-// image: a decoder that keeps coefficients for the whole image walks all
-// of them once a scan.
-func manyScanJPEG(w, h, scans int) []byte {
-	var out bytes.Buffer
-	seg := func(marker byte, body ...byte) {
-		out.Write([]byte{0xff, marker, byte((len(body) + 2) >> 8), byte(len(body) + 2)})
-		out.Write(body)
-	}
-	out.Write([]byte{0xff, 0xd8})
-	seg(0xdb, append([]byte{0}, bytes.Repeat([]byte{1}, 64)...)...) // DQT: all ones
-	seg(0xc2, 8, byte(h>>8), byte(h), byte(w>>8), byte(w), 1, 1, 0x11, 0)
-	seg(0xc4, append([]byte{0x00, 1}, append(make([]byte, 15), 0)...)...) // DC: category 0, code "0"
-	// AC: EOBRUN symbols r<<4, r = 0..14, code r on 4 bits.
-	ac := append([]byte{0x10, 0, 0, 0, 15}, make([]byte, 12)...)
-	for r := range 15 {
-		ac = append(ac, byte(r<<4))
-	}
-	seg(0xc4, ac...)
-	var acc uint64
-	var n uint
-	put := func(v uint64, k uint) { // MSB first, 0xff stuffed
-		acc, n = acc<<k|v, n+k
-		for n >= 8 {
-			b := byte(acc >> (n - 8))
-			out.WriteByte(b)
-			if b == 0xff {
-				out.WriteByte(0)
-			}
-			n -= 8
-		}
-	}
-	flush := func() {
-		if n > 0 {
-			put(1<<(8-n)-1, 8-n) // pad with ones
-		}
-	}
-	blocks := ((w + 7) / 8) * ((h + 7) / 8)
-	seg(0xda, 1, 1, 0x00, 0, 0, 0) // DC first scan
-	for range blocks {
-		put(0, 1)
-	}
-	flush()
-	for range scans - 1 {
-		seg(0xda, 1, 1, 0x00, 1, 63, 0) // AC first scan, band 1..63
-		for left := blocks; left > 0; {
-			run := min(left, 1<<15-1)
-			r := bits.Len(uint(run)) - 1
-			put(uint64(r), 4)
-			put(uint64(run-1<<r), uint(r))
-			left -= run
-		}
-		flush()
-	}
-	out.Write([]byte{0xff, 0xd9})
-	return out.Bytes()
-}
-
 // hostileFiles are the generated sources of the suite, by file name.
 func hostileFiles(t testing.TB) map[string][]byte {
 	files := map[string][]byte{
@@ -202,7 +142,7 @@ func TestHostileGenerators(t *testing.T) {
 	if p, n := jpegFrame(j); !p || n != 1 {
 		t.Errorf("many-scan JPEG: progressive %v, %d components", p, n)
 	}
-	d, err := decodeJPEGPlanesChroma(j, 1, image.Point{})
+	d, err := decodeJPEGPlanesChroma(context.Background(), j, 1, image.Point{})
 	if err != nil {
 		t.Fatalf("many-scan JPEG: %v", err)
 	}
@@ -210,7 +150,7 @@ func TestHostileGenerators(t *testing.T) {
 		t.Errorf("many-scan JPEG decodes to %dx%d, want 160x120", w, h)
 	}
 	p := bigPNG(t, 300, 200, true, 7)
-	m, err := decodePNG(p)
+	m, err := decodePNG(context.Background(), p)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"image"
@@ -52,17 +53,17 @@ import (
 // the header's size first (decode does, from readHeader). Bad data,
 // truncation included, is errCorruptImage; features it does not read are
 // errUnsupportedFormat.
-func decodeJPEG(data []byte, scale int) (*image.RGBA, error) {
-	d, err := decodeJPEGPlanes(data, scale)
+func decodeJPEG(ctx context.Context, data []byte, scale int) (*image.RGBA, error) {
+	d, err := decodeJPEGPlanes(ctx, data, scale)
 	if err != nil {
 		return nil, err
 	}
-	return d.toRGBA()
+	return d.toRGBA(ctx)
 }
 
 // decodeJPEGPlanes decodes data into its component planes at 1/scale.
-func decodeJPEGPlanes(data []byte, scale int) (*jpegDecoder, error) {
-	return decodeJPEGPlanesChroma(data, scale, image.Point{})
+func decodeJPEGPlanes(ctx context.Context, data []byte, scale int) (*jpegDecoder, error) {
+	return decodeJPEGPlanesChroma(ctx, data, scale, image.Point{})
 }
 
 // decodeJPEGPlanesChroma is decodeJPEGPlanes for a caller that needs the
@@ -71,13 +72,13 @@ func decodeJPEGPlanes(data []byte, scale int) (*jpegDecoder, error) {
 // does: their blocks are then decoded at a further 1/2, 1/4 or 1/8 (to
 // 1/8 in all) while the planes stay at least that large. See
 // chromaScale.
-func decodeJPEGPlanesChroma(data []byte, scale int, chroma image.Point) (*jpegDecoder, error) {
+func decodeJPEGPlanesChroma(ctx context.Context, data []byte, scale int, chroma image.Point) (*jpegDecoder, error) {
 	switch scale {
 	case 1, 2, 4, 8:
 	default:
 		return nil, fmt.Errorf("decode jpeg: %w: scale %d", errBadParam, scale)
 	}
-	d := &jpegDecoder{data: data, scale: scale, bs: 8 / scale, chromaNeed: chroma}
+	d := &jpegDecoder{ctx: ctx, data: data, scale: scale, bs: 8 / scale, chromaNeed: chroma}
 	if err := d.decode(); err != nil {
 		return nil, fmt.Errorf("decode jpeg: %w", err)
 	}
@@ -177,8 +178,45 @@ type jpegScan struct {
 	ah, al uint
 }
 
+// maxJPEGScans bounds the scans of a JPEG. Each scan walks every block
+// of its components, however few bytes code it (a run of end-of-bands
+// codes a whole scan in a few bytes), so scans, not bytes, measure the
+// work: 10000 scans of a 10000×10000 image are over 10^10 blocks.
+// Encoders write one scan per component for a baseline image and about
+// ten for a progressive one (libjpeg's default script); a few hundred
+// leaves room for any real script, as libjpeg-turbo's own scan limit
+// does.
+const maxJPEGScans = 500
+
+// jpegScanCount counts the scans (SOS markers) of data by walking its
+// segments as decode does, without decoding them: decodeScaled refuses a
+// source of more than maxJPEGScans before allocating anything for it. A
+// walk that fails stops with the count so far (decoding reports why).
+func jpegScanCount(data []byte) int {
+	d := &jpegDecoder{data: data, pos: 2}
+	n := 0
+	for {
+		marker, err := d.nextMarker()
+		if err != nil || marker == jpegEOI {
+			return n
+		}
+		if jpegRST0 <= marker && marker <= jpegRST7 {
+			continue
+		}
+		if _, err := d.segment(); err != nil {
+			return n
+		}
+		if marker == jpegSOS {
+			n++
+		}
+	}
+}
+
 // jpegDecoder holds the state of one decode.
 type jpegDecoder struct {
+	// ctx is the context of the call that made the decoder (it lives as
+	// long): polled per scan and per row of MCUs.
+	ctx   context.Context
 	data  []byte
 	pos   int
 	scale int // 1, 2, 4, 8
@@ -257,7 +295,7 @@ func (d *jpegDecoder) decode() error {
 		return corrupt("no scan")
 	}
 	if d.progressive {
-		d.reconstruct()
+		return d.reconstruct()
 	}
 	return nil
 }
@@ -798,6 +836,12 @@ func (d *jpegDecoder) processSOS(seg []byte) error {
 		return err
 	}
 	d.scans++
+	if d.scans > maxJPEGScans {
+		return fmt.Errorf("%w: more than %d scans (maxJPEGScans)", errTooLarge, maxJPEGScans)
+	}
+	if err := d.ctx.Err(); err != nil {
+		return err
+	}
 	if d.progressive && d.scale == 8 && sc.ss > 0 {
 		return d.skipScan() // 1/8 needs the DC coefficients only
 	}
@@ -955,6 +999,9 @@ func (d *jpegDecoder) scanMCUs(sc *jpegScan, fn blockFunc) error {
 		}
 		if d.br.overrun() {
 			return corrupt("truncated scan")
+		}
+		if err := d.ctx.Err(); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -1317,18 +1364,22 @@ func (br *jpegBits) refine(b []int16, keep *[64]int8, nz uint64, k, se, skip int
 }
 
 // reconstruct turns a progressive image's coefficients into the planes.
-func (d *jpegDecoder) reconstruct() {
+func (d *jpegDecoder) reconstruct() error {
 	for i := range d.ncomp {
 		c := &d.comp[i]
-		parallel(c.bh, int64(c.bw*c.bh)*int64(d.ncoef), func(lo, hi int) {
-			for by := lo; by < hi; by++ {
+		err := parallel(d.ctx, c.bh, int64(c.bw*c.bh)*int64(d.ncoef), func(lo, hi int) {
+			for by := lo; by < hi && d.ctx.Err() == nil; by++ {
 				for bx := range c.bw {
 					o := (by*c.bw + bx) * d.ncoef
 					d.idctKept(c, c.coefs[o:o+d.ncoef], bx, by)
 				}
 			}
 		})
+		if err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 // idctKept writes the inverse DCT of block (bx, by) of a progressive
@@ -1726,7 +1777,7 @@ func (d *jpegDecoder) colourModel() (int, error) {
 }
 
 // toRGBA upsamples the planes and converts them to an opaque RGBA image.
-func (d *jpegDecoder) toRGBA() (*image.RGBA, error) {
+func (d *jpegDecoder) toRGBA(ctx context.Context) (*image.RGBA, error) {
 	model, err := d.colourModel()
 	if err != nil {
 		return nil, fmt.Errorf("decode jpeg: %w", err)
@@ -1737,16 +1788,19 @@ func (d *jpegDecoder) toRGBA() (*image.RGBA, error) {
 	for i := range d.ncomp {
 		ups[i] = newUpsampler(&d.comp[i], w)
 	}
-	parallel(h, int64(w)*int64(h)*int64(d.ncomp), func(lo, hi int) {
+	err = parallel(ctx, h, int64(w)*int64(h)*int64(d.ncomp), func(lo, hi int) {
 		var rows [4][]byte
 		var bufs [4]upsampleBuf
-		for y := lo; y < hi; y++ {
+		for y := lo; y < hi && ctx.Err() == nil; y++ {
 			for i := range d.ncomp {
 				rows[i] = ups[i].row(y, &bufs[i])
 			}
 			convertRow(dst.Pix[y*dst.Stride:y*dst.Stride+4*w], &rows, model)
 		}
 	})
+	if err != nil {
+		return nil, fmt.Errorf("decode jpeg: %w", err)
+	}
 	return dst, nil
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -263,7 +264,7 @@ func TestDecodeJPEGMatchesImageJPEG(t *testing.T) {
 			if err != nil {
 				t.Skipf("image/jpeg does not read it: %v", err)
 			}
-			d, err := decodeJPEGPlanes(in.data, 1)
+			d, err := decodeJPEGPlanes(context.Background(), in.data, 1)
 			if err != nil {
 				t.Fatalf("decodeJPEGPlanes: %v", err)
 			}
@@ -274,7 +275,7 @@ func TestDecodeJPEGMatchesImageJPEG(t *testing.T) {
 					}
 				}
 			}
-			got, err := decodeJPEG(in.data, 1)
+			got, err := decodeJPEG(context.Background(), in.data, 1)
 			if err != nil {
 				t.Fatalf("decodeJPEG: %v", err)
 			}
@@ -302,11 +303,11 @@ func TestDecodeJPEGScaled(t *testing.T) {
 		ref, refErr := jpeg.Decode(bytes.NewReader(in.data))
 		for _, scale := range []int{2, 4, 8} {
 			t.Run(fmt.Sprintf("%s/%d", in.name, scale), func(t *testing.T) {
-				d, err := decodeJPEGPlanes(in.data, scale)
+				d, err := decodeJPEGPlanes(context.Background(), in.data, scale)
 				if err != nil {
 					t.Fatalf("decodeJPEGPlanes: %v", err)
 				}
-				img, err := d.toRGBA()
+				img, err := d.toRGBA(context.Background())
 				if err != nil {
 					t.Fatalf("toRGBA: %v", err)
 				}
@@ -343,12 +344,12 @@ func TestDecodeJPEGScaled(t *testing.T) {
 // bits, which refinement scans depend on.
 func TestDecodeJPEGProgressiveCoefficients(t *testing.T) {
 	for _, in := range jpegInputs(t) {
-		full, err := decodeJPEGPlanes(in.data, 1)
+		full, err := decodeJPEGPlanes(context.Background(), in.data, 1)
 		if err != nil || !full.progressive {
 			continue
 		}
 		for _, scale := range []int{2, 4, 8} {
-			d, err := decodeJPEGPlanes(in.data, scale)
+			d, err := decodeJPEGPlanes(context.Background(), in.data, scale)
 			if err != nil {
 				t.Fatalf("%s at 1/%d: %v", in.name, scale, err)
 			}
@@ -481,13 +482,13 @@ func TestDecodeJPEGFixtures(t *testing.T) {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			data := readTestdata(t, strings.TrimPrefix(file, "testdata/"))
 			if strings.HasSuffix(file, "arithmetic.jpg") {
-				if _, err := decodeJPEG(data, 1); !errors.Is(err, errUnsupportedFormat) {
-					t.Errorf("decodeJPEG(arithmetic) = %v, want %v", err, errUnsupportedFormat)
+				if _, err := decodeJPEG(context.Background(), data, 1); !errors.Is(err, errUnsupportedFormat) {
+					t.Errorf("decodeJPEG(context.Background(), arithmetic) = %v, want %v", err, errUnsupportedFormat)
 				}
 				return
 			}
 			for _, scale := range []int{1, 2, 4, 8} {
-				img, err := decodeJPEG(data, scale)
+				img, err := decodeJPEG(context.Background(), data, scale)
 				if err != nil {
 					t.Fatalf("decodeJPEG at 1/%d: %v", scale, err)
 				}
@@ -587,9 +588,9 @@ func TestDecodeJPEGErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			img, err := decodeJPEG(tt.data, tt.scale)
+			img, err := decodeJPEG(context.Background(), tt.data, tt.scale)
 			if !errors.Is(err, tt.want) {
-				t.Errorf("decodeJPEG(%s) = %v, %v; want %v", tt.name, img != nil, err, tt.want)
+				t.Errorf("decodeJPEG(context.Background(), %s) = %v, %v; want %v", tt.name, img != nil, err, tt.want)
 			}
 		})
 	}
@@ -713,7 +714,7 @@ func referenceTransform(t testing.TB, src []byte, r *request) *image.RGBA {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := applyOps(orient(toRGBA(m), h.orientation), r.ops, nil, 0)
+	out, err := applyOps(context.Background(), must(orient(context.Background(), toRGBA(m), h.orientation)), r.ops, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -723,7 +724,7 @@ func referenceTransform(t testing.TB, src []byte, r *request) *image.RGBA {
 // transformRGBA runs the engine and decodes its PNG output.
 func transformRGBA(t testing.TB, src []byte, r *request) *image.RGBA {
 	t.Helper()
-	res, err := transform(src, r, testEngine, nil)
+	res, err := transform(context.Background(), src, r, testEngine, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -830,7 +831,7 @@ func FuzzDecodeJPEG(f *testing.F) {
 		if err != nil || h.format != "jpeg" || h.width*h.height > 1<<20 {
 			return
 		}
-		img, err := decodeJPEG(data, scale)
+		img, err := decodeJPEG(context.Background(), data, scale)
 		if err != nil {
 			if !errors.Is(err, errUnsupportedFormat) && !errors.Is(err, errCorruptImage) {
 				t.Fatalf("decodeJPEG error %q wraps none of the sentinels", err)
@@ -841,14 +842,14 @@ func FuzzDecodeJPEG(f *testing.F) {
 		if scaleBits&4 != 0 {
 			chroma = image.Pt(1, 1)
 		}
-		d, err := decodeJPEGPlanesChroma(data, scale, chroma)
+		d, err := decodeJPEGPlanesChroma(context.Background(), data, scale, chroma)
 		if err != nil {
-			t.Fatalf("decodeJPEGPlanesChroma(%v) failed where decodeJPEG did not: %v", chroma, err)
+			t.Fatalf("decodeJPEGPlanesChroma(context.Background(), %v) failed where decodeJPEG did not: %v", chroma, err)
 		}
 		if want := image.Rect(0, 0, (d.width+scale-1)/scale, (d.height+scale-1)/scale); img.Rect != want {
 			t.Fatalf("decodeJPEG at 1/%d = %v, want %v", scale, img.Rect, want)
 		}
-		m, err := d.toRGBA()
+		m, err := d.toRGBA(context.Background())
 		if err != nil {
 			t.Fatalf("planes with chroma %v to RGBA: %v", chroma, err)
 		}
@@ -899,7 +900,7 @@ func BenchmarkDecodeJPEGScaled(b *testing.B) {
 				b.ReportAllocs()
 				b.SetBytes(int64(len(data)))
 				for b.Loop() {
-					if _, err := decodeJPEG(data, scale); err != nil {
+					if _, err := decodeJPEG(context.Background(), data, scale); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -916,14 +917,14 @@ func chromaPlanes(t testing.TB, src []byte, r *request, scaled bool) (*image.YCb
 	if w == 0 || !straightToJPEG("jpeg", r.ops) {
 		t.Fatalf("%v: not a shrink straight to JPEG", r.ops)
 	}
-	pic, err := decodeScaled(src, testEngine.decode, w, h, scaled)
+	pic, err := decodeScaled(context.Background(), src, testEngine.decode, w, h, scaled)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if pic.planes == nil {
 		t.Fatal("not decoded to planes")
 	}
-	m, err := r.ops[0].applyShrunkYCbCr(pic, 0)
+	m, err := r.ops[0].applyShrunkYCbCr(context.Background(), pic, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

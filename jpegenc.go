@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"image"
@@ -310,8 +311,9 @@ type jpegEnc struct {
 // *image.Gray, each with bounds starting at the origin, as a JPEG of
 // quality o.quality (1..100), 4:2:0 for colour, with Huffman tables made
 // for the image: baseline, or progressive when o.progressive. The same
-// image and options always give the same bytes.
-func encodeJPEG(w io.Writer, m image.Image, o jpegOptions) error {
+// image and options always give the same bytes. It polls ctx once a row
+// of MCUs.
+func encodeJPEG(ctx context.Context, w io.Writer, m image.Image, o jpegOptions) error {
 	if o.quality < 1 || o.quality > 100 {
 		return fmt.Errorf("encode jpeg: %w: quality %d not in 1..100", errBadParam, o.quality)
 	}
@@ -375,13 +377,17 @@ func encodeJPEG(w io.Writer, m image.Image, o jpegOptions) error {
 	e.frameHeader(width, height, o.progressive)
 	// Transform and quantise every block: into the tokens of a baseline
 	// JPEG's one scan, or into coef for a progressive JPEG's scans.
+	var err error
 	switch m := m.(type) {
 	case *image.Gray:
-		e.scanGray(m)
+		err = e.scanGray(ctx, m)
 	case *image.YCbCr:
-		e.scanYCbCr(m)
+		err = e.scanYCbCr(ctx, m)
 	case *image.RGBA:
-		e.scanRGBA(m)
+		err = e.scanRGBA(ctx, m)
+	}
+	if err != nil {
+		return fmt.Errorf("encode jpeg: %w", err)
 	}
 	if !o.progressive {
 		all := []int{0, 1, 2}[:len(e.comps)]
@@ -546,28 +552,35 @@ func loadBlock(b *jpegBlock, pix []byte, stride, w, h, x, y int) {
 }
 
 // scanGray transforms the blocks of a grey image.
-func (e *jpegEnc) scanGray(m *image.Gray) {
+func (e *jpegEnc) scanGray(ctx context.Context, m *image.Gray) error {
 	w, h := m.Rect.Dx(), m.Rect.Dy()
 	c := &e.comps[0]
 	var b jpegBlock
 	for y := 0; y < h; y += 8 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		for x := 0; x < w; x += 8 {
 			loadBlock(&b, m.Pix, m.Stride, w, h, x, y)
 			e.block(&b, c, y/8*c.bw+x/8)
 		}
 	}
+	return nil
 }
 
 // scanYCbCr transforms the MCUs of a 4:2:0 image: four Y blocks, then
 // one Cb and one Cr block from the chroma planes as they are (image/jpeg
 // would spread each chroma sample over 2x2 pixels and average them
 // back).
-func (e *jpegEnc) scanYCbCr(m *image.YCbCr) {
+func (e *jpegEnc) scanYCbCr(ctx context.Context, m *image.YCbCr) error {
 	w, h := m.Rect.Dx(), m.Rect.Dy()
 	cw, ch := (w+1)/2, (h+1)/2
 	cy, cb, cr := &e.comps[0], &e.comps[1], &e.comps[2]
 	var b jpegBlock
 	for y := 0; y < h; y += 16 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		for x := 0; x < w; x += 16 {
 			for i := range 4 {
 				ox, oy := 8*(i&1), 4*(i&2)
@@ -586,17 +599,21 @@ func (e *jpegEnc) scanYCbCr(m *image.YCbCr) {
 			e.block(&b, cr, k)
 		}
 	}
+	return nil
 }
 
 // scanRGBA transforms the MCUs of an opaque RGBA image, converted with
 // color.RGBToYCbCr, the chroma averaged over 2x2 pixels, as image/jpeg
 // does.
-func (e *jpegEnc) scanRGBA(m *image.RGBA) {
+func (e *jpegEnc) scanRGBA(ctx context.Context, m *image.RGBA) error {
 	w, h := m.Rect.Dx(), m.Rect.Dy()
 	cy, cb, cr := &e.comps[0], &e.comps[1], &e.comps[2]
 	var ys, u, v [16 * 16]int32
 	var b jpegBlock
 	for y := 0; y < h; y += 16 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		for x := 0; x < w; x += 16 {
 			for j := range 16 {
 				row := m.Pix[min(y+j, h-1)*m.Stride:]
@@ -625,6 +642,7 @@ func (e *jpegEnc) scanRGBA(m *image.RGBA) {
 			e.block(&b, cr, k)
 		}
 	}
+	return nil
 }
 
 // average420 is image/jpeg's scale: each sample of dst the rounded mean

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -59,7 +60,7 @@ func jpegTestImages() []image.Image {
 func encodeTestJPEG(t testing.TB, m image.Image, o jpegOptions) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := encodeJPEG(&buf, m, o); err != nil {
+	if err := encodeJPEG(context.Background(), &buf, m, o); err != nil {
 		t.Fatalf("encodeJPEG(%T %v, %+v): %v", m, m.Bounds(), o, err)
 	}
 	return buf.Bytes()
@@ -103,7 +104,7 @@ func jpegDecodes(t *testing.T, data []byte) map[string]any {
 	// idct4 of its DC when baseline and the flat idctDC when progressive
 	// (jpeg.go idctKept, last from the kept coefficients only).
 	for _, s := range []int{1, 4, 8} {
-		m, err := decodeJPEG(data, s)
+		m, err := decodeJPEG(context.Background(), data, s)
 		if err != nil {
 			t.Fatalf("decodeJPEG(scale %d): %v", s, err)
 		}
@@ -431,15 +432,18 @@ func TestOptimalJPEGHuffman(t *testing.T) {
 func jpegTestPhotos(t *testing.T) map[string]image.Image {
 	t.Helper()
 	ms := map[string]image.Image{}
-	d, err := decodeJPEGPlanes(readTestdata(t, "medium-blinds-1920x1200.jpg"), 1)
+	d, err := decodeJPEGPlanes(context.Background(), readTestdata(t, "medium-blinds-1920x1200.jpg"), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := d.resampleYCbCr(span{0, 1920}, span{0, 1200}, span{0, 1920}, span{0, 1200}, 803, 501)
+	m, err := d.resampleYCbCr(context.Background(), span{0, 1920}, span{0, 1200}, span{0, 1920}, span{0, 1200}, 803, 501)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ms["blinds-803x501-ycbcr"] = m
 	ms["blinds-803x501-rgba"] = toRGBA(m)
 	for _, name := range []string{"schwarzy.jpg", "progressive-picture1a-1365x1074.jpg", "exif-orient6-blinds-1200x1920.jpg"} {
-		m, err := decodeJPEG(readTestdata(t, name), 1)
+		m, err := decodeJPEG(context.Background(), readTestdata(t, name), 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -502,7 +506,7 @@ func TestEncodeJPEGOptions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := encodeJPEG(&buf, m, tt.o); !errors.Is(err, errBadParam) || buf.Len() > 0 {
+			if err := encodeJPEG(context.Background(), &buf, m, tt.o); !errors.Is(err, errBadParam) || buf.Len() > 0 {
 				t.Errorf("encodeJPEG(%+v) = %v with %d bytes, want errBadParam and nothing written", tt.o, err, buf.Len())
 			}
 		})
@@ -527,12 +531,12 @@ func TestTransformJPEGProgressive(t *testing.T) {
 			r := parseTestRequest(t, "path="+tt.file+"&"+tt.query)
 			src := readTestdata(t, tt.file)
 			eo := testEngine
-			base, err := transform(src, r, eo, nil)
+			base, err := transform(context.Background(), src, r, eo, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			eo.jpegProgressive = true
-			prog, err := transform(src, r, eo, nil)
+			prog, err := transform(context.Background(), src, r, eo, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -615,7 +619,7 @@ func FuzzEncodeJPEG(f *testing.F) {
 			if err != nil {
 				t.Fatalf("%+v: image/jpeg: %v", o, err)
 			}
-			b, err := decodeJPEG(data, 1)
+			b, err := decodeJPEG(context.Background(), data, 1)
 			if err != nil {
 				t.Fatalf("%+v: decodeJPEG: %v", o, err)
 			}
@@ -658,11 +662,14 @@ func TestQuantiseExact(t *testing.T) {
 // standard tables (one pass, image/jpeg's bytes), optimised tables (the
 // default) and progressive.
 func BenchmarkEncodeJPEGAgainstImageJPEG(b *testing.B) {
-	d, err := decodeJPEGPlanes(readTestdata(b, "medium-blinds-1920x1200.jpg"), 1)
+	d, err := decodeJPEGPlanes(context.Background(), readTestdata(b, "medium-blinds-1920x1200.jpg"), 1)
 	if err != nil {
 		b.Fatal(err)
 	}
-	m := d.resampleYCbCr(span{0, 1920}, span{0, 1200}, span{0, 1920}, span{0, 1200}, 800, 500)
+	m, err := d.resampleYCbCr(context.Background(), span{0, 1920}, span{0, 1200}, span{0, 1920}, span{0, 1200}, 800, 500)
+	if err != nil {
+		b.Fatal(err)
+	}
 	rgba := toRGBA(m)
 	for _, c := range []struct {
 		name string
@@ -688,7 +695,7 @@ func BenchmarkEncodeJPEGAgainstImageJPEG(b *testing.B) {
 				cpu := processCPU()
 				for b.Loop() {
 					buf.Reset()
-					encodeJPEG(&buf, c.m, o.o)
+					encodeJPEG(context.Background(), &buf, c.m, o.o)
 				}
 				// The process's CPU time (GC included): steadier than the
 				// wall time on a loaded machine.
@@ -706,28 +713,28 @@ func BenchmarkEncodeJPEGAgainstImageJPEG(b *testing.B) {
 func jpegEncoderInput(t *testing.T, src []byte, query string, eo engineOptions) image.Image {
 	t.Helper()
 	r := parseTestRequest(t, "path=x&"+query)
-	want, err := transform(src, r, eo, nil)
+	want, err := transform(context.Background(), src, r, eo, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var m image.Image
 	if w, h := shrinkHint(src, r.ops); w > 0 && straightToJPEG("jpeg", r.ops) {
-		pic, err := decodeFirstOp(src, eo, r.ops, w, h, true)
+		pic, err := decodeFirstOp(context.Background(), src, eo, r.ops, w, h, true)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if pic.planes != nil && !pic.applied {
-			if m, err = r.ops[0].applyShrunkYCbCr(pic, eo.maxOutputPixels); err != nil {
+			if m, err = r.ops[0].applyShrunkYCbCr(context.Background(), pic, eo.maxOutputPixels); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
 	if m == nil {
-		res, err := transform(src, parseTestRequest(t, "path=x&"+query+"&fmt=png"), eo, nil)
+		res, err := transform(context.Background(), src, parseTestRequest(t, "path=x&"+query+"&fmt=png"), eo, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		pic, err := decode(res.data, eo.decode)
+		pic, err := decode(context.Background(), res.data, eo.decode)
 		if err != nil {
 			t.Fatal(err)
 		}

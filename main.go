@@ -225,7 +225,7 @@ func newServer(cfg config, log *slog.Logger, now func() time.Time) (*server, err
 			maxOutputPixels: o.MaxOutputPixels,
 			decode:          decodeLimits{maxPixels: o.MaxSourcePixels, maxDimensions: o.MaxImageDimensions},
 		},
-		limits:         requestLimits{maxDimension: o.MaxOutputDimension, maxOperations: o.MaxOperations},
+		limits:         requestLimits{maxDimension: o.MaxOutputDimension, maxPixels: o.MaxOutputPixels, maxOperations: o.MaxOperations},
 		fetcher:        newFetcher(time.Duration(o.FetchTimeout), o.AllowPrivateNetworks, o.DefaultUserAgent, o.MaxSourceBytes, o.AllowedHosts),
 		limiter:        newLimiter(o.MaxProcessorConcurrent, o.MaxQueue, o.MaxProcessorConcurrentOperations...),
 		budget:         newMemBudget(memoryBudget(o)),

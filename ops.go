@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"image"
@@ -61,9 +62,11 @@ var errStopFrames = errors.New("stop")
 
 // transform decodes src, runs r's operations on every frame that the
 // output keeps, and encodes the result. images loads the extra images
-// that flat operations draw, by storage path. A chain of only noop
-// operations returns src untouched, in its own format.
-func transform(src []byte, r *request, eo engineOptions, images func(path string) ([]byte, error)) (result, error) {
+// that flat operations draw, by storage path; nil when there is no
+// source storage. A chain of only noop operations returns src untouched,
+// in its own format. The decoders, operations and encoders poll ctx
+// (once a row or so): once it ends, transform returns its error.
+func transform(ctx context.Context, src []byte, r *request, eo engineOptions, images func(path string) ([]byte, error)) (result, error) {
 	if onlyNoop(r.ops) {
 		h, err := readHeader(src)
 		if err != nil {
@@ -76,7 +79,7 @@ func transform(src []byte, r *request, eo engineOptions, images func(path string
 	}
 	hintW, hintH := shrinkHint(src, r.ops) // non-zero for a JPEG source only
 	toJPEG := hintW > 0 && straightToJPEG(outputFormat(r.format, eo, "jpeg"), r.ops)
-	pic, err := decodeFirstOp(src, eo, r.ops, hintW, hintH, toJPEG)
+	pic, err := decodeFirstOp(ctx, src, eo, r.ops, hintW, hintH, toJPEG)
 	if err != nil {
 		return result{}, err
 	}
@@ -95,45 +98,24 @@ func transform(src []byte, r *request, eo engineOptions, images func(path string
 	if pic.planes != nil && straightToJPEG(format, ops) {
 		// One scaling to JPEG: from the decoded planes to the encoder's
 		// YCbCr, never through RGBA.
-		m, err := ops[0].applyShrunkYCbCr(pic, eo.maxOutputPixels)
+		m, err := ops[0].applyShrunkYCbCr(ctx, pic, eo.maxOutputPixels)
 		if err != nil {
 			return result{}, fmt.Errorf("%s: %w", ops[0].name, err)
 		}
 		var buf bytes.Buffer
-		if err := encodeJPEG(&buf, m, jpegOptions{quality: quality, progressive: eo.jpegProgressive}); err != nil {
+		if err := encodeJPEG(ctx, &buf, m, jpegOptions{quality: quality, progressive: eo.jpegProgressive}); err != nil {
 			return result{}, err
 		}
 		return result{data: buf.Bytes(), format: format}, nil
 	}
 	if pic.shrunk { // decoded smaller: the first operation finishes the job
-		if pic.still, err = ops[0].applyShrunk(pic, eo.maxOutputPixels); err != nil {
+		if pic.still, err = ops[0].applyShrunk(ctx, pic, eo.maxOutputPixels); err != nil {
 			return result{}, fmt.Errorf("%s: %w", ops[0].name, err)
 		}
 		ops = ops[1:]
 	}
 
-	extras := map[string]*image.RGBA{}
-	for _, op := range r.ops {
-		for _, p := range op.images {
-			if extras[p] != nil {
-				continue
-			}
-			data, err := images(p)
-			if err != nil {
-				return result{}, fmt.Errorf("flat image %s: %w", p, err)
-			}
-			extra, err := decode(data, eo.decode)
-			if err != nil {
-				return result{}, fmt.Errorf("flat image %s: %w", p, err)
-			}
-			if err := extra.eachFrame(func(img *image.RGBA, _ int) error {
-				extras[p] = img
-				return errStopFrames
-			}); err != nil && err != errStopFrames {
-				return result{}, err
-			}
-		}
-	}
+	extras := newFlatImages(images, eo.decode)
 
 	animated := (format == "gif" || format == "webp") && pic.frameCount() > 1
 	var still *image.RGBA
@@ -152,11 +134,11 @@ func transform(src []byte, r *request, eo engineOptions, images func(path string
 	// The canvas is neither modified nor kept by what follows: every
 	// operation makes a new image, quantize and the WebP frame coder
 	// copy, and still is taken from the last frame walked.
-	err = pic.eachCanvas(func(img *image.RGBA, changed []canvasRun, delay int) error {
+	err = pic.eachCanvas(ctx, func(img *image.RGBA, changed []canvasRun, delay int) error {
 		if scaler != nil {
 			img = scaler.frame(img, changed)
 		}
-		out, err := applyOps(img, rest, extras, eo.maxOutputPixels)
+		out, err := applyOps(ctx, img, rest, extras, eo.maxOutputPixels)
 		if err != nil {
 			return err
 		}
@@ -165,7 +147,7 @@ func transform(src []byte, r *request, eo engineOptions, images func(path string
 			still = out
 			return errStopFrames
 		case format == "webp":
-			return anim.add(out, delay)
+			return anim.add(ctx, out, delay)
 		}
 		frames = append(frames, quantize(out))
 		delays = append(delays, delay)
@@ -180,11 +162,11 @@ func transform(src []byte, r *request, eo engineOptions, images func(path string
 	case animated && format == "webp":
 		err = anim.finish(&buf, pic.loopCount())
 	case animated:
-		err = encodeGIF(&buf, frames, delays, pic.loopCount())
+		err = encodeGIF(ctx, &buf, frames, delays, pic.loopCount())
 	case format == "jpeg" && eo.jpegProgressive:
-		err = encodeJPEG(&buf, flattenWhite(still), jpegOptions{quality: quality, progressive: true})
+		err = encodeJPEG(ctx, &buf, flattenWhite(still), jpegOptions{quality: quality, progressive: true})
 	default:
-		err = encodeImage(&buf, still, format, quality, r.lossless)
+		err = encodeImage(ctx, &buf, still, format, quality, r.lossless)
 	}
 	if err != nil {
 		return result{}, err
@@ -260,7 +242,7 @@ func (op operation) scaling() operation {
 // sizes come from the picture's size, as apply would compute them from
 // the full image, its pixels from the part of the decoded image that
 // holds the picture.
-func (op operation) applyShrunk(p *picture, maxPixels int64) (*image.RGBA, error) {
+func (op operation) applyShrunk(ctx context.Context, p *picture, maxPixels int64) (*image.RGBA, error) {
 	op = op.scaling()
 	if op.name == "pad" {
 		if err := checkPixels(op.w, op.h, maxPixels); err != nil {
@@ -271,7 +253,7 @@ func (op operation) applyShrunk(p *picture, maxPixels int64) (*image.RGBA, error
 	if err != nil {
 		return nil, err
 	}
-	img, err := p.scaleArea(x, y, w, h, maxPixels)
+	img, err := p.scaleArea(ctx, x, y, w, h, maxPixels)
 	if err != nil || op.name != "pad" {
 		return img, err
 	}
@@ -280,12 +262,12 @@ func (op operation) applyShrunk(p *picture, maxPixels int64) (*image.RGBA, error
 
 // applyShrunkYCbCr is applyShrunk for a picture in planes whose result
 // goes straight to the JPEG encoder: grey or 4:2:0 YCbCr. op is not pad.
-func (op operation) applyShrunkYCbCr(p *picture, maxPixels int64) (image.Image, error) {
+func (op operation) applyShrunkYCbCr(ctx context.Context, p *picture, maxPixels int64) (image.Image, error) {
 	x, y, w, h, err := op.scaling().shrunkArea(p)
 	if err != nil {
 		return nil, err
 	}
-	return p.scaleYCbCr(x, y, w, h, maxPixels)
+	return p.scaleYCbCr(ctx, x, y, w, h, maxPixels)
 }
 
 // shrunkArea is what applyShrunk scales for op (as scaling returns it):
@@ -323,10 +305,10 @@ func onlyNoop(ops []operation) bool {
 }
 
 // applyOps runs ops in order on one frame.
-func applyOps(img *image.RGBA, ops []operation, extras map[string]*image.RGBA, maxPixels int64) (*image.RGBA, error) {
+func applyOps(ctx context.Context, img *image.RGBA, ops []operation, extras *flatImages, maxPixels int64) (*image.RGBA, error) {
 	var err error
 	for _, op := range ops {
-		if img, err = op.apply(img, extras, maxPixels); err != nil {
+		if img, err = op.apply(ctx, img, extras, maxPixels); err != nil {
 			return nil, fmt.Errorf("%s: %w", op.name, err)
 		}
 	}
@@ -334,7 +316,8 @@ func applyOps(img *image.RGBA, ops []operation, extras map[string]*image.RGBA, m
 }
 
 // apply runs op on img. It may return img itself when nothing changes.
-func (op operation) apply(img *image.RGBA, extras map[string]*image.RGBA, maxPixels int64) (*image.RGBA, error) {
+// extras draws flat's images; nil when there are none.
+func (op operation) apply(ctx context.Context, img *image.RGBA, extras *flatImages, maxPixels int64) (*image.RGBA, error) {
 	W, H := img.Rect.Dx(), img.Rect.Dy()
 	enlarges := op.w > W || op.h > H
 	switch op.name {
@@ -343,45 +326,45 @@ func (op operation) apply(img *image.RGBA, extras map[string]*image.RGBA, maxPix
 		if !op.upscale && (w > W || h > H) {
 			return img, nil
 		}
-		return scaleTo(img, w, h, maxPixels)
+		return scaleTo(ctx, img, w, h, maxPixels)
 	case "thumbnail", "pad":
 		if op.w == 0 || op.h == 0 { // with one side, both behave like resize
-			return operation{name: "resize", w: op.w, h: op.h, upscale: op.upscale}.apply(img, extras, maxPixels)
+			return operation{name: "resize", w: op.w, h: op.h, upscale: op.upscale}.apply(ctx, img, extras, maxPixels)
 		}
 		if !op.upscale && enlarges {
 			return img, nil
 		}
 		if op.name == "thumbnail" {
-			return thumbnail(img, op.w, op.h, maxPixels)
+			return thumbnail(ctx, img, op.w, op.h, maxPixels)
 		}
-		return pad(img, op.w, op.h, op.color, maxPixels)
+		return pad(ctx, img, op.w, op.h, op.color, maxPixels)
 	case "fit":
 		w, h := fitSize(W, H, op.w, op.h)
 		if w >= W && h >= H {
 			return img, nil // fit never enlarges
 		}
-		return scaleTo(img, w, h, maxPixels)
+		return scaleTo(ctx, img, w, h, maxPixels)
 	case "flip":
 		if op.axis == 'h' {
-			return flipH(img), nil
+			return flipH(ctx, img)
 		}
-		return flipV(img), nil
+		return flipV(ctx, img)
 	case "rotate":
 		switch op.deg {
 		case 180:
-			return rotate180(img), nil
+			return rotate180(ctx, img)
 		case 270:
-			return rotate270(img), nil
+			return rotate270(ctx, img)
 		}
-		return rotate90(img), nil
+		return rotate90(ctx, img)
 	case "flat":
-		return flat(img, op, extras, maxPixels)
+		return flat(ctx, img, op, extras, maxPixels)
 	case "effect":
 		sigma := math.Min(50, float64(max(W, H))/20)
 		if sigma <= 0 {
 			return img, nil
 		}
-		return gaussianBlur(img, sigma), nil
+		return gaussianBlur(ctx, img, sigma)
 	}
 	return img, nil // noop
 }
@@ -423,29 +406,29 @@ func checkPixels(w, h int, maxPixels int64) error {
 	return nil
 }
 
-func scaleTo(img *image.RGBA, w, h int, maxPixels int64) (*image.RGBA, error) {
+func scaleTo(ctx context.Context, img *image.RGBA, w, h int, maxPixels int64) (*image.RGBA, error) {
 	if w == img.Rect.Dx() && h == img.Rect.Dy() {
 		return img, nil
 	}
-	return scaleArea(img, span{0, float64(img.Rect.Dx())}, span{0, float64(img.Rect.Dy())}, w, h, maxPixels)
+	return scaleArea(ctx, img, span{0, float64(img.Rect.Dx())}, span{0, float64(img.Rect.Dy())}, w, h, maxPixels)
 }
 
 // scaleArea scales the part x×y of img to w×h.
-func scaleArea(img *image.RGBA, x, y span, w, h int, maxPixels int64) (*image.RGBA, error) {
+func scaleArea(ctx context.Context, img *image.RGBA, x, y span, w, h int, maxPixels int64) (*image.RGBA, error) {
 	if err := checkPixels(w, h, maxPixels); err != nil {
 		return nil, err
 	}
-	return resampleArea(img, x, y, w, h), nil
+	return resampleArea(ctx, img, x, y, w, h)
 }
 
 // thumbnail crops the centre of img to w×h's aspect ratio, then scales
 // the crop to exactly w×h, so the image covers the whole box.
-func thumbnail(img *image.RGBA, w, h int, maxPixels int64) (*image.RGBA, error) {
+func thumbnail(ctx context.Context, img *image.RGBA, w, h int, maxPixels int64) (*image.RGBA, error) {
 	if err := checkPixels(w, h, maxPixels); err != nil {
 		return nil, err
 	}
 	x0, y0, cw, ch := coverCrop(img.Rect.Dx(), img.Rect.Dy(), w, h)
-	return resample(view(img, x0, y0, cw, ch), w, h), nil
+	return resample(ctx, view(img, x0, y0, cw, ch), w, h)
 }
 
 // coverCrop is the centred part of a W×H image with w×h's aspect ratio.
@@ -467,12 +450,12 @@ func view(img *image.RGBA, x0, y0, cw, ch int) *image.RGBA {
 }
 
 // pad fits img inside w×h and centres it on a w×h canvas of fill.
-func pad(img *image.RGBA, w, h int, fill color.NRGBA, maxPixels int64) (*image.RGBA, error) {
+func pad(ctx context.Context, img *image.RGBA, w, h int, fill color.NRGBA, maxPixels int64) (*image.RGBA, error) {
 	if err := checkPixels(w, h, maxPixels); err != nil {
 		return nil, err
 	}
 	iw, ih := fitSize(img.Rect.Dx(), img.Rect.Dy(), w, h)
-	inner, err := scaleTo(img, min(iw, w), min(ih, h), maxPixels)
+	inner, err := scaleTo(ctx, img, min(iw, w), min(ih, h), maxPixels)
 	if err != nil {
 		return nil, err
 	}
@@ -494,10 +477,18 @@ func centre(inner *image.RGBA, w, h int, fill color.NRGBA) *image.RGBA {
 // image) filled with op.color, then op.images, either in equal cells
 // along the rectangle's long side, each fitted and centred, or, with
 // stick, each scaled to op.w×op.h and put in that corner of the rectangle.
-func flat(img *image.RGBA, op operation, extras map[string]*image.RGBA, maxPixels int64) (*image.RGBA, error) {
+func flat(ctx context.Context, img *image.RGBA, op operation, extras *flatImages, maxPixels int64) (*image.RGBA, error) {
 	W, H := img.Rect.Dx(), img.Rect.Dy()
 	out := image.NewRGBA(img.Rect)
 	copy(out.Pix, img.Pix)
+	// Every image is read and its header checked, drawn or not.
+	sizes := make([]image.Point, len(op.images))
+	for i, p := range op.images {
+		var err error
+		if sizes[i], err = extras.size(ctx, p); err != nil {
+			return nil, err
+		}
+	}
 	r := image.Rect(W*op.rect[0]/100, H*op.rect[1]/100, W*op.rect[2]/100, H*op.rect[3]/100)
 	if r.Empty() {
 		return out, nil
@@ -507,26 +498,26 @@ func flat(img *image.RGBA, op operation, extras map[string]*image.RGBA, maxPixel
 	}
 	n := len(op.images)
 	for i, p := range op.images {
-		fg := extras[p]
+		size := sizes[i]
 		var cell image.Rectangle
 		var w, h int
 		switch {
 		case op.stick != "":
-			w, h = resizeSize(fg.Rect.Dx(), fg.Rect.Dy(), op.w, op.h)
+			w, h = resizeSize(size.X, size.Y, op.w, op.h)
 			cell = r
 		case r.Dx() > r.Dy():
 			cw := r.Dx() / n
 			cell = image.Rect(r.Min.X+i*cw, r.Min.Y, r.Min.X+(i+1)*cw, r.Max.Y)
-			w, h = fitSize(fg.Rect.Dx(), fg.Rect.Dy(), cell.Dx(), cell.Dy())
+			w, h = fitSize(size.X, size.Y, cell.Dx(), cell.Dy())
 		default:
 			ch := r.Dy() / n
 			cell = image.Rect(r.Min.X, r.Min.Y+i*ch, r.Max.X, r.Min.Y+(i+1)*ch)
-			w, h = fitSize(fg.Rect.Dx(), fg.Rect.Dy(), cell.Dx(), cell.Dy())
+			w, h = fitSize(size.X, size.Y, cell.Dx(), cell.Dy())
 		}
 		if cell.Empty() {
 			continue
 		}
-		scaled, err := scaleTo(fg, w, h, maxPixels)
+		scaled, err := extras.scaled(ctx, p, w, h, maxPixels)
 		if err != nil {
 			return nil, err
 		}
@@ -546,4 +537,129 @@ func flat(img *image.RGBA, op operation, extras map[string]*image.RGBA, maxPixel
 		draw.Draw(dst, scaled.Rect.Add(at), scaled, image.Point{}, draw.Over)
 	}
 	return out, nil
+}
+
+// flatImages holds the images flat operations draw, read by storage path
+// with load (nil when there is no source storage). It keeps each
+// image's size and its versions scaled to the cells it is drawn in (the
+// frames of an animation draw the same), never the image decoded at its
+// full size: each is decoded when a cell needs it, scaled, and dropped
+// before the next, and so are its encoded bytes. A JPEG is shrunk on
+// load and a PNG scaled as its rows are decoded, as a first resize is.
+type flatImages struct {
+	load  func(path string) ([]byte, error)
+	lim   decodeLimits
+	data  map[string][]byte
+	sizes map[string]image.Point
+	cells map[flatCell]*image.RGBA
+}
+
+// flatCell is an image of a flat operation scaled to w×h.
+type flatCell struct {
+	path string
+	w, h int
+}
+
+func newFlatImages(load func(path string) ([]byte, error), lim decodeLimits) *flatImages {
+	return &flatImages{load: load, lim: lim, data: map[string][]byte{}, sizes: map[string]image.Point{}, cells: map[flatCell]*image.RGBA{}}
+}
+
+// source reads the image at path once.
+func (f *flatImages) source(path string) ([]byte, error) {
+	if f == nil {
+		return nil, fmt.Errorf("flat image %s: %w: path: no source storage is configured", path, errBadParam)
+	}
+	if data, ok := f.data[path]; ok {
+		return data, nil
+	}
+	if f.load == nil {
+		return nil, fmt.Errorf("flat image %s: %w: path: no source storage is configured", path, errBadParam)
+	}
+	data, err := f.load(path)
+	if err != nil {
+		return nil, fmt.Errorf("flat image %s: %w", path, err)
+	}
+	f.data[path] = data
+	return data, nil
+}
+
+// size is the displayed size of the image at path (upright, the first
+// frame's canvas for a GIF), from its header.
+func (f *flatImages) size(ctx context.Context, path string) (image.Point, error) {
+	if f == nil {
+		_, err := f.source(path) // says what is missing
+		return image.Point{}, err
+	}
+	if s, ok := f.sizes[path]; ok {
+		return s, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return image.Point{}, err
+	}
+	data, err := f.source(path)
+	if err != nil {
+		return image.Point{}, err
+	}
+	h, err := readHeader(data)
+	if err != nil {
+		return image.Point{}, fmt.Errorf("flat image %s: %w", path, err)
+	}
+	s := image.Pt(h.width, h.height)
+	if h.orientation >= 5 {
+		s.X, s.Y = s.Y, s.X
+	}
+	f.sizes[path] = s
+	return s, nil
+}
+
+// scaled is the image at path (its first frame) scaled to w×h.
+func (f *flatImages) scaled(ctx context.Context, path string, w, h int, maxPixels int64) (*image.RGBA, error) {
+	key := flatCell{path, w, h}
+	if m := f.cells[key]; m != nil {
+		return m, nil
+	}
+	if err := checkPixels(w, h, maxPixels); err != nil {
+		return nil, err
+	}
+	data, err := f.source(path)
+	if err != nil {
+		return nil, err
+	}
+	resize := []operation{{name: "resize", w: w, h: h, upscale: true}}
+	eo := engineOptions{maxOutputPixels: maxPixels, decode: f.lim}
+	var hintW, hintH int // a JPEG is shrunk on load when it shrinks
+	if s := f.sizes[path]; w < s.X && h < s.Y {
+		hintW, hintH = w, h
+	}
+	p, err := decodeFirstOp(ctx, data, eo, resize, hintW, hintH, false)
+	if err == nil && p.anim != nil {
+		err = p.anim.check(ctx)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("flat image %s: %w", path, err)
+	}
+	delete(f.data, path) // read again should another size be needed
+	var m *image.RGBA
+	switch {
+	case p.applied: // scaled as decoded
+		m = p.still
+	case p.shrunk:
+		m, err = p.scaleArea(ctx, p.x, p.y, w, h, maxPixels)
+	default:
+		err = p.eachFrame(ctx, func(img *image.RGBA, _ int) error {
+			var err error
+			if m, err = scaleTo(ctx, img, w, h, maxPixels); err != nil {
+				return err
+			}
+			return errStopFrames
+		})
+		if err == errStopFrames {
+			err = nil
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("flat image %s: %w", path, err)
+	}
+	f.cells[key] = m
+	return m, nil
 }

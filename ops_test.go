@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"image"
 	"image/color"
 	"image/gif"
@@ -45,11 +47,11 @@ func readTestdata(t testing.TB, name string) []byte {
 func transformFile(t testing.TB, name, query string) result {
 	t.Helper()
 	r := parseTestRequest(t, "path="+name+"&"+query)
-	res, err := transform(readTestdata(t, name), r, testEngine, func(p string) ([]byte, error) {
+	res, err := transform(context.Background(), readTestdata(t, name), r, testEngine, func(p string) ([]byte, error) {
 		return os.ReadFile(filepath.Join("testdata", p))
 	})
 	if err != nil {
-		t.Fatalf("transform(%s, %s): %v", name, query, err)
+		t.Fatalf("transform(context.Background(), %s, %s): %v", name, query, err)
 	}
 	return res
 }
@@ -131,7 +133,7 @@ func TestOperationPixels(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, err := tt.op.apply(pattern(5, 3), nil, 0)
+			out, err := tt.op.apply(context.Background(), pattern(5, 3), nil, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -153,7 +155,7 @@ func TestPadFillsAndKeepsAspect(t *testing.T) {
 		src.Pix[i] = 255 // opaque white
 	}
 	op := operation{name: "pad", w: 100, h: 100, upscale: true, color: color.NRGBA{255, 0, 0, 255}, filled: true}
-	out, err := op.apply(src, nil, 0)
+	out, err := op.apply(context.Background(), src, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +179,7 @@ func TestPadFillsAndKeepsAspect(t *testing.T) {
 		}
 	}
 	transparent := operation{name: "pad", w: 100, h: 100, upscale: true}
-	out, _ = transparent.apply(src, nil, 0)
+	out, _ = transparent.apply(context.Background(), src, nil, 0)
 	if got := out.RGBAAt(50, 5); got.A != 0 {
 		t.Errorf("pad without colour: border = %v, want transparent", got)
 	}
@@ -193,7 +195,7 @@ func TestThumbnailCropsCentre(t *testing.T) {
 			src.SetRGBA(x, y, c)
 		}
 	}
-	out, err := operation{name: "thumbnail", w: 100, h: 100, upscale: true}.apply(src, nil, 0)
+	out, err := operation{name: "thumbnail", w: 100, h: 100, upscale: true}.apply(context.Background(), src, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +216,7 @@ func TestFlatDrawsRectangleAndImages(t *testing.T) {
 		fg.Pix[i] = 255 // opaque black
 	}
 	op := operation{name: "flat", rect: [4]int{0, 0, 50, 100}, color: color.NRGBA{255, 0, 0, 255}, filled: true, images: []string{"fg"}}
-	out, err := op.apply(bg, map[string]*image.RGBA{"fg": fg}, 0)
+	out, err := op.apply(context.Background(), bg, flatOf(t, map[string]*image.RGBA{"fg": fg}), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,12 +232,12 @@ func TestFlatDrawsRectangleAndImages(t *testing.T) {
 		t.Errorf("flat changed its input: %v", got)
 	}
 	op = operation{name: "flat", rect: [4]int{50, 0, 100, 100}, color: color.NRGBA{255, 0, 0, 255}, filled: true}
-	out, _ = op.apply(bg, nil, 0)
+	out, _ = op.apply(context.Background(), bg, nil, 0)
 	if got := out.RGBAAt(150, 50); got != (color.RGBA{255, 0, 0, 255}) {
 		t.Errorf("flat rectangle = %v, want red", got)
 	}
 	stick := operation{name: "flat", rect: [4]int{0, 0, 100, 100}, w: 20, h: 20, stick: "bottom-right", images: []string{"fg"}}
-	out, _ = stick.apply(bg, map[string]*image.RGBA{"fg": fg}, 0)
+	out, _ = stick.apply(context.Background(), bg, flatOf(t, map[string]*image.RGBA{"fg": fg}), 0)
 	if got := out.RGBAAt(190, 90); got != (color.RGBA{0, 0, 0, 255}) {
 		t.Errorf("stick bottom-right pixel = %v, want black", got)
 	}
@@ -245,7 +247,7 @@ func TestFlatDrawsRectangleAndImages(t *testing.T) {
 }
 
 func TestOutputPixelLimit(t *testing.T) {
-	_, err := operation{name: "resize", w: 5000, h: 5000, upscale: true}.apply(pattern(10, 10), nil, 1_000_000)
+	_, err := operation{name: "resize", w: 5000, h: 5000, upscale: true}.apply(context.Background(), pattern(10, 10), nil, 1_000_000)
 	if !errors.Is(err, errTooLarge) {
 		t.Errorf("resize past max_output_pixels = %v, want errTooLarge", err)
 	}
@@ -448,7 +450,7 @@ func BenchmarkPipeline(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			cpu := processCPU()
 			for b.Loop() {
-				if _, err := transform(data, r, eo, nil); err != nil {
+				if _, err := transform(context.Background(), data, r, eo, nil); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -457,4 +459,23 @@ func BenchmarkPipeline(b *testing.B) {
 			b.ReportMetric(float64(processCPU()-cpu)/1e6/float64(b.N), "cpu-ms/op")
 		})
 	}
+}
+
+// flatOf holds images for flat operations, encoded as PNG by path.
+func flatOf(t *testing.T, images map[string]*image.RGBA) *flatImages {
+	t.Helper()
+	data := map[string][]byte{}
+	for p, m := range images {
+		var buf bytes.Buffer
+		if err := encodeImage(context.Background(), &buf, m, "png", 0, false); err != nil {
+			t.Fatal(err)
+		}
+		data[p] = buf.Bytes()
+	}
+	return newFlatImages(func(p string) ([]byte, error) {
+		if d, ok := data[p]; ok {
+			return d, nil
+		}
+		return nil, fmt.Errorf("%s: %w", p, errNotFound)
+	}, decodeLimits{})
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"image"
 	"math"
 	"sync"
@@ -59,7 +60,12 @@ func (d *jpegDecoder) planar() bool {
 // costs CPU time (the other core reads what this one wrote, threads wake
 // and spin): for blinds w=800, 101 against 86 ms of server CPU a request
 // in one bench/compare.sh run, though the machine's noise is as large.
-func inOrder(n int, fn func(lo, hi int)) { fn(0, n) }
+// fn polls ctx once a row and returns early once it ends: inOrder then
+// returns ctx's error.
+func inOrder(ctx context.Context, n int, fn func(lo, hi int)) error {
+	fn(0, n)
+	return ctx.Err()
+}
 
 // planeSums is the precision of what the vertical passes return: sums
 // with this many fractional bits.
@@ -71,20 +77,27 @@ const planeSums = weightBits + wideFracBits
 // be planar. Y, Cb and Cr go into the conversion to RGB with the
 // precision of the sums, so that the only rounding is to the output
 // bytes, as when the image is resampled in RGB.
-func (d *jpegDecoder) resampleRGBA(x, y span, w, h int) *image.RGBA {
+func (d *jpegDecoder) resampleRGBA(ctx context.Context, x, y span, w, h int) (*image.RGBA, error) {
 	dst := image.NewRGBA(image.Rect(0, 0, w, h))
-	lum := newLumaPass(&d.comp[0], x, y, w, h)
+	lum, err := newLumaPass(ctx, &d.comp[0], x, y, w, h)
+	if err != nil {
+		return nil, err
+	}
+	defer lum.release()
 	var chroma *chromaPass
 	if d.ncomp == 3 {
-		chroma = newChromaPass(&d.comp[1], &d.comp[2], x, y, w, h)
+		if chroma, err = newChromaPass(ctx, &d.comp[1], &d.comp[2], x, y, w, h); err != nil {
+			return nil, err
+		}
+		defer chroma.release()
 	}
-	inOrder(h, func(lo, hi int) {
+	err = inOrder(ctx, h, func(lo, hi int) {
 		ys := make([]int32, w)
 		var cbs, crs []int32
 		if chroma != nil {
 			cbs, crs = make([]int32, w), make([]int32, w)
 		}
-		for j := lo; j < hi; j++ {
+		for j := lo; j < hi && ctx.Err() == nil; j++ {
 			d := dst.Pix[j*dst.Stride : j*dst.Stride+4*w]
 			lum.row(j, ys)
 			if chroma == nil {
@@ -99,11 +112,10 @@ func (d *jpegDecoder) resampleRGBA(x, y span, w, h int) *image.RGBA {
 			ycbcrSumsRow(d, ys, cbs, crs)
 		}
 	})
-	lum.release()
-	if chroma != nil {
-		chroma.release()
+	if err != nil {
+		return nil, err
 	}
-	return dst
+	return dst, nil
 }
 
 // ycbcrSumsRow converts a row of Y, Cb and Cr sums (planeSums fractional
@@ -127,9 +139,13 @@ func ycbcrSumsRow(d []byte, ys, cbs, crs []int32) {
 // from the span x×y and the chroma at 4:2:0 (half the size, rounded up)
 // from the span cx×cy, which covers two output pixels a chroma sample
 // (past the image's last pixel when w or h is odd).
-func (d *jpegDecoder) resampleYCbCr(x, y, cx, cy span, w, h int) image.Image {
+func (d *jpegDecoder) resampleYCbCr(ctx context.Context, x, y, cx, cy span, w, h int) (image.Image, error) {
 	rect := image.Rect(0, 0, w, h)
-	lum := newLumaPass(&d.comp[0], x, y, w, h)
+	lum, err := newLumaPass(ctx, &d.comp[0], x, y, w, h)
+	if err != nil {
+		return nil, err
+	}
+	defer lum.release()
 	var pix []byte
 	var stride int
 	var dst image.Image
@@ -140,10 +156,13 @@ func (d *jpegDecoder) resampleYCbCr(x, y, cx, cy span, w, h int) image.Image {
 		m := image.NewYCbCr(rect, image.YCbCrSubsampleRatio420)
 		pix, stride, dst = m.Y, m.YStride, m
 		cw, ch := (w+1)/2, (h+1)/2
-		chroma := newChromaPass(&d.comp[1], &d.comp[2], cx, cy, cw, ch)
-		inOrder(ch, func(lo, hi int) {
+		chroma, err := newChromaPass(ctx, &d.comp[1], &d.comp[2], cx, cy, cw, ch)
+		if err != nil {
+			return nil, err
+		}
+		err = inOrder(ctx, ch, func(lo, hi int) {
 			cbs, crs := make([]int32, cw), make([]int32, cw)
-			for j := lo; j < hi; j++ {
+			for j := lo; j < hi && ctx.Err() == nil; j++ {
 				chroma.row(j, cbs, crs)
 				o := j * m.CStride
 				clampRow(m.Cb[o:o+cw], cbs)
@@ -151,16 +170,21 @@ func (d *jpegDecoder) resampleYCbCr(x, y, cx, cy span, w, h int) image.Image {
 			}
 		})
 		chroma.release()
+		if err != nil {
+			return nil, err
+		}
 	}
-	inOrder(h, func(lo, hi int) {
+	err = inOrder(ctx, h, func(lo, hi int) {
 		ys := make([]int32, w)
-		for j := lo; j < hi; j++ {
+		for j := lo; j < hi && ctx.Err() == nil; j++ {
 			lum.row(j, ys)
 			clampRow(pix[j*stride:j*stride+w], ys)
 		}
 	})
-	lum.release()
-	return dst
+	if err != nil {
+		return nil, err
+	}
+	return dst, nil
 }
 
 // orientPlanes turns m, an *image.Gray or a 4:2:0 *image.YCbCr from
@@ -316,7 +340,7 @@ func roundUp4(n int) int { return (n + 3) &^ 3 }
 
 // newLumaPass runs the horizontal pass over the rows of c's plane that
 // the vertical pass will read, for scaling the span x×y to w×h.
-func newLumaPass(c *jpegComponent, x, y span, w, h int) *lumaPass {
+func newLumaPass(ctx context.Context, c *jpegComponent, x, y span, w, h int) (*lumaPass, error) {
 	wx := planeWeights(x, c.rx, c.vw, w)
 	wy := planeWeights(y, c.ry, c.vh, h)
 	r0, r1 := tapRows(wy)
@@ -324,12 +348,12 @@ func newLumaPass(c *jpegComponent, x, y span, w, h int) *lumaPass {
 	rows := r1 - r0
 	groups := (rows + lumaGroup - 1) / lumaGroup // the last may repeat a row
 	tmp := passWords(groups * lumaGroup * pw)
-	inOrder(groups, func(lo, hi int) {
+	err := inOrder(ctx, groups, func(lo, hi int) {
 		// buf holds the group's rows, column by column: word 4x+j has
 		// rows 2j and 2j+1 of column x.
 		buf := make([]uint64, 4*c.vw)
 		var src [lumaGroup][]byte
-		for g := lo; g < hi; g++ {
+		for g := lo; g < hi && ctx.Err() == nil; g++ {
 			top := r0 + g*lumaGroup
 			for i := range src {
 				r := min(top+i, r1-1)
@@ -353,7 +377,12 @@ func newLumaPass(c *jpegComponent, x, y span, w, h int) *lumaPass {
 			}
 		}
 	})
-	return &lumaPass{tmp: tmp, pw: pw, w: w, r0: r0, wy: wy}
+	l := &lumaPass{tmp: tmp, pw: pw, w: w, r0: r0, wy: wy}
+	if err != nil {
+		l.release()
+		return nil, err
+	}
+	return l, nil
 }
 
 // spreadRows interleaves eight rows of bytes into buf: word 4x+j holds
@@ -433,7 +462,7 @@ type chromaPass struct {
 // newChromaPass runs the horizontal pass over the rows of the planes of
 // cb and cr (which have the same sampling) that the vertical pass will
 // read, for scaling the span x×y to w×h.
-func newChromaPass(cb, cr *jpegComponent, x, y span, w, h int) *chromaPass {
+func newChromaPass(ctx context.Context, cb, cr *jpegComponent, x, y span, w, h int) (*chromaPass, error) {
 	wx := planeWeights(x, cb.rx, cb.vw, w)
 	wy := planeWeights(y, cb.ry, cb.vh, h)
 	r0, r1 := tapRows(wy)
@@ -441,12 +470,12 @@ func newChromaPass(cb, cr *jpegComponent, x, y span, w, h int) *chromaPass {
 	rows := r1 - r0
 	groups := (rows + chromaGroup - 1) / chromaGroup
 	tmp := passWords(groups * chromaGroup * cw)
-	inOrder(groups, func(lo, hi int) {
+	err := inOrder(ctx, groups, func(lo, hi int) {
 		// buf holds the group's rows, column by column: word 4x+j has
 		// Cb and Cr of row j, column x.
 		buf := make([]uint64, 4*cb.vw)
 		var rb, rr [chromaGroup][]byte
-		for g := lo; g < hi; g++ {
+		for g := lo; g < hi && ctx.Err() == nil; g++ {
 			top := r0 + g*chromaGroup
 			for j := range chromaGroup {
 				r := min(top+j, r1-1)
@@ -465,7 +494,12 @@ func newChromaPass(cb, cr *jpegComponent, x, y span, w, h int) *chromaPass {
 			}
 		}
 	})
-	return &chromaPass{tmp: tmp, w: w, cw: cw, r0: r0, wy: wy}
+	c := &chromaPass{tmp: tmp, w: w, cw: cw, r0: r0, wy: wy}
+	if err != nil {
+		c.release()
+		return nil, err
+	}
+	return c, nil
 }
 
 // row is the vertical pass for output row j: the w sums of each plane,

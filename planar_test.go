@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"image"
 	"image/color"
@@ -39,7 +40,7 @@ func TestPlanarMatchesRGBA(t *testing.T) {
 		data := readTestdata(t, strings.TrimPrefix(file, "testdata/"))
 		for _, tt := range tests {
 			t.Run(filepath.Base(file)+"/"+tt.name, func(t *testing.T) {
-				d, err := decodeJPEGPlanes(data, tt.scale)
+				d, err := decodeJPEGPlanes(context.Background(), data, tt.scale)
 				if err != nil {
 					t.Skipf("not decodable: %v", err) // arithmetic.jpg
 				}
@@ -52,12 +53,12 @@ func TestPlanarMatchesRGBA(t *testing.T) {
 				}
 				s := float64(tt.scale)
 				x, y := span{tt.x.from / s, tt.x.size / s}, span{tt.y.from / s, tt.y.size / s}
-				got := d.resampleRGBA(x, y, tt.w, tt.h)
-				full, err := d.toRGBA()
+				got := must(d.resampleRGBA(context.Background(), x, y, tt.w, tt.h))
+				full, err := d.toRGBA(context.Background())
 				if err != nil {
 					t.Fatal(err)
 				}
-				want := resampleArea(full, x, y, tt.w, tt.h)
+				want := must(resampleArea(context.Background(), full, x, y, tt.w, tt.h))
 				if got.Rect != want.Rect {
 					t.Fatalf("size %v, want %v", got.Rect, want.Rect)
 				}
@@ -71,7 +72,7 @@ func TestPlanarMatchesRGBA(t *testing.T) {
 				cw, ch := (tt.w+1)/2, (tt.h+1)/2
 				cx := span{x.from, x.size * float64(2*cw) / float64(tt.w)}
 				cy := span{y.from, y.size * float64(2*ch) / float64(tt.h)}
-				yc, ok := d.resampleYCbCr(x, y, cx, cy, tt.w, tt.h).(*image.YCbCr)
+				yc, ok := must(d.resampleYCbCr(context.Background(), x, y, cx, cy, tt.w, tt.h)).(*image.YCbCr)
 				if d.ncomp == 1 {
 					return
 				}
@@ -127,7 +128,7 @@ func TestOrientPlane(t *testing.T) {
 		g.Pix[i] = uint8(10 * i)
 	}
 	for o := 2; o <= 8; o++ {
-		want := orient(toRGBA(g), o)
+		want := must(orient(context.Background(), toRGBA(g), o))
 		pix, w, h := orientPlane(g.Pix, g.Stride, 5, 3, o)
 		if image.Rect(0, 0, w, h) != want.Rect {
 			t.Errorf("orientPlane(%d) size %dx%d, want %v", o, w, h, want.Rect)
@@ -169,7 +170,7 @@ func TestPlanarJPEGOutput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.file+"?"+tt.query, func(t *testing.T) {
 			src := readTestdata(t, tt.file)
-			res, err := transform(src, parseTestRequest(t, "path=x&fmt=jpg&q=90&"+tt.query), testEngine, nil)
+			res, err := transform(context.Background(), src, parseTestRequest(t, "path=x&fmt=jpg&q=90&"+tt.query), testEngine, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -179,7 +180,7 @@ func TestPlanarJPEGOutput(t *testing.T) {
 				t.Fatalf("size %v, want %v", got.Rect, exact.Rect)
 			}
 			var buf bytes.Buffer
-			if err := encodeImage(&buf, exact, "jpeg", 90, false); err != nil {
+			if err := encodeImage(context.Background(), &buf, exact, "jpeg", 90, false); err != nil {
 				t.Fatal(err)
 			}
 			mad, psnr := rgbaDiff(t, got, exact)
@@ -210,7 +211,7 @@ func BenchmarkDecodeJPEGPlanes(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(data)))
 			for b.Loop() {
-				if _, err := decodeJPEGPlanes(data, c.scale); err != nil {
+				if _, err := decodeJPEGPlanes(context.Background(), data, c.scale); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -223,7 +224,7 @@ func BenchmarkDecodeJPEGPlanes(b *testing.B) {
 // request's intermediate image may reach the pixels.
 func TestPlanarPoolGarbage(t *testing.T) {
 	data := readTestdata(t, "jpeg/baseline-422-restart.jpg")
-	d, err := decodeJPEGPlanes(data, 1)
+	d, err := decodeJPEGPlanes(context.Background(), data, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,12 +239,12 @@ func TestPlanarPoolGarbage(t *testing.T) {
 			passPool.Put(&p)
 		}
 	}
-	clean := d.resampleRGBA(x, y, w, h)
-	cleanYCbCr := d.resampleYCbCr(x, y, x, y, w, h).(*image.YCbCr)
+	clean := must(d.resampleRGBA(context.Background(), x, y, w, h))
+	cleanYCbCr := must(d.resampleYCbCr(context.Background(), x, y, x, y, w, h)).(*image.YCbCr)
 	dirty()
-	got := d.resampleRGBA(x, y, w, h)
+	got := must(d.resampleRGBA(context.Background(), x, y, w, h))
 	dirty()
-	gotYCbCr := d.resampleYCbCr(x, y, x, y, w, h).(*image.YCbCr)
+	gotYCbCr := must(d.resampleYCbCr(context.Background(), x, y, x, y, w, h)).(*image.YCbCr)
 	if !bytes.Equal(got.Pix, clean.Pix) {
 		t.Error("resampleRGBA differs after a dirty pool")
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"compress/zlib"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -471,14 +472,19 @@ func (d *pngDecoder) finish(rowsRead bool) error {
 	return err
 }
 
-// decodeRGBA decodes the whole image as premultiplied RGBA.
-func (d *pngDecoder) decodeRGBA() (*image.RGBA, error) {
+// decodeRGBA decodes the whole image as premultiplied RGBA, polling ctx
+// once a row.
+func (d *pngDecoder) decodeRGBA(ctx context.Context) (*image.RGBA, error) {
 	if err := d.start(); err != nil {
 		return nil, err
 	}
 	img := image.NewRGBA(image.Rect(0, 0, d.width, d.height))
 	for y := range d.height {
-		if err := d.next(img.Pix[y*img.Stride:]); err != nil {
+		err := ctx.Err()
+		if err == nil {
+			err = d.next(img.Pix[y*img.Stride:])
+		}
+		if err != nil {
 			d.finish(false)
 			return nil, err
 		}
@@ -677,29 +683,41 @@ func unPaeth(c, p []byte, bpp int) {
 }
 
 // decodePNG decodes a PNG to premultiplied RGBA: with pngDecoder when it
-// reads the layout, else with image/png and toRGBA.
-func decodePNG(data []byte) (*image.RGBA, error) {
+// reads the layout, else with image/png (guarded, and deaf to ctx) and
+// toRGBA.
+func decodePNG(ctx context.Context, data []byte) (*image.RGBA, error) {
 	d, ok, err := newPNGDecoder(data)
 	if err != nil {
 		return nil, pngError(err)
 	}
 	if !ok {
-		m, err := png.Decode(bytes.NewReader(data))
+		var m image.Image
+		err := guard("png", func() error {
+			var err error
+			if m, err = png.Decode(bytes.NewReader(data)); err != nil {
+				return decodeError("png", err)
+			}
+			return nil
+		})
 		if err != nil {
-			return nil, decodeError("png", err)
+			return nil, err
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("decode png: %w", err)
 		}
 		return toRGBA(m), nil
 	}
-	img, err := d.decodeRGBA()
+	img, err := d.decodeRGBA(ctx)
 	if err != nil {
 		return nil, pngError(err)
 	}
 	return img, nil
 }
 
-// pngError wraps an error of pngDecoder in the engine's sentinels.
+// pngError wraps an error of pngDecoder in the engine's sentinels; the
+// end of the request's context comes back as it is.
 func pngError(err error) error {
-	if errors.Is(err, errUnsupportedFormat) {
+	if errors.Is(err, errUnsupportedFormat) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("decode png: %w", err)
 	}
 	return fmt.Errorf("decode png: %w: %v", errCorruptImage, err)

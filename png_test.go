@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"compress/zlib"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -140,7 +141,7 @@ func TestDecodePNGMatchesImagePNG(t *testing.T) {
 					t.Fatal(err)
 				}
 				want := toRGBA(ref)
-				got, err := decodePNG(data)
+				got, err := decodePNG(context.Background(), data)
 				if err != nil {
 					t.Fatalf("decodePNG: %v", err)
 				}
@@ -161,12 +162,12 @@ func TestDecodePNGCorpus(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := toRGBA(ref)
-		got, err := decodePNG(data)
+		got, err := decodePNG(context.Background(), data)
 		if err != nil {
-			t.Fatalf("decodePNG(%s): %v", name, err)
+			t.Fatalf("decodePNG(context.Background(), %s): %v", name, err)
 		}
 		if got.Rect != want.Rect || !bytes.Equal(got.Pix, want.Pix) {
-			t.Errorf("decodePNG(%s) differs from toRGBA(png.Decode)", name)
+			t.Errorf("decodePNG(context.Background(), %s) differs from toRGBA(png.Decode)", name)
 		}
 	}
 }
@@ -193,7 +194,7 @@ func TestDecodePNGCorrupt(t *testing.T) {
 			data = append(pngFile(pngChunk("IHDR", ihdr)), good[33:]...)
 		}
 		_, refErr := png.Decode(bytes.NewReader(data))
-		_, err := decodePNG(data)
+		_, err := decodePNG(context.Background(), data)
 		if refErr != nil && strings.HasSuffix(refErr.Error(), zlib.ErrChecksum.Error()) && err == nil {
 			// A damaged deflate stream behind valid CRCs that still
 			// inflates: decodePNG does not check the Adler-32 (see
@@ -229,7 +230,7 @@ func BenchmarkDecodePNGRGBA(b *testing.B) {
 	data := testdataFile(b, "alpha-arc-colors-2140x1200.png")
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := decodePNG(data); err != nil {
+		if _, err := decodePNG(context.Background(), data); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -303,7 +304,7 @@ func TestPremulRow(t *testing.T) {
 func TestDecodePNGAdler32(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	good := testPNG(t, rng, 31, 9, 6, 8, []byte{0, 1, 2, 3, 4}, nil, nil, 1<<20)
-	want, err := decodePNG(good)
+	want, err := decodePNG(context.Background(), good)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +340,7 @@ func TestDecodePNGAdler32(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := decodePNG(tt.data)
+			got, err := decodePNG(context.Background(), tt.data)
 			if !tt.ok {
 				if !errors.Is(err, errCorruptImage) {
 					t.Fatalf("decodePNG = %v, want errCorruptImage", err)

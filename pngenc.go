@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"compress/zlib"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
@@ -68,8 +69,8 @@ func writeChunk(w io.Writer, name string, b []byte) error {
 
 // writePNG writes img as an 8-bit PNG: RGB when it is opaque, else
 // RGBA unpremultiplied as image/png does it (so image/png decodes the
-// same pixels it would have written).
-func writePNG(w io.Writer, img *image.RGBA) error {
+// same pixels it would have written). It polls ctx once a row.
+func writePNG(ctx context.Context, w io.Writer, img *image.RGBA) error {
 	b := img.Bounds()
 	width, height := b.Dx(), b.Dy()
 	if width <= 0 || height <= 0 || int64(width) >= 1<<31 || int64(height) >= 1<<31 {
@@ -112,6 +113,9 @@ func writePNG(w io.Writer, img *image.RGBA) error {
 	prev := make([]byte, n)
 	f := 0 // the filter of the row above
 	for y := range height {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		row := img.Pix[img.PixOffset(b.Min.X, b.Min.Y+y):]
 		raw := cur[0][1:]
 		if opaque {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"image"
 	"image/png"
 	"math/rand/v2"
@@ -21,16 +22,16 @@ func TestWritePNG(t *testing.T) {
 		name string
 		img  *image.RGBA
 	}{
-		{"alpha scaled", resample(alpha, 400, 224)},
+		{"alpha scaled", must(resample(context.Background(), alpha, 400, 224))},
 		{"alpha crop", alpha.SubImage(image.Rect(1000, 300, 1333, 517)).(*image.RGBA)},
-		{"photo", resample(photo, 300, 200)},
+		{"photo", must(resample(context.Background(), photo, 300, 200))},
 		{"photo crop", photo.SubImage(image.Rect(7, 9, 130, 77)).(*image.RGBA)},
 		{"1x1 translucent", tiny},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var ours, theirs bytes.Buffer
-			if err := writePNG(&ours, tt.img); err != nil {
+			if err := writePNG(context.Background(), &ours, tt.img); err != nil {
 				t.Fatalf("writePNG: %v", err)
 			}
 			if err := png.Encode(&theirs, tt.img); err != nil {
@@ -69,7 +70,7 @@ func TestWritePNG(t *testing.T) {
 			}
 		})
 	}
-	if err := writePNG(&bytes.Buffer{}, image.NewRGBA(image.Rect(0, 0, 0, 3))); err == nil {
+	if err := writePNG(context.Background(), &bytes.Buffer{}, image.NewRGBA(image.Rect(0, 0, 0, 3))); err == nil {
 		t.Error("writePNG of an empty image: no error")
 	}
 }

@@ -30,7 +30,8 @@ import (
 // An op value is either an operation name, which takes the global
 // parameters, or an element "op:NAME k:v k:v" (the "+" of a query decodes
 // to a space) carrying its own parameters; "path:X" may repeat in a flat
-// element. For every other parameter the first value counts. Unknown
+// element (maxFlatImages times, maxRequestImages in all the request's
+// elements). For every other parameter the first value counts. Unknown
 // parameters are kept: they change the key and must be signed.
 type request struct {
 	params  url.Values // every parameter as received, path-style ones first
@@ -64,8 +65,26 @@ type operation struct {
 
 // requestLimits bounds what a request may ask for.
 type requestLimits struct {
-	maxDimension  int // w and h
+	maxDimension  int   // w and h
+	maxPixels     int64 // flat's w×h (max_output_pixels), 0 = unlimited
 	maxOperations int
+}
+
+// Bounds on the path: images of flat operations, each read from the
+// source storage and decoded: maxFlatImages in one operation,
+// maxRequestImages in a whole request.
+const (
+	maxFlatImages    = 8
+	maxRequestImages = 16
+)
+
+// images is the number of path: images of r's flat operations.
+func (r *request) images() int {
+	n := 0
+	for _, op := range r.ops {
+		n += len(op.images)
+	}
+	return n
 }
 
 var operationNames = map[string]bool{
@@ -235,6 +254,9 @@ func parseRequest(params url.Values, lim requestLimits) (*request, error) {
 			return nil, err
 		}
 		r.ops = append(r.ops, op)
+		if n := r.images(); n > maxRequestImages {
+			return nil, fmt.Errorf("%w: op: flat path: more than %d images in a request (maxRequestImages)", errBadParam, maxRequestImages)
+		}
 	}
 	return r, nil
 }
@@ -253,6 +275,9 @@ func parseElement(s string, lim requestLimits) (operation, error) {
 			return operation{}, fmt.Errorf("%w: op: element %q: want k:v, got %q", errBadParam, s, f)
 		}
 		if k == "path" {
+			if len(images) == maxFlatImages {
+				return operation{}, fmt.Errorf("%w: op: flat path: more than %d images in one operation (maxFlatImages)", errBadParam, maxFlatImages)
+			}
 			p, err := cleanPath(v)
 			if err != nil {
 				return operation{}, fmt.Errorf("%w: op: path: %v", errBadParam, err)
@@ -316,6 +341,9 @@ func parseOperation(name string, get func(string) string, images []string, lim r
 			return op, fmt.Errorf("%w: pos: flip wants h or v, got %q", errBadParam, s)
 		}
 	case "flat":
+		if lim.maxPixels > 0 && int64(op.w)*int64(op.h) > lim.maxPixels {
+			return op, fmt.Errorf("%w: w, h: flat %dx%d is over max_output_pixels (%d)", errBadParam, op.w, op.h, lim.maxPixels)
+		}
 		op.rect = [4]int{0, 0, 100, 100}
 		if s := get("pos"); s != "" {
 			if op.rect, err = parseRect(s); err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/binary"
 	"image"
 	"math"
@@ -43,10 +44,10 @@ const (
 // filter, widened by the scale factor when shrinking so that the result
 // is antialiased. Edges renormalise the weights over the pixels that
 // exist, so borders neither darken nor brighten. A size that does not
-// change returns a copy.
-func resample(src *image.RGBA, w, h int) *image.RGBA {
+// change returns a copy. It stops with ctx's error once ctx ends.
+func resample(ctx context.Context, src *image.RGBA, w, h int) (*image.RGBA, error) {
 	sw, sh := src.Rect.Dx(), src.Rect.Dy()
-	return resampleArea(src, span{0, float64(sw)}, span{0, float64(sh)}, w, h)
+	return resampleArea(ctx, src, span{0, float64(sw)}, span{0, float64(sh)}, w, h)
 }
 
 // span is a stretch of an image along one axis, in pixels that may be
@@ -56,25 +57,23 @@ type span struct{ from, size float64 }
 // resampleArea is resample of the part x×y of src: a JPEG decoded at 1/8
 // of a width that 8 does not divide holds a fraction of a pixel in its
 // last column, which must not count as a whole one.
-func resampleArea(src *image.RGBA, x, y span, w, h int) *image.RGBA {
+func resampleArea(ctx context.Context, src *image.RGBA, x, y span, w, h int) (*image.RGBA, error) {
 	w, h = max(w, 0), max(h, 0)
 	sw, sh := src.Rect.Dx(), src.Rect.Dy()
 	dst := image.NewRGBA(image.Rect(0, 0, w, h))
 	if w == 0 || h == 0 || sw == 0 || sh == 0 {
-		return dst
+		return dst, nil
 	}
 	wholeX := x == span{0, float64(sw)} && w == sw
 	wholeY := y == span{0, float64(sh)} && h == sh
 	switch {
 	case wholeX && wholeY:
 		copyRGBA(dst, src)
-		return dst
+		return dst, nil
 	case wholeY:
-		filterRows(dst, nil, src, nil, lanczosSpanWeights(sw, x, w))
-		return dst
+		return dst, filterRows(ctx, dst, nil, src, nil, lanczosSpanWeights(sw, x, w))
 	case wholeX:
-		filterCols(dst, nil, src, nil, lanczosSpanWeights(sh, y, h))
-		return dst
+		return dst, filterCols(ctx, dst, nil, src, nil, lanczosSpanWeights(sh, y, h))
 	}
 	wx, wy := lanczosSpanWeights(sw, x, w), lanczosSpanWeights(sh, y, h)
 	// Taps summed by each order: rows first filters sh rows then w
@@ -86,14 +85,16 @@ func resampleArea(src *image.RGBA, x, y span, w, h int) *image.RGBA {
 	colsFirst := 2*int64(sw)*int64(len(wy.w)) + int64(h)*int64(len(wx.w))
 	if rowsFirst <= colsFirst {
 		tmp := newWideImage(w, sh)
-		filterRows(nil, tmp, src, nil, wx)
-		filterCols(dst, nil, nil, tmp, wy)
-	} else {
-		tmp := newWideImage(sw, h)
-		filterCols(nil, tmp, src, nil, wy)
-		filterRows(dst, nil, nil, tmp, wx)
+		if err := filterRows(ctx, nil, tmp, src, nil, wx); err != nil {
+			return nil, err
+		}
+		return dst, filterCols(ctx, dst, nil, nil, tmp, wy)
 	}
-	return dst
+	tmp := newWideImage(sw, h)
+	if err := filterCols(ctx, nil, tmp, src, nil, wy); err != nil {
+		return nil, err
+	}
+	return dst, filterRows(ctx, dst, nil, nil, tmp, wx)
 }
 
 // gaussianBlur returns a Gaussian blur of src with the given sigma
@@ -108,26 +109,27 @@ func resampleArea(src *image.RGBA, x, y span, w, h int) *image.RGBA {
 // depends on sigma, so sigma 50 on a 2000×2000 image takes a fraction
 // of a second. Box sums keep 8 fractional bits between passes, so faint
 // tails are not rounded away. Below sigma 3 odd box widths are too
-// coarse to match the variance, hence the exact kernel there.
-func gaussianBlur(src *image.RGBA, sigma float64) *image.RGBA {
+// coarse to match the variance, hence the exact kernel there. It stops
+// with ctx's error once ctx ends.
+func gaussianBlur(ctx context.Context, src *image.RGBA, sigma float64) (*image.RGBA, error) {
 	sw, sh := src.Rect.Dx(), src.Rect.Dy()
 	dst := image.NewRGBA(image.Rect(0, 0, sw, sh))
 	if sw == 0 || sh == 0 {
-		return dst
+		return dst, nil
 	}
 	if !(sigma > 0) { // also NaN
 		copyRGBA(dst, src)
-		return dst
+		return dst, nil
 	}
 	sigma = min(sigma, maxBlurSigma)
 	if sigma < boxBlurSigma {
 		tmp := newWideImage(sw, sh)
-		filterRows(nil, tmp, src, nil, gaussWeights(sw, sigma))
-		filterCols(dst, nil, nil, tmp, gaussWeights(sh, sigma))
-		return dst
+		if err := filterRows(ctx, nil, tmp, src, nil, gaussWeights(sw, sigma)); err != nil {
+			return nil, err
+		}
+		return dst, filterCols(ctx, dst, nil, nil, tmp, gaussWeights(sh, sigma))
 	}
-	boxBlur3(dst, src, boxSizes(sigma))
-	return dst
+	return dst, boxBlur3(ctx, dst, src, boxSizes(sigma))
 }
 
 // copyRGBA copies src's pixels into dst, which has the same size and a
@@ -142,19 +144,37 @@ func copyRGBA(dst, src *image.RGBA) {
 
 // parallel runs fn over [0, n) split into contiguous ranges, one per
 // processor, when work is large enough to pay for the goroutines, and
-// on the calling goroutine otherwise.
-func parallel(n int, work int64, fn func(lo, hi int)) {
+// on the calling goroutine otherwise. fn polls ctx (once a row) and
+// returns early once it ends: parallel then returns ctx's error. A panic
+// in fn comes back as a *panicError with the stack where it happened,
+// the first one when several ranges panic.
+func parallel(ctx context.Context, n int, work int64, fn func(lo, hi int)) error {
+	var once sync.Once
+	var panicked error
+	run := func(lo, hi int) {
+		defer func() {
+			if v := recover(); v != nil {
+				err := recovered(v)
+				once.Do(func() { panicked = err })
+			}
+		}()
+		fn(lo, hi)
+	}
 	procs := min(runtime.GOMAXPROCS(0), n)
 	if procs < 2 || work < parallelWork {
-		fn(0, n)
-		return
+		run(0, n)
+	} else {
+		var wg sync.WaitGroup
+		for i := range procs {
+			lo, hi := n*i/procs, n*(i+1)/procs
+			wg.Go(func() { run(lo, hi) })
+		}
+		wg.Wait()
 	}
-	var wg sync.WaitGroup
-	for i := range procs {
-		lo, hi := n*i/procs, n*(i+1)/procs
-		wg.Go(func() { fn(lo, hi) })
+	if panicked != nil {
+		return panicked
 	}
-	wg.Wait()
+	return ctx.Err()
 }
 
 // filterWeights holds, for each output sample i along one axis, the
@@ -382,7 +402,7 @@ func setSums(sums []int32, x int, r, g, b, a int32) {
 // filterRows filters each row of src horizontally with fw. Exactly one
 // of src and srcW is the input, one of dst and dstW the output (the one
 // not nil); the output has the input's height and fw's width.
-func filterRows(dst *image.RGBA, dstW *wideImage, src *image.RGBA, srcW *wideImage, fw *filterWeights) {
+func filterRows(ctx context.Context, dst *image.RGBA, dstW *wideImage, src *image.RGBA, srcW *wideImage, fw *filterWeights) error {
 	w, h := len(fw.start), 0
 	var shift uint = weightBits
 	if src != nil {
@@ -390,7 +410,7 @@ func filterRows(dst *image.RGBA, dstW *wideImage, src *image.RGBA, srcW *wideIma
 	} else {
 		h, shift = srcW.h, weightBits+wideFracBits
 	}
-	parallel(h, int64(h)*int64(len(fw.w)), func(y0, y1 int) {
+	return parallel(ctx, h, int64(h)*int64(len(fw.w)), func(y0, y1 int) {
 		var buf []uint64
 		if src != nil {
 			buf = make([]uint64, src.Rect.Dx()*2)
@@ -398,7 +418,7 @@ func filterRows(dst *image.RGBA, dstW *wideImage, src *image.RGBA, srcW *wideIma
 		sums := make([]int32, w*4)
 		var d8 []uint8
 		var dw []uint64
-		for y := y0; y < y1; y++ {
+		for y := y0; y < y1 && ctx.Err() == nil; y++ {
 			row := buf
 			if src != nil {
 				s := src.PixOffset(src.Rect.Min.X, src.Rect.Min.Y+y)
@@ -426,7 +446,7 @@ func filterRows(dst *image.RGBA, dstW *wideImage, src *image.RGBA, srcW *wideIma
 // output has the input's width and fw's height. It walks output rows so
 // that the source rows it reads stay in cache across neighbouring
 // columns.
-func filterCols(dst *image.RGBA, dstW *wideImage, src *image.RGBA, srcW *wideImage, fw *filterWeights) {
+func filterCols(ctx context.Context, dst *image.RGBA, dstW *wideImage, src *image.RGBA, srcW *wideImage, fw *filterWeights) error {
 	h, w := len(fw.start), 0
 	var shift uint = weightBits
 	if src != nil {
@@ -434,11 +454,11 @@ func filterCols(dst *image.RGBA, dstW *wideImage, src *image.RGBA, srcW *wideIma
 	} else {
 		w, shift = srcW.w, weightBits+wideFracBits
 	}
-	parallel(h, int64(w)*int64(len(fw.w)), func(y0, y1 int) {
+	return parallel(ctx, h, int64(w)*int64(len(fw.w)), func(y0, y1 int) {
 		sums := make([]int32, w*4)
 		var d8 []uint8
 		var dw []uint64
-		for y := y0; y < y1; y++ {
+		for y := y0; y < y1 && ctx.Err() == nil; y++ {
 			start, ws := fw.taps(y)
 			if dst != nil {
 				d8 = dst.Pix[y*dst.Stride : y*dst.Stride+w*4]
@@ -557,7 +577,7 @@ const blurStrip = 16
 // given widths along rows, then along columns. Samples are held with 8
 // fractional bits from the first pass to the last; the row result waits
 // in a uint16 image.
-func boxBlur3(dst, src *image.RGBA, sizes [3]int) {
+func boxBlur3(ctx context.Context, dst, src *image.RGBA, sizes [3]int) error {
 	w, h := src.Rect.Dx(), src.Rect.Dy()
 	var radii [3]int
 	var recips [3]uint64
@@ -567,9 +587,9 @@ func boxBlur3(dst, src *image.RGBA, sizes [3]int) {
 	}
 	tmp := make([]uint16, w*h*4)
 	work := int64(w) * int64(h) * 3
-	parallel(h, work, func(y0, y1 int) {
+	err := parallel(ctx, h, work, func(y0, y1 int) {
 		a, b := make([]uint32, w*4), make([]uint32, w*4)
-		for y := y0; y < y1; y++ {
+		for y := y0; y < y1 && ctx.Err() == nil; y++ {
 			s := src.PixOffset(src.Rect.Min.X, src.Rect.Min.Y+y)
 			for i, v := range src.Pix[s : s+w*4] {
 				a[i] = uint32(v) << 8
@@ -583,11 +603,14 @@ func boxBlur3(dst, src *image.RGBA, sizes [3]int) {
 			}
 		}
 	})
+	if err != nil {
+		return err
+	}
 	strips := (w + blurStrip - 1) / blurStrip
-	parallel(strips, work, func(s0, s1 int) {
+	return parallel(ctx, strips, work, func(s0, s1 int) {
 		a, b := make([]uint32, h*blurStrip*4), make([]uint32, h*blurStrip*4)
 		sums := make([]uint32, blurStrip*4)
-		for s := s0; s < s1; s++ {
+		for s := s0; s < s1 && ctx.Err() == nil; s++ {
 			x0 := s * blurStrip
 			k := (min(x0+blurStrip, w) - x0) * 4
 			a, b := a[:h*k], b[:h*k]

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"image"
 	"image/color"
@@ -105,12 +106,12 @@ func TestResampleSize(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			src := synthRGBA(tt.sw, tt.sh, true)
-			got := resample(src, tt.w, tt.h)
+			got := must(resample(context.Background(), src, tt.w, tt.h))
 			if got.Rect.Dx() != tt.w || got.Rect.Dy() != tt.h {
-				t.Errorf("resample(%dx%d) = %dx%d, want %dx%d", tt.sw, tt.sh, got.Rect.Dx(), got.Rect.Dy(), tt.w, tt.h)
+				t.Errorf("must(resample(context.Background(), %dx%d)) = %dx%d, want %dx%d", tt.sw, tt.sh, got.Rect.Dx(), got.Rect.Dy(), tt.w, tt.h)
 			}
 			if got.Stride != 4*tt.w || len(got.Pix) != 4*tt.w*tt.h {
-				t.Errorf("resample(%dx%d) to %dx%d: stride %d, %d bytes", tt.sw, tt.sh, tt.w, tt.h, got.Stride, len(got.Pix))
+				t.Errorf("must(resample(context.Background(), %dx%d)) to %dx%d: stride %d, %d bytes", tt.sw, tt.sh, tt.w, tt.h, got.Stride, len(got.Pix))
 			}
 			checkValid(t, "resample", got)
 		})
@@ -119,7 +120,7 @@ func TestResampleSize(t *testing.T) {
 
 func TestResampleIdentityCopies(t *testing.T) {
 	src := synthRGBA(20, 10, true)
-	got := resample(src, 20, 10)
+	got := must(resample(context.Background(), src, 20, 10))
 	if &got.Pix[0] == &src.Pix[0] {
 		t.Fatal("resample to the same size returned the source's pixels, want a copy")
 	}
@@ -157,12 +158,12 @@ func TestResampleUniform(t *testing.T) {
 		for _, sz := range sizes {
 			name := fmt.Sprintf("%s %dx%d to %dx%d", cc.name, sz.sw, sz.sh, sz.w, sz.h)
 			t.Run(name, func(t *testing.T) {
-				got := resample(uniformRGBA(sz.sw, sz.sh, cc.c), sz.w, sz.h)
+				got := must(resample(context.Background(), uniformRGBA(sz.sw, sz.sh, cc.c), sz.w, sz.h))
 				if got.Rect.Dx() != sz.w || got.Rect.Dy() != sz.h {
-					t.Fatalf("resample(%dx%d) = %dx%d, want %dx%d", sz.sw, sz.sh, got.Rect.Dx(), got.Rect.Dy(), sz.w, sz.h)
+					t.Fatalf("must(resample(context.Background(), %dx%d)) = %dx%d, want %dx%d", sz.sw, sz.sh, got.Rect.Dx(), got.Rect.Dy(), sz.w, sz.h)
 				}
 				if at, p, bad := findPixel(got, func(_, _ int, p color.RGBA) bool { return p != cc.c }); bad {
-					t.Errorf("resample(uniform %v) pixel %v = %v, want %v", cc.c, at, p, cc.c)
+					t.Errorf("must(resample(context.Background(), uniform %v)) pixel %v = %v, want %v", cc.c, at, p, cc.c)
 				}
 			})
 		}
@@ -197,13 +198,13 @@ func TestResampleCheckerboardKeepsHue(t *testing.T) {
 					}
 				}
 			}
-			got := resample(src, tt.w, tt.h)
+			got := must(resample(context.Background(), src, tt.w, tt.h))
 			if at, p, bad := findPixel(got, notRed); bad {
-				t.Errorf("resample(red/transparent checkerboard) pixel %v = %v, want pure red at some alpha", at, p)
+				t.Errorf("must(resample(context.Background(), red/transparent checkerboard)) pixel %v = %v, want pure red at some alpha", at, p)
 			}
 			_, _, blends := findPixel(got, func(_, _ int, p color.RGBA) bool { return p.A > 0 && p.A < 255 })
 			if tt.wantBlends && !blends {
-				t.Errorf("resample(red/transparent checkerboard) has no partly transparent pixel, want blending")
+				t.Errorf("must(resample(context.Background(), red/transparent checkerboard)) has no partly transparent pixel, want blending")
 			}
 		})
 	}
@@ -220,10 +221,10 @@ func TestResampleAntialias(t *testing.T) {
 		}
 	}
 	for _, sz := range []image.Point{{60, 60}, {37, 23}, {97, 80}, {7, 240}} {
-		got := resample(src, sz.X, sz.Y)
+		got := must(resample(context.Background(), src, sz.X, sz.Y))
 		at, p, bad := findPixel(got, func(_, _ int, p color.RGBA) bool { return p.R < 117 || p.R > 138 })
 		if bad {
-			t.Errorf("resample(1px checkerboard) to %v: pixel %v = %v, want grey 127±10", sz, at, p)
+			t.Errorf("must(resample(context.Background(), 1px checkerboard)) to %v: pixel %v = %v, want grey 127±10", sz, at, p)
 		}
 	}
 }
@@ -250,9 +251,9 @@ func TestResampleThin(t *testing.T) {
 				v := uint8(i * 255 / (n - 1))
 				src.Pix[i*4], src.Pix[i*4+1], src.Pix[i*4+2], src.Pix[i*4+3] = v, v, v, 255
 			}
-			got := resample(src, tt.w, tt.h)
+			got := must(resample(context.Background(), src, tt.w, tt.h))
 			if got.Rect.Dx() != tt.w || got.Rect.Dy() != tt.h {
-				t.Fatalf("resample(%dx%d) = %dx%d, want %dx%d", tt.sw, tt.sh, got.Rect.Dx(), got.Rect.Dy(), tt.w, tt.h)
+				t.Fatalf("must(resample(context.Background(), %dx%d)) = %dx%d, want %dx%d", tt.sw, tt.sh, got.Rect.Dx(), got.Rect.Dy(), tt.w, tt.h)
 			}
 			m := max(tt.w, tt.h)
 			at := func(i int) color.RGBA {
@@ -264,11 +265,11 @@ func TestResampleThin(t *testing.T) {
 			// A linear ramp has no edges to ring on, so it stays monotone.
 			for i := 1; i < m; i++ {
 				if a, b := at(i-1), at(i); b.R < a.R || b.A != 255 {
-					t.Errorf("resample(ramp) sample %d = %v after %v, want non-decreasing opaque", i, b, a)
+					t.Errorf("must(resample(context.Background(), ramp)) sample %d = %v after %v, want non-decreasing opaque", i, b, a)
 				}
 			}
 			if first, last := at(0), at(m-1); first.R > 20 || last.R < 235 {
-				t.Errorf("resample(ramp) ends = %d..%d, want about 0..255", first.R, last.R)
+				t.Errorf("must(resample(context.Background(), ramp)) ends = %d..%d, want about 0..255", first.R, last.R)
 			}
 		})
 	}
@@ -276,12 +277,12 @@ func TestResampleThin(t *testing.T) {
 
 func TestResampleUpscaleSinglePixel(t *testing.T) {
 	for _, c := range []color.RGBA{{10, 200, 30, 255}, {60, 0, 90, 128}} {
-		got := resample(uniformRGBA(1, 1, c), 50, 50)
+		got := must(resample(context.Background(), uniformRGBA(1, 1, c), 50, 50))
 		if got.Rect.Dx() != 50 || got.Rect.Dy() != 50 {
-			t.Fatalf("resample(1x1) = %dx%d, want 50x50", got.Rect.Dx(), got.Rect.Dy())
+			t.Fatalf("must(resample(context.Background(), 1x1)) = %dx%d, want 50x50", got.Rect.Dx(), got.Rect.Dy())
 		}
 		if at, p, bad := findPixel(got, func(_, _ int, p color.RGBA) bool { return p != c }); bad {
-			t.Errorf("resample(1x1 %v) pixel %v = %v, want %v", c, at, p, c)
+			t.Errorf("must(resample(context.Background(), 1x1 %v)) pixel %v = %v, want %v", c, at, p, c)
 		}
 	}
 }
@@ -321,9 +322,9 @@ func TestResampleEdge(t *testing.T) {
 					src.Pix[i], src.Pix[i+1], src.Pix[i+2] = v, v, v
 				}
 			}
-			got := resample(src, tt.w, tt.h)
+			got := must(resample(context.Background(), src, tt.w, tt.h))
 			if got.Rect.Dx() != tt.w || got.Rect.Dy() != tt.h {
-				t.Fatalf("resample(%dx%d) = %dx%d, want %dx%d", tt.sw, tt.sh, got.Rect.Dx(), got.Rect.Dy(), tt.w, tt.h)
+				t.Fatalf("must(resample(context.Background(), %dx%d)) = %dx%d, want %dx%d", tt.sw, tt.sh, got.Rect.Dx(), got.Rect.Dy(), tt.w, tt.h)
 			}
 			row := make([]int, tt.w)
 			for x := range tt.w {
@@ -333,25 +334,25 @@ func TestResampleEdge(t *testing.T) {
 				return int(p.R) != row[x] || p.G != p.R || p.B != p.R || p.A != 255
 			})
 			if bad {
-				t.Errorf("resample(edge) pixel %v = %v, want opaque grey %d like row 0", at, p, row[at.X])
+				t.Errorf("must(resample(context.Background(), edge)) pixel %v = %v, want opaque grey %d like row 0", at, p, row[at.X])
 			}
 			if row[0] != 0 || row[tt.w-1] != 255 {
-				t.Errorf("resample(edge) row ends = %d, %d, want 0, 255 (row %v)", row[0], row[tt.w-1], row)
+				t.Errorf("must(resample(context.Background(), edge)) row ends = %d, %d, want 0, 255 (row %v)", row[0], row[tt.w-1], row)
 			}
 			for x := 1; x < tt.w; x++ {
 				if row[x] < row[x-1]-ringing {
-					t.Errorf("resample(edge) column %d = %d after %d, want a rising edge (row %v)", x, row[x], row[x-1], row)
+					t.Errorf("must(resample(context.Background(), edge)) column %d = %d after %d, want a rising edge (row %v)", x, row[x], row[x-1], row)
 				}
 			}
 			for x := range tt.w {
 				if d := row[x] + row[tt.w-1-x] - 255; d < -1 || d > 1 {
-					t.Errorf("resample(edge) columns %d and %d = %d, %d, want summing to 255 (row %v)", x, tt.w-1-x, row[x], row[tt.w-1-x], row)
+					t.Errorf("must(resample(context.Background(), edge)) columns %d and %d = %d, %d, want summing to 255 (row %v)", x, tt.w-1-x, row[x], row[tt.w-1-x], row)
 				}
 			}
 			// The transition is where the edge is: dark left of the
 			// middle, light right of it.
 			if mid := tt.w / 2; row[mid-1] >= 128 || row[tt.w-mid] <= 127 {
-				t.Errorf("resample(edge) middle = %d, %d, want below and above mid-grey (row %v)", row[mid-1], row[tt.w-mid], row)
+				t.Errorf("must(resample(context.Background(), edge)) middle = %d, %d, want below and above mid-grey (row %v)", row[mid-1], row[tt.w-mid], row)
 			}
 		})
 	}
@@ -369,12 +370,12 @@ func TestResampleView(t *testing.T) {
 	draw.Draw(compact, compact.Rect, parent, image.Pt(x0, y0), draw.Src)
 	sub := parent.SubImage(image.Rect(x0, y0, x0+cw, y0+ch)).(*image.RGBA)
 	for _, sz := range []image.Point{{31, 23}, {80, 17}, {13, 60}, {160, 120}, {80, 60}, {78, 4}} {
-		want := resample(compact, sz.X, sz.Y)
+		want := must(resample(context.Background(), compact, sz.X, sz.Y))
 		for name, src := range map[string]*image.RGBA{"view": v, "subimage": sub} {
-			got := resample(src, sz.X, sz.Y)
+			got := must(resample(context.Background(), src, sz.X, sz.Y))
 			for i := range want.Pix {
 				if got.Pix[i] != want.Pix[i] {
-					t.Errorf("resample(%s %dx%d) to %v: byte %d = %d, want %d as from a copy", name, cw, ch, sz, i, got.Pix[i], want.Pix[i])
+					t.Errorf("must(resample(context.Background(), %s %dx%d)) to %v: byte %d = %d, want %d as from a copy", name, cw, ch, sz, i, got.Pix[i], want.Pix[i])
 					break
 				}
 			}
@@ -393,12 +394,12 @@ func TestResampleOrdersAgree(t *testing.T) {
 		wx, wy := lanczosWeights(sw, sz.X), lanczosWeights(sh, sz.Y)
 		rows := image.NewRGBA(image.Rect(0, 0, sz.X, sz.Y))
 		tmp := newWideImage(sz.X, sh)
-		filterRows(nil, tmp, src, nil, wx)
-		filterCols(rows, nil, nil, tmp, wy)
+		filterRows(context.Background(), nil, tmp, src, nil, wx)
+		filterCols(context.Background(), rows, nil, nil, tmp, wy)
 		cols := image.NewRGBA(image.Rect(0, 0, sz.X, sz.Y))
 		tmp = newWideImage(sw, sz.Y)
-		filterCols(nil, tmp, src, nil, wy)
-		filterRows(cols, nil, nil, tmp, wx)
+		filterCols(context.Background(), nil, tmp, src, nil, wy)
+		filterRows(context.Background(), cols, nil, nil, tmp, wx)
 		checkValid(t, "rows first", rows)
 		checkValid(t, "columns first", cols)
 		for c, d := range meanChannelDiff(rows, cols) {
@@ -406,7 +407,7 @@ func TestResampleOrdersAgree(t *testing.T) {
 				t.Errorf("resample to %v: channel %d differs by %.3f on average between rows first and columns first, want <= 0.05", sz, c, d)
 			}
 		}
-		if got := resample(src, sz.X, sz.Y); !bytes.Equal(got.Pix, rows.Pix) && !bytes.Equal(got.Pix, cols.Pix) {
+		if got := must(resample(context.Background(), src, sz.X, sz.Y)); !bytes.Equal(got.Pix, rows.Pix) && !bytes.Equal(got.Pix, cols.Pix) {
 			t.Errorf("resample to %v matches neither order", sz)
 		}
 	}
@@ -461,16 +462,16 @@ func TestResamplePhotoMatchesCatmullRom(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := resample(src, tt.w, tt.h)
+			got := must(resample(context.Background(), src, tt.w, tt.h))
 			if got.Rect.Dx() != tt.w || got.Rect.Dy() != tt.h {
-				t.Fatalf("resample(%v) = %dx%d, want %dx%d", src.Rect.Size(), got.Rect.Dx(), got.Rect.Dy(), tt.w, tt.h)
+				t.Fatalf("must(resample(context.Background(), %v)) = %dx%d, want %dx%d", src.Rect.Size(), got.Rect.Dx(), got.Rect.Dy(), tt.w, tt.h)
 			}
 			want := image.NewRGBA(image.Rect(0, 0, tt.w, tt.h))
 			xdraw.CatmullRom.Scale(want, want.Rect, src, src.Rect, xdraw.Src, nil)
 			diff := meanChannelDiff(got, want)
 			for c, d := range diff {
 				if d >= 3 {
-					t.Errorf("resample(schwarzy) to %dx%d: channel %d differs from CatmullRom by %.2f on average, want < 3", tt.w, tt.h, c, d)
+					t.Errorf("must(resample(context.Background(), schwarzy)) to %dx%d: channel %d differs from CatmullRom by %.2f on average, want < 3", tt.w, tt.h, c, d)
 				}
 			}
 			t.Logf("mean |lanczos3 - catmullrom| per channel: %.2f", diff)
@@ -570,7 +571,7 @@ func TestResampleMatchesFloat(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, want := resample(tt.src, tt.w, tt.h), lanczosReference(tt.src, tt.w, tt.h)
+			got, want := must(resample(context.Background(), tt.src, tt.w, tt.h)), lanczosReference(tt.src, tt.w, tt.h)
 			for i := range want.Pix {
 				if d := int(got.Pix[i]) - int(want.Pix[i]); d < -1 || d > 1 {
 					t.Errorf("resample to %dx%d: byte %d = %d, float Lanczos-3 gives %d, want within 1", tt.w, tt.h, i, got.Pix[i], want.Pix[i])
@@ -591,12 +592,12 @@ func TestGaussianBlurUniform(t *testing.T) {
 	for _, c := range colours {
 		for _, sigma := range []float64{0.3, 1, 1.99, 2, 3.7, 20, 50, 500} {
 			for _, sz := range []image.Point{{37, 23}, {1, 9}, {9, 1}, {1, 1}} {
-				got := gaussianBlur(uniformRGBA(sz.X, sz.Y, c), sigma)
+				got := must(gaussianBlur(context.Background(), uniformRGBA(sz.X, sz.Y, c), sigma))
 				if got.Rect.Size() != sz {
-					t.Fatalf("gaussianBlur(%v, %g) = %v, want %v", sz, sigma, got.Rect.Size(), sz)
+					t.Fatalf("must(gaussianBlur(context.Background(), %v, %g)) = %v, want %v", sz, sigma, got.Rect.Size(), sz)
 				}
 				if at, p, bad := findPixel(got, func(_, _ int, p color.RGBA) bool { return p != c }); bad {
-					t.Errorf("gaussianBlur(uniform %v %v, %g) pixel %v = %v, want unchanged", c, sz, sigma, at, p)
+					t.Errorf("must(gaussianBlur(context.Background(), uniform %v %v, %g)) pixel %v = %v, want unchanged", c, sz, sigma, at, p)
 				}
 			}
 		}
@@ -622,11 +623,11 @@ func TestGaussianBlurDot(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			src := uniformRGBA(n, n, color.RGBA{0, 0, 0, 255})
 			src.SetRGBA(c, c, color.RGBA{255, 255, 255, 255})
-			got := gaussianBlur(src, tt.sigma)
+			got := must(gaussianBlur(context.Background(), src, tt.sigma))
 			checkValid(t, "gaussianBlur", got)
 			v := func(x, y int) int { return int(got.Pix[got.PixOffset(x, y)]) }
 			if at, p, bad := findPixel(got, func(_, _ int, p color.RGBA) bool { return p.R != p.G || p.R != p.B || p.A != 255 }); bad {
-				t.Errorf("gaussianBlur(dot, %g) pixel %v = %v, want opaque grey", tt.sigma, at, p)
+				t.Errorf("must(gaussianBlur(context.Background(), dot, %g)) pixel %v = %v, want opaque grey", tt.sigma, at, p)
 			}
 			energy := 0
 			for y := range n {
@@ -635,27 +636,27 @@ func TestGaussianBlurDot(t *testing.T) {
 					energy += int(p.R)
 					dx, dy := x-c, y-c
 					if m := v(c-dx, y); m != int(p.R) {
-						t.Errorf("gaussianBlur(dot, %g) at (%d,%d) = %d, mirrored = %d, want equal", tt.sigma, x, y, p.R, m)
+						t.Errorf("must(gaussianBlur(context.Background(), dot, %g)) at (%d,%d) = %d, mirrored = %d, want equal", tt.sigma, x, y, p.R, m)
 					}
 					if m := v(c+dy, c+dx); m < int(p.R)-1 || m > int(p.R)+1 {
-						t.Errorf("gaussianBlur(dot, %g) at (%d,%d) = %d, transposed = %d, want within 1", tt.sigma, x, y, p.R, m)
+						t.Errorf("must(gaussianBlur(context.Background(), dot, %g)) at (%d,%d) = %d, transposed = %d, want within 1", tt.sigma, x, y, p.R, m)
 					}
 				}
 			}
 			if math.Abs(float64(energy-255)) > 0.1*255 {
-				t.Errorf("gaussianBlur(dot, %g) energy = %d, want 255 within 10%%", tt.sigma, energy)
+				t.Errorf("must(gaussianBlur(context.Background(), dot, %g)) energy = %d, want 255 within 10%%", tt.sigma, energy)
 			}
 			peak := 255 / (2 * math.Pi * tt.sigma * tt.sigma)
 			if got := float64(v(c, c)); math.Abs(got-peak) > 0.2*peak+1 {
-				t.Errorf("gaussianBlur(dot, %g) peak = %g, want about %.1f", tt.sigma, got, peak)
+				t.Errorf("must(gaussianBlur(context.Background(), dot, %g)) peak = %g, want about %.1f", tt.sigma, got, peak)
 			}
 			for d := 1; d < c; d++ {
 				if v(c+d, c) > v(c+d-1, c) {
-					t.Errorf("gaussianBlur(dot, %g) rises at distance %d: %d after %d", tt.sigma, d, v(c+d, c), v(c+d-1, c))
+					t.Errorf("must(gaussianBlur(context.Background(), dot, %g)) rises at distance %d: %d after %d", tt.sigma, d, v(c+d, c), v(c+d-1, c))
 				}
 			}
 			if v(c+1, c) == 0 {
-				t.Errorf("gaussianBlur(dot, %g) did not spread", tt.sigma)
+				t.Errorf("must(gaussianBlur(context.Background(), dot, %g)) did not spread", tt.sigma)
 			}
 		})
 	}
@@ -714,11 +715,11 @@ func TestGaussianBlurCloseToExact(t *testing.T) {
 	}
 	for _, tt := range tests {
 		src, sigma := synthRGBA(tt.w, tt.h, true), tt.sigma
-		got := gaussianBlur(src, sigma)
+		got := must(gaussianBlur(context.Background(), src, sigma))
 		checkValid(t, "gaussianBlur", got)
 		for c, d := range meanChannelDiff(got, blurReference(src, sigma)) {
 			if d >= 1 {
-				t.Errorf("gaussianBlur(synthetic %dx%d, %g): channel %d differs from the exact Gaussian by %.2f on average, want < 1", tt.w, tt.h, sigma, c, d)
+				t.Errorf("must(gaussianBlur(context.Background(), synthetic %dx%d, %g)): channel %d differs from the exact Gaussian by %.2f on average, want < 1", tt.w, tt.h, sigma, c, d)
 			}
 		}
 	}
@@ -735,9 +736,9 @@ func TestGaussianBlurKeepsHue(t *testing.T) {
 		}
 	}
 	for _, sigma := range []float64{0.8, 5} {
-		got := gaussianBlur(src, sigma)
+		got := must(gaussianBlur(context.Background(), src, sigma))
 		if at, p, bad := findPixel(got, notRed); bad {
-			t.Errorf("gaussianBlur(red/transparent checkerboard, %g) pixel %v = %v, want pure red at some alpha", sigma, at, p)
+			t.Errorf("must(gaussianBlur(context.Background(), red/transparent checkerboard, %g)) pixel %v = %v, want pure red at some alpha", sigma, at, p)
 		}
 	}
 }
@@ -748,13 +749,13 @@ func TestGaussianBlurView(t *testing.T) {
 	compact := image.NewRGBA(image.Rect(0, 0, 50, 40))
 	draw.Draw(compact, compact.Rect, sub, sub.Rect.Min, draw.Src)
 	for _, sigma := range []float64{1, 4} {
-		got, want := gaussianBlur(sub, sigma), gaussianBlur(compact, sigma)
+		got, want := must(gaussianBlur(context.Background(), sub, sigma)), must(gaussianBlur(context.Background(), compact, sigma))
 		if got.Rect != want.Rect {
-			t.Fatalf("gaussianBlur(subimage) bounds = %v, want %v", got.Rect, want.Rect)
+			t.Fatalf("must(gaussianBlur(context.Background(), subimage)) bounds = %v, want %v", got.Rect, want.Rect)
 		}
 		for i := range want.Pix {
 			if got.Pix[i] != want.Pix[i] {
-				t.Errorf("gaussianBlur(subimage, %g) byte %d = %d, want %d as from a copy", sigma, i, got.Pix[i], want.Pix[i])
+				t.Errorf("must(gaussianBlur(context.Background(), subimage, %g)) byte %d = %d, want %d as from a copy", sigma, i, got.Pix[i], want.Pix[i])
 				break
 			}
 		}
@@ -766,7 +767,7 @@ func benchmarkResample(b *testing.B, sw, sh, w, h int, alpha bool) {
 	b.ReportAllocs()
 	b.SetBytes(int64(sw) * int64(sh) * 4)
 	for b.Loop() {
-		resample(src, w, h)
+		must(resample(context.Background(), src, w, h))
 	}
 }
 
@@ -791,7 +792,7 @@ func benchmarkBlur(b *testing.B, n int, sigma float64) {
 	b.ReportAllocs()
 	b.SetBytes(int64(n) * int64(n) * 4)
 	for b.Loop() {
-		gaussianBlur(src, sigma)
+		must(gaussianBlur(context.Background(), src, sigma))
 	}
 }
 

@@ -384,7 +384,7 @@ func BenchmarkRefuseBomb(b *testing.B) {
 	data := pngFile(pngChunk("IHDR", pngIHDR(30000, 30000)), pngChunk("IDAT", bytes.Repeat([]byte{0}, 2000)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := decode(data, decodeLimits{maxPixels: 100_000_000}); !errors.Is(err, errTooLarge) {
+		if _, err := decode(context.Background(), data, decodeLimits{maxPixels: 100_000_000}); !errors.Is(err, errTooLarge) {
 			b.Fatal(err)
 		}
 	}

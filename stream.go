@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"image"
@@ -97,16 +98,16 @@ func (p scalePlan) finish(img *image.RGBA) *image.RGBA {
 // decodeFirstOp decodes src for ops. A PNG whose first operation scales
 // is decoded and scaled in one go (the picture's applied is then set);
 // anything else goes to decodeScaled with the hint.
-func decodeFirstOp(src []byte, eo engineOptions, ops []operation, hintW, hintH int, toJPEG bool) (*picture, error) {
-	if p, err := decodePNGScaled(src, eo, ops); p != nil || err != nil {
+func decodeFirstOp(ctx context.Context, src []byte, eo engineOptions, ops []operation, hintW, hintH int, toJPEG bool) (*picture, error) {
+	if p, err := decodePNGScaled(ctx, src, eo, ops); p != nil || err != nil {
 		return p, err
 	}
-	return decodeScaled(src, eo.decode, hintW, hintH, toJPEG)
+	return decodeScaled(ctx, src, eo.decode, hintW, hintH, toJPEG)
 }
 
 // decodePNGScaled is decodeFirstOp's streaming path; it returns nil, nil
 // when it does not apply.
-func decodePNGScaled(src []byte, eo engineOptions, ops []operation) (*picture, error) {
+func decodePNGScaled(ctx context.Context, src []byte, eo engineOptions, ops []operation) (*picture, error) {
 	if len(ops) == 0 || sniff(src) != "png" {
 		return nil, nil
 	}
@@ -124,43 +125,35 @@ func decodePNGScaled(src []byte, eo engineOptions, ops []operation) (*picture, e
 	if !ok {
 		return nil, nil
 	}
-	var img *image.RGBA
-	err = guard("png", func() error {
-		d, ok, err := newPNGDecoder(src)
-		if err != nil {
-			return pngError(err)
-		}
-		if !ok {
-			return errNotStreamable
-		}
-		img, err = d.decodeResampled(plan)
-		if err != nil {
-			return pngError(err)
-		}
-		return nil
-	})
-	if err == errNotStreamable {
-		return nil, nil
-	}
+	d, ok, err := newPNGDecoder(src)
 	if err != nil {
-		return nil, err
+		return nil, pngError(err)
+	}
+	if !ok {
+		return nil, nil // a layout that pngDecoder leaves to image/png
+	}
+	img, err := d.decodeResampled(ctx, plan)
+	if err != nil {
+		return nil, pngError(err)
 	}
 	img = plan.finish(img)
 	return &picture{format: "png", width: img.Rect.Dx(), height: img.Rect.Dy(), still: img, applied: true}, nil
 }
 
-// errNotStreamable: a PNG layout that pngDecoder leaves to image/png.
-var errNotStreamable = fmt.Errorf("png layout not streamed")
-
-// decodeResampled decodes the image and resamples it by plan on the way.
-func (d *pngDecoder) decodeResampled(plan scalePlan) (*image.RGBA, error) {
+// decodeResampled decodes the image and resamples it by plan on the way,
+// polling ctx once a row.
+func (d *pngDecoder) decodeResampled(ctx context.Context, plan scalePlan) (*image.RGBA, error) {
 	if err := d.start(); err != nil {
 		return nil, err
 	}
 	rs := newRowResampler(d.width, plan)
 	d.straight = d.colorType == 6 && rs.takeNRGBA()
 	for range d.height {
-		if err := d.next(rs.rowBuf()); err != nil {
+		err := ctx.Err()
+		if err == nil {
+			err = d.next(rs.rowBuf())
+		}
+		if err != nil {
 			d.finish(false)
 			return nil, err
 		}
@@ -374,12 +367,27 @@ func (r *rowResampler) flush() {
 	if workers == 1 {
 		rows(0, 0, nr)
 	} else {
+		// A worker's panic is raised again on the caller's goroutine,
+		// with the worker's stack, where flightGroup.run recovers it.
 		var wg sync.WaitGroup
+		var once sync.Once
+		var panicked error
 		for k := range workers {
 			lo, hi := nr*k/workers, nr*(k+1)/workers
-			wg.Go(func() { rows(k, lo, hi) })
+			wg.Go(func() {
+				defer func() {
+					if v := recover(); v != nil {
+						err := recovered(v)
+						once.Do(func() { panicked = err })
+					}
+				}()
+				rows(k, lo, hi)
+			})
 		}
 		wg.Wait()
+		if panicked != nil {
+			panic(panicked)
+		}
 	}
 	r.nb = 0
 	r.done += nr

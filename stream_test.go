@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"image"
 	"image/gif"
 	"math"
@@ -94,15 +95,15 @@ func TestDecodePNGScaled(t *testing.T) {
 		for _, q := range queries {
 			t.Run(name+" "+q, func(t *testing.T) {
 				r := parseTestRequest(t, "path=x&"+q)
-				got, err := decodePNGScaled(data, testEngine, r.ops)
+				got, err := decodePNGScaled(context.Background(), data, testEngine, r.ops)
 				if err != nil {
 					t.Fatal(err)
 				}
-				full, err := decode(data, testEngine.decode)
+				full, err := decode(context.Background(), data, testEngine.decode)
 				if err != nil {
 					t.Fatal(err)
 				}
-				want, err := r.ops[0].apply(full.still, nil, testEngine.maxOutputPixels)
+				want, err := r.ops[0].apply(context.Background(), full.still, nil, testEngine.maxOutputPixels)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -120,11 +121,11 @@ func TestDecodePNGScaled(t *testing.T) {
 				plan, _, _ := planScale(r.ops[0], full.width, full.height, testEngine.maxOutputPixels)
 				if box, _ := boxFactor(plan.cw, plan.w, 64); box == 1 {
 					if d > 1 {
-						t.Errorf("decodePNGScaled(%s) differs from decode then apply by %d", q, d)
+						t.Errorf("decodePNGScaled(context.Background(), %s) differs from decode then apply by %d", q, d)
 					}
 				} else if mad > 3 || psnr < 36 || d > 16 {
 					// The box before the Lanczos along x: see boxFactor.
-					t.Errorf("decodePNGScaled(%s), box %d, against decode then apply: max %d, mean %.4f, PSNR %.1f dB; want max <= 16, mean <= 3, PSNR >= 36 dB", q, box, d, mad, psnr)
+					t.Errorf("decodePNGScaled(context.Background(), %s), box %d, against decode then apply: max %d, mean %.4f, PSNR %.1f dB; want max <= 16, mean <= 3, PSNR >= 36 dB", q, box, d, mad, psnr)
 				}
 			})
 		}
@@ -136,7 +137,7 @@ func BenchmarkDecodePNGScaled(b *testing.B) {
 	r := parseTestRequest(b, "path=x&op=resize&w=400")
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := decodePNGScaled(data, testEngine, r.ops); err != nil {
+		if _, err := decodePNGScaled(context.Background(), data, testEngine, r.ops); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -164,7 +165,7 @@ func TestFrameScaler(t *testing.T) {
 		for _, q := range queries {
 			t.Run(name+" "+q, func(t *testing.T) {
 				r := parseTestRequest(t, "path=x&"+q)
-				pic, err := decode(data, testEngine.decode)
+				pic, err := decode(context.Background(), data, testEngine.decode)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -173,9 +174,9 @@ func TestFrameScaler(t *testing.T) {
 					t.Fatalf("newFrameScaler = %v, %v", s, err)
 				}
 				n := 0
-				err = pic.eachCanvas(func(img *image.RGBA, changed []canvasRun, _ int) error {
+				err = pic.eachCanvas(context.Background(), func(img *image.RGBA, changed []canvasRun, _ int) error {
 					got := s.frame(img, changed)
-					want, err := r.ops[0].apply(img, nil, testEngine.maxOutputPixels)
+					want, err := r.ops[0].apply(context.Background(), img, nil, testEngine.maxOutputPixels)
 					if err != nil {
 						return err
 					}
@@ -356,11 +357,11 @@ func TestDecodePNGScaledNRGBA(t *testing.T) {
 			if err != nil || !ok {
 				t.Fatal(ok, err)
 			}
-			got, err := d.decodeResampled(plan)
+			got, err := d.decodeResampled(context.Background(), plan)
 			if err != nil {
 				t.Fatal(err)
 			}
-			full, err := decodePNG(data)
+			full, err := decodePNG(context.Background(), data)
 			if err != nil {
 				t.Fatal(err)
 			}

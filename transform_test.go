@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"image"
 	"image/color"
@@ -43,7 +44,7 @@ func TestPrimitives(t *testing.T) {
 	const src = "abc/def" // 3x2: a top-left, c top-right, d bottom-left, f bottom-right
 	tests := []struct {
 		name string
-		fn   func(*image.RGBA) *image.RGBA
+		fn   func(context.Context, *image.RGBA) (*image.RGBA, error)
 		want string
 	}{
 		{"flipH", flipH, "cba/fed"},
@@ -57,7 +58,7 @@ func TestPrimitives(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			in := letterImage(src)
-			got := tt.fn(in)
+			got := must(tt.fn(context.Background(), in))
 			if got.Rect.Min != (image.Point{}) {
 				t.Errorf("%s: Rect.Min = %v, want (0,0)", tt.name, got.Rect.Min)
 			}
@@ -71,7 +72,7 @@ func TestPrimitives(t *testing.T) {
 			// Stride is wider than its rows.
 			big := letterImage("xxxxx/xabcx/xdefx/xxxxx")
 			sub := big.SubImage(image.Rect(1, 1, 4, 3)).(*image.RGBA)
-			if g := letters(tt.fn(sub)); g != tt.want {
+			if g := letters(must(tt.fn(context.Background(), sub))); g != tt.want {
 				t.Errorf("%s(sub-image %s) = %s, want %s", tt.name, src, g, tt.want)
 			}
 		})
@@ -136,15 +137,15 @@ func TestOrient(t *testing.T) {
 	for o := 1; o <= 8; o++ {
 		t.Run(fmt.Sprint(o), func(t *testing.T) {
 			stored := storeAs(u, o)
-			got := orient(stored, o)
+			got := must(orient(context.Background(), stored, o))
 			if g := letters(got); g != upright {
-				t.Errorf("orient(%s, %d) = %s, want %s", letters(stored), o, g, upright)
+				t.Errorf("must(orient(context.Background(), %s, %d)) = %s, want %s", letters(stored), o, g, upright)
 			}
 		})
 	}
 	for _, o := range []int{0, 1, 9, -1} {
-		if got := orient(u, o); got != u {
-			t.Errorf("orient(img, %d) returned a new image, want src itself", o)
+		if got := must(orient(context.Background(), u, o)); got != u {
+			t.Errorf("must(orient(context.Background(), img, %d)) returned a new image, want src itself", o)
 		}
 	}
 }
@@ -169,14 +170,14 @@ func TestPrimitiveIdentities(t *testing.T) {
 		name string
 		a, b *image.RGBA
 	}{
-		{"rotate90 x4", rotate90(rotate90(rotate90(rotate90(m)))), m},
-		{"rotate90 then rotate270", rotate270(rotate90(m)), m},
-		{"rotate90 x2 = rotate180", rotate90(rotate90(m)), rotate180(m)},
-		{"rotate270 = rotate90 x3", rotate270(m), rotate90(rotate90(rotate90(m)))},
-		{"flipH then flipV = rotate180", flipV(flipH(m)), rotate180(m)},
-		{"transpose x2", transpose(transpose(m)), m},
-		{"transpose = flipH of rotate270", transpose(m), flipH(rotate270(m))},
-		{"transverse = rotate180 of transpose", transverse(m), rotate180(transpose(m))},
+		{"rotate90 x4", must(rotate90(context.Background(), must(rotate90(context.Background(), must(rotate90(context.Background(), must(rotate90(context.Background(), m)))))))), m},
+		{"rotate90 then rotate270", must(rotate270(context.Background(), must(rotate90(context.Background(), m)))), m},
+		{"rotate90 x2 = rotate180", must(rotate90(context.Background(), must(rotate90(context.Background(), m)))), must(rotate180(context.Background(), m))},
+		{"rotate270 = rotate90 x3", must(rotate270(context.Background(), m)), must(rotate90(context.Background(), must(rotate90(context.Background(), must(rotate90(context.Background(), m))))))},
+		{"flipH then flipV = rotate180", must(flipV(context.Background(), must(flipH(context.Background(), m)))), must(rotate180(context.Background(), m))},
+		{"transpose x2", must(transpose(context.Background(), must(transpose(context.Background(), m)))), m},
+		{"transpose = flipH of rotate270", must(transpose(context.Background(), m)), must(flipH(context.Background(), must(rotate270(context.Background(), m))))},
+		{"transverse = rotate180 of transpose", must(transverse(context.Background(), m)), must(rotate180(context.Background(), must(transpose(context.Background(), m))))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -334,6 +335,6 @@ func BenchmarkRotate90(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(1920 * 1200 * 4)
 	for b.Loop() {
-		rotate90(m)
+		must(rotate90(context.Background(), m))
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"image"
@@ -262,16 +263,17 @@ func (e *vp8Encoder) unpack(off *uint32, b *[16]int16) {
 
 // encodeVP8 codes img's colours (alpha is the caller's business) as a
 // VP8 key frame at quality 1..100.
-func encodeVP8(img *image.RGBA, quality int) ([]byte, error) {
-	return newVP8Encoder(img, quality).run()
+// It polls ctx once a row of macroblocks.
+func encodeVP8(ctx context.Context, img *image.RGBA, quality int) ([]byte, error) {
+	return newVP8Encoder(img, quality).run(ctx)
 }
 
-func (e *vp8Encoder) run() ([]byte, error) {
-	data, err := e.encode(true)
+func (e *vp8Encoder) run(ctx context.Context) ([]byte, error) {
+	data, err := e.encode(ctx, true)
 	if errors.Is(err, errPartition0) {
 		// The modes of 4x4 prediction did not fit: 16x16 ones are far
 		// fewer bits.
-		data, err = e.encode(false)
+		data, err = e.encode(ctx, false)
 	}
 	return data, err
 }
@@ -446,7 +448,7 @@ func clipUV(v int32) uint8 {
 
 // encode codes the frame; without allowI4 every macroblock uses 16x16
 // luma prediction.
-func (e *vp8Encoder) encode(allowI4 bool) ([]byte, error) {
+func (e *vp8Encoder) encode(ctx context.Context, allowI4 bool) ([]byte, error) {
 	e.allowI4 = allowI4
 	e.topY, e.nextY = make([]uint8, e.yStride), make([]uint8, e.yStride)
 	e.topU, e.nextU = make([]uint8, e.uvStride), make([]uint8, e.uvStride)
@@ -455,6 +457,9 @@ func (e *vp8Encoder) encode(allowI4 bool) ([]byte, error) {
 	e.mbs = make([]vp8MBCoded, 0, e.mbw*e.mbh)
 	e.levels = e.levels[:0]
 	for mby := range e.mbh {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		e.toYUV(mby)
 		e.left = vp8Edge{}
 		for mbx := range e.mbw {

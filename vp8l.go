@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"math"
 	"math/bits"
 	"slices"
@@ -89,21 +90,34 @@ func (b *lsbWriter) bytes() []byte {
 
 // encodeVP8L returns the VP8L bitstream of argb (w×h pixels), with the
 // 5-byte image header when header is true (an ALPH chunk's stream has
-// none). alpha sets the header's alpha-is-used hint.
-func encodeVP8L(argb []uint32, w, h int, alpha, header bool) []byte {
+// none). alpha sets the header's alpha-is-used hint. Its long passes
+// poll ctx (per row of tiles, every vp8lPoll pixels) and stop with its
+// error.
+func encodeVP8L(ctx context.Context, argb []uint32, w, h int, alpha, header bool) ([]byte, error) {
 	var best []byte
 	pal, ok := vp8lPalette(argb)
 	if ok {
-		best = vp8lIndexed(argb, w, h, pal, alpha, header)
+		var err error
+		if best, err = vp8lIndexed(ctx, argb, w, h, pal, alpha, header); err != nil {
+			return nil, err
+		}
 		if len(pal) <= 16 {
-			return best // packed indexes: the predictors do not compete
+			return best, nil // packed indexes: the predictors do not compete
 		}
 	}
-	if other := vp8lPredicted(argb, w, h, alpha, header); best == nil || len(other) < len(best) {
+	other, err := vp8lPredicted(ctx, argb, w, h, alpha, header)
+	if err != nil {
+		return nil, err
+	}
+	if best == nil || len(other) < len(best) {
 		best = other
 	}
-	return best
+	return best, nil
 }
+
+// vp8lPoll is how many pixels the per-pixel passes go between two polls
+// of the context: a power of two less one, a mask.
+const vp8lPoll = 1<<16 - 1
 
 func vp8lHeader(b *lsbWriter, w, h int, alpha bool) {
 	b.put(0x2f, 8)
@@ -150,7 +164,7 @@ func vp8lPalette(argb []uint32) ([]uint32, bool) {
 }
 
 // vp8lIndexed codes argb through the colour indexing transform.
-func vp8lIndexed(argb []uint32, w, h int, pal []uint32, alpha, header bool) []byte {
+func vp8lIndexed(ctx context.Context, argb []uint32, w, h int, pal []uint32, alpha, header bool) ([]byte, error) {
 	var b lsbWriter
 	if header {
 		vp8lHeader(&b, w, h, alpha)
@@ -164,7 +178,9 @@ func vp8lIndexed(argb []uint32, w, h int, pal []uint32, alpha, header bool) []by
 		delta[i] = subPixels(c, prev)
 		prev = c
 	}
-	vp8lImage(&b, delta, len(pal), 1, false)
+	if err := vp8lImage(ctx, &b, delta, len(pal), 1, false); err != nil {
+		return nil, err
+	}
 
 	xbits := 0 // log2 of the indexes per packed pixel
 	switch {
@@ -194,8 +210,10 @@ func vp8lIndexed(argb []uint32, w, h int, pal []uint32, alpha, header bool) []by
 		}
 	}
 	b.put(0, 1) // no more transforms
-	vp8lImage(&b, packed, pw, h, true)
-	return b.bytes()
+	if err := vp8lImage(ctx, &b, packed, pw, h, true); err != nil {
+		return nil, err
+	}
+	return b.bytes(), nil
 }
 
 // subPixels returns a-b per ARGB channel, modulo 256.
@@ -207,7 +225,7 @@ func subPixels(a, b uint32) uint32 {
 
 // vp8lPredicted codes argb through the subtract-green and predictor
 // transforms.
-func vp8lPredicted(argb []uint32, w, h int, alpha, header bool) []byte {
+func vp8lPredicted(ctx context.Context, argb []uint32, w, h int, alpha, header bool) ([]byte, error) {
 	var b lsbWriter
 	if header {
 		vp8lHeader(&b, w, h, alpha)
@@ -225,11 +243,18 @@ func vp8lPredicted(argb []uint32, w, h int, alpha, header bool) []byte {
 	b.put(1, 1) // a transform:
 	b.put(0, 2) // predictor
 	b.put(vp8lTileBits-2, 3)
-	modes, residuals := vp8lPredict(pix, w, h)
-	vp8lImage(&b, modes, (w+1<<vp8lTileBits-1)>>vp8lTileBits, (h+1<<vp8lTileBits-1)>>vp8lTileBits, false)
+	modes, residuals, err := vp8lPredict(ctx, pix, w, h)
+	if err != nil {
+		return nil, err
+	}
+	if err := vp8lImage(ctx, &b, modes, (w+1<<vp8lTileBits-1)>>vp8lTileBits, (h+1<<vp8lTileBits-1)>>vp8lTileBits, false); err != nil {
+		return nil, err
+	}
 	b.put(0, 1) // no more transforms
-	vp8lImage(&b, residuals, w, h, true)
-	return b.bytes()
+	if err := vp8lImage(ctx, &b, residuals, w, h, true); err != nil {
+		return nil, err
+	}
+	return b.bytes(), nil
 }
 
 // subtractGreenHelps reports whether red and blue minus green vary less
@@ -266,12 +291,15 @@ func entropyBits(counts []uint32) float64 {
 
 // vp8lPredict picks a predictor for each tile of pix and returns the
 // predictor image (the mode in green) and the residuals.
-func vp8lPredict(pix []uint32, w, h int) (modes, residuals []uint32) {
+func vp8lPredict(ctx context.Context, pix []uint32, w, h int) (modes, residuals []uint32, err error) {
 	const side = 1 << vp8lTileBits
 	tw, th := (w+side-1)/side, (h+side-1)/side
 	modes = make([]uint32, tw*th)
 	residuals = make([]uint32, len(pix))
 	for ty := range th {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
 		for tx := range tw {
 			x0, y0 := tx*side, ty*side
 			x1, y1 := min(x0+side, w), min(y0+side, h)
@@ -290,7 +318,7 @@ func vp8lPredict(pix []uint32, w, h int) (modes, residuals []uint32) {
 			}
 		}
 	}
-	return modes, residuals
+	return modes, residuals, nil
 }
 
 // vp8lTileCost estimates the cost of the residuals of mode over a tile:
@@ -416,9 +444,15 @@ type vp8lToken struct {
 // vp8lImage writes an entropy-coded image: the colour cache choice, the
 // meta Huffman bit when top is set (one group for the whole image), the
 // group's five codes and the pixels.
-func vp8lImage(b *lsbWriter, pix []uint32, w, h int, top bool) {
-	tokens := vp8lBackwardRefs(pix, w)
-	cacheBits := vp8lBestCache(tokens, pix)
+func vp8lImage(ctx context.Context, b *lsbWriter, pix []uint32, w, h int, top bool) error {
+	tokens, err := vp8lBackwardRefs(ctx, pix, w)
+	if err != nil {
+		return err
+	}
+	cacheBits, err := vp8lBestCache(ctx, tokens, pix)
+	if err != nil {
+		return err
+	}
 	if cacheBits > 0 {
 		b.put(1, 1)
 		b.put(uint32(cacheBits), 4)
@@ -435,6 +469,7 @@ func vp8lImage(b *lsbWriter, pix []uint32, w, h int, top bool) {
 		codes[i].write(b)
 	}
 	vp8lWriteTokens(b, tokens, pix, cacheBits, &codes)
+	return nil
 }
 
 // vp8lBackwardRefs chooses LZ77 references: matches for every pixel
@@ -443,17 +478,22 @@ func vp8lImage(b *lsbWriter, pix []uint32, w, h int, top bool) {
 // parse (every match of 3 or more taken), so that neither literals nor
 // copies look expensive merely for being rare in it; the second uses the
 // symbols of the first parse.
-func vp8lBackwardRefs(pix []uint32, w int) []vp8lToken {
-	m := vp8lFindMatches(pix)
+func vp8lBackwardRefs(ctx context.Context, pix []uint32, w int) ([]vp8lToken, error) {
+	m, err := vp8lFindMatches(ctx, pix)
+	if err != nil {
+		return nil, err
+	}
 	m.runs(pix, w)
 	coder := newDistanceCoder(w)
 	h := vp8lFirstHistogram(pix, &m, coder)
 	var tokens []vp8lToken
 	for range vp8lParsePasses {
-		tokens = vp8lCheapestRefs(pix, &m, coder, newVP8LCostModel(h))
+		if tokens, err = vp8lCheapestRefs(ctx, pix, &m, coder, newVP8LCostModel(h)); err != nil {
+			return nil, err
+		}
 		h = vp8lHistogram(tokens, pix, 0)
 	}
-	return tokens
+	return tokens, nil
 }
 
 // vp8lFirstHistogram counts the symbols of two parses: every pixel a
@@ -531,7 +571,7 @@ func (m *vp8lMatchTable) runs(pix []uint32, w int) {
 // vp8lFindMatches finds a match for every pixel through hash chains. A
 // pixel inside the previous pixel's match of at least 2 inherits it, one
 // shorter, without a search: long runs cost no more than short ones.
-func vp8lFindMatches(pix []uint32) vp8lMatchTable {
+func vp8lFindMatches(ctx context.Context, pix []uint32) (vp8lMatchTable, error) {
 	n := len(pix)
 	m := vp8lMatchTable{length: make([]uint16, n), dist: make([]uint32, n)}
 	head := make([]int32, 1<<vp8lHashBits)
@@ -540,6 +580,11 @@ func vp8lFindMatches(pix []uint32) vp8lMatchTable {
 	}
 	prev := make([]int32, n)
 	for i := 0; i+1 < n; i++ {
+		if i&vp8lPoll == 0 {
+			if err := ctx.Err(); err != nil {
+				return vp8lMatchTable{}, err
+			}
+		}
 		h := uint32((uint64(pix[i])<<32 | uint64(pix[i+1])) * 0x9e3779b97f4a7c15 >> (64 - vp8lHashBits))
 		if i > 0 && m.length[i-1] > 2 {
 			m.length[i], m.dist[i] = m.length[i-1]-1, m.dist[i-1]
@@ -565,7 +610,7 @@ func vp8lFindMatches(pix []uint32) vp8lMatchTable {
 		prev[i] = head[h]
 		head[h] = int32(i)
 	}
-	return m
+	return m, nil
 }
 
 // vp8lCostModel estimates the bits of each symbol from a histogram.
@@ -625,7 +670,7 @@ func (m *vp8lCostModel) distanceCost(distCode uint32) float32 {
 // over the pixels: the cheapest way to code each prefix under the cost
 // model, where a copy is any length up to vp8lShortCopies, or the full
 // length, of the match found at its start.
-func vp8lCheapestRefs(pix []uint32, m *vp8lMatchTable, coder distanceCoder, model *vp8lCostModel) []vp8lToken {
+func vp8lCheapestRefs(ctx context.Context, pix []uint32, m *vp8lMatchTable, coder distanceCoder, model *vp8lCostModel) ([]vp8lToken, error) {
 	n := len(pix)
 	cost := make([]float32, n+1)
 	for i := range cost {
@@ -640,6 +685,11 @@ func vp8lCheapestRefs(pix []uint32, m *vp8lMatchTable, coder distanceCoder, mode
 		lengthCost[k] = model.length[ls] + float32(lb)
 	}
 	for i := range n {
+		if i&vp8lPoll == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
 		c := cost[i]
 		if lc := c + model.literalCost(pix[i]); lc < cost[i+1] {
 			cost[i+1], step[i+1] = lc, 1
@@ -677,7 +727,7 @@ func vp8lCheapestRefs(pix []uint32, m *vp8lMatchTable, coder distanceCoder, mode
 		_, d := m.candidate(start, int(from[i]))
 		tokens[count] = vp8lToken{value: coder.code(d), length: uint32(k)}
 	}
-	return tokens
+	return tokens, nil
 }
 
 func matchLength(pix []uint32, a, b, max int) int {
@@ -802,14 +852,17 @@ func (h *vp8lHisto) cost() float64 {
 
 // vp8lBestCache returns the colour cache size (log2, 0 for none) that
 // minimises the estimated size.
-func vp8lBestCache(tokens []vp8lToken, pix []uint32) int {
+func vp8lBestCache(ctx context.Context, tokens []vp8lToken, pix []uint32) (int, error) {
 	best, bestCost := 0, vp8lHistogram(tokens, pix, 0).cost()
 	for cb := 1; cb <= 10; cb++ {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
 		if c := vp8lHistogram(tokens, pix, cb).cost(); c < bestCost {
 			best, bestCost = cb, c
 		}
 	}
-	return best
+	return best, nil
 }
 
 func cacheSize(cacheBits int) int {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"image"
@@ -29,8 +30,8 @@ const webpMaxSide = 1<<14 - 1
 
 // encodeWebP writes img as WebP: lossy at quality 1..100, or lossless when
 // lossless is true. Transparency is kept in both.
-func encodeWebP(w io.Writer, img *image.RGBA, quality int, lossless bool) error {
-	f, err := encodeWebPFrame(img, quality, lossless)
+func encodeWebP(ctx context.Context, w io.Writer, img *image.RGBA, quality int, lossless bool) error {
+	f, err := encodeWebPFrame(ctx, img, quality, lossless)
 	if err != nil {
 		return err
 	}
@@ -69,7 +70,12 @@ func (f webpFrame) append(b []byte) []byte {
 	return appendChunk(b, "VP8 ", f.data)
 }
 
-func encodeWebPFrame(img *image.RGBA, quality int, lossless bool) (webpFrame, error) {
+// encodeWebPFrame codes one frame. The coders poll ctx once a row of
+// macroblocks or tiles, or every vp8lPoll pixels.
+func encodeWebPFrame(ctx context.Context, img *image.RGBA, quality int, lossless bool) (webpFrame, error) {
+	if err := ctx.Err(); err != nil {
+		return webpFrame{}, fmt.Errorf("encode webp: %w", err)
+	}
 	width, height := img.Rect.Dx(), img.Rect.Dy()
 	if width < 1 || height < 1 || width > webpMaxSide || height > webpMaxSide {
 		return webpFrame{}, fmt.Errorf("encode webp: %w: %dx%d is outside 1..%d", errTooLarge, width, height, webpMaxSide)
@@ -79,10 +85,13 @@ func encodeWebPFrame(img *image.RGBA, quality int, lossless bool) (webpFrame, er
 	}
 	f := webpFrame{lossless: lossless, alpha: !rgbaOpaque(img)}
 	if lossless {
-		f.data = encodeVP8L(argbPixels(img), width, height, f.alpha, true)
+		var err error
+		if f.data, err = encodeVP8L(ctx, argbPixels(img), width, height, f.alpha, true); err != nil {
+			return webpFrame{}, fmt.Errorf("encode webp: %w", err)
+		}
 		return f, nil
 	}
-	data, err := encodeVP8(img, quality)
+	data, err := encodeVP8(ctx, img, quality)
 	if err != nil {
 		return webpFrame{}, fmt.Errorf("encode webp: %w", err)
 	}
@@ -90,7 +99,11 @@ func encodeWebPFrame(img *image.RGBA, quality int, lossless bool) (webpFrame, er
 	if f.alpha {
 		// Compression 1 (VP8L without its header), no filter: the
 		// predictor transform does a filter's work.
-		f.alph = append([]byte{1}, encodeVP8L(alphaPixels(img), width, height, false, false)...)
+		alph, err := encodeVP8L(ctx, alphaPixels(img), width, height, false, false)
+		if err != nil {
+			return webpFrame{}, fmt.Errorf("encode webp: %w", err)
+		}
+		f.alph = append([]byte{1}, alph...)
 	}
 	return f, nil
 }
@@ -246,14 +259,14 @@ func newWebPAnimation(quality int, lossless bool) *webpAnimation {
 }
 
 // add codes a full-canvas frame shown for delay 1/100 s.
-func (a *webpAnimation) add(img *image.RGBA, delay int) error {
+func (a *webpAnimation) add(ctx context.Context, img *image.RGBA, delay int) error {
 	w, h := img.Rect.Dx(), img.Rect.Dy()
 	if a.n == 0 {
 		a.width, a.height = w, h
 	} else if w != a.width || h != a.height {
 		return fmt.Errorf("encode webp: frame %d is %dx%d, want %dx%d", a.n, w, h, a.width, a.height)
 	}
-	f, err := encodeWebPFrame(img, a.quality, webpLossless(img, a.lossless))
+	f, err := encodeWebPFrame(ctx, img, a.quality, webpLossless(img, a.lossless))
 	if err != nil {
 		return err
 	}
@@ -297,13 +310,13 @@ func (a *webpAnimation) finish(w io.Writer, loopCount int) error {
 // encodeAnimatedWebP writes full-canvas frames with delays in 1/100 s and
 // a GIF loop count. Frames with few colours are lossless, the others lossy
 // at quality unless lossless is set.
-func encodeAnimatedWebP(w io.Writer, frames []*image.RGBA, delays []int, loopCount int, quality int, lossless bool) error {
+func encodeAnimatedWebP(ctx context.Context, w io.Writer, frames []*image.RGBA, delays []int, loopCount int, quality int, lossless bool) error {
 	if len(delays) != len(frames) {
 		return fmt.Errorf("encode webp: %d frames but %d delays", len(frames), len(delays))
 	}
 	a := newWebPAnimation(quality, lossless)
 	for i, f := range frames {
-		if err := a.add(f, delays[i]); err != nil {
+		if err := a.add(ctx, f, delays[i]); err != nil {
 			return err
 		}
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"image"
 	"image/jpeg"
@@ -53,14 +54,14 @@ func TestWebPReport(t *testing.T) {
 		if err != nil {
 			t.Skipf("corpus: %v", err)
 		}
-		pic, err := decode(data, decodeLimits{maxPixels: 100_000_000})
+		pic, err := decode(context.Background(), data, decodeLimits{maxPixels: 100_000_000})
 		if err != nil {
 			t.Fatal(err)
 		}
 		src := pic.still
 		if p.width > 0 {
 			w, h := resizeSize(src.Rect.Dx(), src.Rect.Dy(), p.width, 0)
-			src = resample(src, w, h)
+			src = must(resample(context.Background(), src, w, h))
 		}
 		pngPath := filepath.Join(dir, "src.png")
 		reportWritePNG(t, pngPath, src)
@@ -75,7 +76,7 @@ func webpReportRow(t *testing.T, src *image.RGBA, pngPath, dir string, q int) st
 	var ours []byte
 	oursTime := webpBestOf(3, func() {
 		var buf bytes.Buffer
-		if err := encodeWebP(&buf, src, q, false); err != nil {
+		if err := encodeWebP(context.Background(), &buf, src, q, false); err != nil {
 			t.Fatal(err)
 		}
 		ours = buf.Bytes()
@@ -177,7 +178,7 @@ func reportWritePNG(t *testing.T, path string, img *image.RGBA) {
 func reportJPEG(t *testing.T, img *image.RGBA, q int) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := encodeImage(&buf, img, "jpeg", q, false); err != nil {
+	if err := encodeImage(context.Background(), &buf, img, "jpeg", q, false); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
@@ -276,7 +277,7 @@ func BenchmarkEncodeWebP(b *testing.B) {
 		{"lossless 2140x1200 alpha", readTestdata(b, "alpha-arc-colors-2140x1200.png"), 75, true},
 	}
 	for _, c := range cases {
-		pic, err := decode(c.data, decodeLimits{maxPixels: 1e8})
+		pic, err := decode(context.Background(), c.data, decodeLimits{maxPixels: 1e8})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -285,7 +286,7 @@ func BenchmarkEncodeWebP(b *testing.B) {
 			var buf bytes.Buffer
 			for b.Loop() {
 				buf.Reset()
-				if err := encodeWebP(&buf, pic.still, c.quality, c.lossless); err != nil {
+				if err := encodeWebP(context.Background(), &buf, pic.still, c.quality, c.lossless); err != nil {
 					b.Fatal(err)
 				}
 			}

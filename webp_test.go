@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -95,7 +96,7 @@ func psnrOpaque(a, b *image.RGBA) float64 {
 
 func webpTestImage(t *testing.T, name string) *image.RGBA {
 	t.Helper()
-	p, err := decode(readTestdata(t, name), decodeLimits{maxPixels: 1e8})
+	p, err := decode(context.Background(), readTestdata(t, name), decodeLimits{maxPixels: 1e8})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +188,7 @@ func TestWebPLosslessRoundTrip(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := encodeWebP(&buf, tt.img, 90, true); err != nil {
+			if err := encodeWebP(context.Background(), &buf, tt.img, 90, true); err != nil {
 				t.Fatal(err)
 			}
 			if ids := chunkIDs(webpChunks(t, buf.Bytes())); !slices.Equal(ids, []string{"VP8L"}) {
@@ -235,7 +236,7 @@ func TestWebPLossyRoundTrip(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := encodeWebP(&buf, tt.img, tt.quality, false); err != nil {
+			if err := encodeWebP(context.Background(), &buf, tt.img, tt.quality, false); err != nil {
 				t.Fatal(err)
 			}
 			if ids := chunkIDs(webpChunks(t, buf.Bytes())); !slices.Equal(ids, []string{"VP8 "}) {
@@ -273,7 +274,7 @@ func TestWebPLossyKeepsAlpha(t *testing.T) {
 		}
 	}
 	var buf bytes.Buffer
-	if err := encodeWebP(&buf, img, 80, false); err != nil {
+	if err := encodeWebP(context.Background(), &buf, img, 80, false); err != nil {
 		t.Fatal(err)
 	}
 	chunks := webpChunks(t, buf.Bytes())
@@ -313,7 +314,7 @@ func TestEncodeImageWebPChoosesLossless(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := encodeImage(&buf, tt.img, "webp", 75, tt.lossless); err != nil {
+			if err := encodeImage(context.Background(), &buf, tt.img, "webp", 75, tt.lossless); err != nil {
 				t.Fatal(err)
 			}
 			chunks := webpChunks(t, buf.Bytes())
@@ -353,7 +354,7 @@ func TestEncodeAnimatedWebP(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("loop %d", tt.gifLoops), func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := encodeAnimatedWebP(&buf, frames, delays, tt.gifLoops, 85, false); err != nil {
+			if err := encodeAnimatedWebP(context.Background(), &buf, frames, delays, tt.gifLoops, 85, false); err != nil {
 				t.Fatal(err)
 			}
 			chunks := webpChunks(t, buf.Bytes())
@@ -413,14 +414,14 @@ func TestEncodeWebPErrors(t *testing.T) {
 		err  error
 		want error
 	}{
-		{"quality 0", encodeWebP(&bytes.Buffer{}, encTestStripes(4, 4, 2), 0, false), errBadParam},
-		{"quality 101", encodeWebP(&bytes.Buffer{}, encTestStripes(4, 4, 2), 101, true), errBadParam},
-		{"empty", encodeWebP(&bytes.Buffer{}, image.NewRGBA(image.Rect(0, 0, 0, 5)), 80, false), errTooLarge},
-		{"too wide", encodeWebP(&bytes.Buffer{}, &image.RGBA{Rect: image.Rect(0, 0, 16385, 1)}, 80, false), errTooLarge},
-		{"16384 wide: VP8 codes 14 bits", encodeWebP(&bytes.Buffer{}, &image.RGBA{Rect: image.Rect(0, 0, 16384, 1)}, 80, false), errTooLarge},
-		{"no frames", encodeAnimatedWebP(&bytes.Buffer{}, nil, nil, 0, 80, false), nil},
-		{"frames of two sizes", encodeAnimatedWebP(&bytes.Buffer{}, []*image.RGBA{encTestStripes(4, 4, 2), encTestStripes(5, 4, 2)}, []int{1, 1}, 0, 80, false), nil},
-		{"delays", encodeAnimatedWebP(&bytes.Buffer{}, []*image.RGBA{encTestStripes(4, 4, 2)}, nil, 0, 80, false), nil},
+		{"quality 0", encodeWebP(context.Background(), &bytes.Buffer{}, encTestStripes(4, 4, 2), 0, false), errBadParam},
+		{"quality 101", encodeWebP(context.Background(), &bytes.Buffer{}, encTestStripes(4, 4, 2), 101, true), errBadParam},
+		{"empty", encodeWebP(context.Background(), &bytes.Buffer{}, image.NewRGBA(image.Rect(0, 0, 0, 5)), 80, false), errTooLarge},
+		{"too wide", encodeWebP(context.Background(), &bytes.Buffer{}, &image.RGBA{Rect: image.Rect(0, 0, 16385, 1)}, 80, false), errTooLarge},
+		{"16384 wide: VP8 codes 14 bits", encodeWebP(context.Background(), &bytes.Buffer{}, &image.RGBA{Rect: image.Rect(0, 0, 16384, 1)}, 80, false), errTooLarge},
+		{"no frames", encodeAnimatedWebP(context.Background(), &bytes.Buffer{}, nil, nil, 0, 80, false), nil},
+		{"frames of two sizes", encodeAnimatedWebP(context.Background(), &bytes.Buffer{}, []*image.RGBA{encTestStripes(4, 4, 2), encTestStripes(5, 4, 2)}, []int{1, 1}, 0, 80, false), nil},
+		{"delays", encodeAnimatedWebP(context.Background(), &bytes.Buffer{}, []*image.RGBA{encTestStripes(4, 4, 2)}, nil, 0, 80, false), nil},
 	}
 	for _, tt := range tests {
 		if tt.err == nil || (tt.want != nil && !errors.Is(tt.err, tt.want)) {
@@ -435,7 +436,7 @@ func TestWebPWidest(t *testing.T) {
 	img := encTestStripes(16383, 2, 7)
 	for _, lossless := range []bool{false, true} {
 		var buf bytes.Buffer
-		if err := encodeWebP(&buf, img, 80, lossless); err != nil {
+		if err := encodeWebP(context.Background(), &buf, img, 80, lossless); err != nil {
 			t.Fatalf("lossless %v: %v", lossless, err)
 		}
 		cfg, err := webp.DecodeConfig(bytes.NewReader(buf.Bytes()))
@@ -509,12 +510,12 @@ func TestWebPWithLibwebp(t *testing.T) {
 	photo := cropRGBA(webpTestImage(t, "schwarzy.jpg"), 0, 0, 203, 101)
 	translucent := cropRGBA(webpTestImage(t, "alpha-arc-colors-2140x1200.png"), 1000, 600, 150, 90)
 	files := map[string]func(*bytes.Buffer) error{
-		"lossy":          func(b *bytes.Buffer) error { return encodeWebP(b, photo, 80, false) },
-		"lossless":       func(b *bytes.Buffer) error { return encodeWebP(b, photo, 80, true) },
-		"lossy alpha":    func(b *bytes.Buffer) error { return encodeWebP(b, translucent, 60, false) },
-		"lossless alpha": func(b *bytes.Buffer) error { return encodeWebP(b, translucent, 60, true) },
+		"lossy":          func(b *bytes.Buffer) error { return encodeWebP(context.Background(), b, photo, 80, false) },
+		"lossless":       func(b *bytes.Buffer) error { return encodeWebP(context.Background(), b, photo, 80, true) },
+		"lossy alpha":    func(b *bytes.Buffer) error { return encodeWebP(context.Background(), b, translucent, 60, false) },
+		"lossless alpha": func(b *bytes.Buffer) error { return encodeWebP(context.Background(), b, translucent, 60, true) },
 		"animated": func(b *bytes.Buffer) error {
-			return encodeAnimatedWebP(b, []*image.RGBA{cropRGBA(photo, 0, 0, 64, 48), cropRGBA(translucent, 0, 0, 64, 48)}, []int{5, 7}, 0, 70, false)
+			return encodeAnimatedWebP(context.Background(), b, []*image.RGBA{cropRGBA(photo, 0, 0, 64, 48), cropRGBA(translucent, 0, 0, 64, 48)}, []int{5, 7}, 0, 70, false)
 		},
 	}
 	dir := t.TempDir()
@@ -581,7 +582,7 @@ func FuzzEncodeWebP(f *testing.F) {
 			}
 		}
 		var buf bytes.Buffer
-		if err := encodeWebP(&buf, img, quality, lossless); err != nil {
+		if err := encodeWebP(context.Background(), &buf, img, quality, lossless); err != nil {
 			t.Fatal(err)
 		}
 		got := webpDecodeRGBA(t, buf.Bytes())
@@ -784,7 +785,7 @@ func TestVP8PartitionLimits(t *testing.T) {
 
 	e := newVP8Encoder(img, 80)
 	e.tokenLimit = 100
-	vp8, err := e.run()
+	vp8, err := e.run(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -795,7 +796,7 @@ func TestVP8PartitionLimits(t *testing.T) {
 	}
 
 	e = newVP8Encoder(img, 80)
-	full, err := e.encode(true)
+	full, err := e.encode(context.Background(), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -809,7 +810,7 @@ func TestVP8PartitionLimits(t *testing.T) {
 		t.Fatalf("no macroblock uses 4x4 prediction: the test shows nothing")
 	}
 	fullPart0 := int(binary.LittleEndian.Uint32(append(full[:3:3], 0)) >> 5)
-	only16, err := newVP8Encoder(img, 80).encode(false)
+	only16, err := newVP8Encoder(img, 80).encode(context.Background(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -819,7 +820,7 @@ func TestVP8PartitionLimits(t *testing.T) {
 	}
 	e = newVP8Encoder(img, 80)
 	e.part0Limit = only16Part0
-	vp8, err = e.run()
+	vp8, err = e.run(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -832,7 +833,7 @@ func TestVP8PartitionLimits(t *testing.T) {
 
 	e = newVP8Encoder(img, 80)
 	e.part0Limit = 10
-	if _, err := e.run(); !errors.Is(err, errPartition0) {
+	if _, err := e.run(context.Background()); !errors.Is(err, errPartition0) {
 		t.Errorf("first partition limit 10: %v, want errPartition0", err)
 	}
 }
