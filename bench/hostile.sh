@@ -135,14 +135,16 @@ case_progressive_scans() {
 	waitgets
 }
 case_hangup() {
-	# The client gives up after 1 s on a request that takes longer.
-	get "/display?path=schwarzy.jpg&op=resize&w=8000&h=5000&op=effect&filter=blur&fmt=png" --max-time 1
+	# The client gives up after 1 s on a chain that takes longer.
+	local chain="op=resize&w=3000&h=2000" i
+	for i in 1 2 3; do chain="$chain&op=effect&filter=blur&op=rotate"; done
+	get "/display?path=schwarzy.jpg&$chain&fmt=png" --max-time 1
 }
 case_slow_readers() {
-	# 24 clients read a 120 MB BMP result at 20 KB/s for 10 s each.
-	get "/display?path=schwarzy.jpg&op=resize&w=6000&h=5000&fmt=bmp" -o /dev/null
+	# 24 clients read a 40 MB BMP result at 20 KB/s for 10 s each.
+	get "/display?path=schwarzy.jpg&op=resize&w=3300&h=3000&fmt=bmp" -o /dev/null
 	for i in $(seq 24); do
-		get "/display?path=schwarzy.jpg&op=resize&w=6000&h=5000&fmt=bmp" --limit-rate 20k --max-time 10 &
+		get "/display?path=schwarzy.jpg&op=resize&w=3300&h=3000&fmt=bmp" --limit-rate 20k --max-time 10 &
 	done
 	waitgets
 }
