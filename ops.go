@@ -135,9 +135,17 @@ func transform(src []byte, r *request, eo engineOptions, images func(path string
 	// The canvas is neither modified nor kept by what follows: every
 	// operation makes a new image, quantize and the WebP frame coder
 	// copy, and still is taken from the last frame walked.
+	pinned := !animated // an animation's smart crops are chosen once, on its first frame
 	err = pic.eachCanvas(func(img *image.RGBA, changed []canvasRun, delay int) error {
 		if scaler != nil {
 			img = scaler.frame(img, changed)
+		}
+		if !pinned {
+			var err error
+			if rest, err = pinSmart(img, rest, extras, eo.maxOutputPixels); err != nil {
+				return err
+			}
+			pinned = true
 		}
 		out, err := applyOps(img, rest, extras, eo.maxOutputPixels)
 		if err != nil {
@@ -283,7 +291,11 @@ func (op operation) shrunkArea(p *picture) (x, y span, w, h int, err error) {
 		return p.x, p.y, w, h, nil
 	case "thumbnail":
 		fx, fy := p.x.size/float64(W), p.y.size/float64(H) // full size to decoded
-		x0, y0, cw, ch := coverCrop(W, H, op.w, op.h)
+		place, err := op.place.resolvePicture(p, op.w, op.h)
+		if err != nil {
+			return x, y, 0, 0, err
+		}
+		x0, y0, cw, ch := cropWindow(W, H, op.w, op.h, place)
 		x = span{p.x.from + float64(x0)*fx, float64(cw) * fx}
 		y = span{p.y.from + float64(y0)*fy, float64(ch) * fy}
 		return x, y, op.w, op.h, nil
@@ -333,7 +345,7 @@ func (op operation) apply(img *image.RGBA, extras map[string]*image.RGBA, maxPix
 			return img, nil
 		}
 		if op.name == "thumbnail" {
-			return thumbnail(img, op.w, op.h, maxPixels)
+			return thumbnail(img, op.w, op.h, op.place, maxPixels)
 		}
 		return pad(img, op.w, op.h, op.color, maxPixels)
 	case "fit":
@@ -419,25 +431,15 @@ func scaleArea(img *image.RGBA, x, y span, w, h int, maxPixels int64) (*image.RG
 	return resampleArea(img, x, y, w, h), nil
 }
 
-// thumbnail crops the centre of img to w×h's aspect ratio, then scales
-// the crop to exactly w×h, so the image covers the whole box.
-func thumbnail(img *image.RGBA, w, h int, maxPixels int64) (*image.RGBA, error) {
+// thumbnail crops img to w×h's aspect ratio where p says (cropWindow),
+// then scales the crop to exactly w×h, so the image covers the whole box.
+func thumbnail(img *image.RGBA, w, h int, p placement, maxPixels int64) (*image.RGBA, error) {
 	if err := checkPixels(w, h, maxPixels); err != nil {
 		return nil, err
 	}
-	x0, y0, cw, ch := coverCrop(img.Rect.Dx(), img.Rect.Dy(), w, h)
+	p = p.resolveRGBA(img, w, h)
+	x0, y0, cw, ch := cropWindow(img.Rect.Dx(), img.Rect.Dy(), w, h, p)
 	return resample(view(img, x0, y0, cw, ch), w, h), nil
-}
-
-// coverCrop is the centred part of a W×H image with w×h's aspect ratio.
-func coverCrop(W, H, w, h int) (x0, y0, cw, ch int) {
-	cw, ch = W, H
-	if W*h > H*w { // source is wider than the box
-		cw = max(1, int(math.Round(float64(H)*float64(w)/float64(h))))
-	} else {
-		ch = max(1, int(math.Round(float64(W)*float64(h)/float64(w))))
-	}
-	return (W - cw) / 2, (H - ch) / 2, cw, ch
 }
 
 // view is the cw×ch part of img at (x0, y0) as an image whose bounds start
