@@ -426,6 +426,11 @@ func BenchmarkPipeline(b *testing.B) {
 		name, file, query string
 	}{
 		{"kleiber-thumb200", "large-kleiber-6028x3391.jpg", "op=thumbnail&w=200&h=200"},
+		{"kleiber-thumb200-smart", "large-kleiber-6028x3391.jpg", "op=thumbnail&w=200&h=200&gravity=smart"},
+		{"dragonfly-thumb200x400", "large-dragonfly-4224x3168-progressive.jpg", "op=thumbnail&w=200&h=400"},
+		{"dragonfly-thumb200x400-smart", "large-dragonfly-4224x3168-progressive.jpg", "op=thumbnail&w=200&h=400&gravity=smart"},
+		{"alpha-png-thumb400", "alpha-arc-colors-2140x1200.png", "op=thumbnail&w=400&h=400"},
+		{"alpha-png-thumb400-smart", "alpha-arc-colors-2140x1200.png", "op=thumbnail&w=400&h=400&gravity=smart"},
 		{"blinds-w800", "medium-blinds-1920x1200.jpg", "op=resize&w=800"},
 		{"alpha-png-w400", "alpha-arc-colors-2140x1200.png", "op=resize&w=400"},
 		{"giphy-w100", "picfit-fixtures/giphy.gif", "op=resize&w=100"},
