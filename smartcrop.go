@@ -45,10 +45,12 @@ func saliencySize(W, H int) (int, int) {
 	return max(1, int(math.Round(float64(W)*saliencySide/float64(H)))), saliencySide
 }
 
-// saliency is the score of each pixel of the small copy, w×h.
+// saliency is the score of a small copy of the image, w×h, summed down
+// each column and along each row: all that placing a window that spans
+// the whole height or width needs.
 type saliency struct {
-	w, h int
-	v    []float32
+	w, h       int
+	cols, rows []float64
 }
 
 // Weights of the score's terms, each in 0..1 a pixel before weighting.
@@ -70,31 +72,36 @@ const (
 // transparent field is an edge, as it shows).
 func saliencyOf(small *image.RGBA) saliency {
 	w, h := small.Rect.Dx(), small.Rect.Dy()
-	s := saliency{w: w, h: h, v: make([]float32, w*h)}
+	s := saliency{w: w, h: h, cols: make([]float64, w), rows: make([]float64, h)}
 	// luma in 1/256 of a level: 77r + 150g + 29b.
 	luma := make([]int32, w*h)
 	for y := range h {
 		row := small.Pix[y*small.Stride : y*small.Stride+4*w]
-		l, v := luma[y*w:y*w+w], s.v[y*w:y*w+w]
+		l := luma[y*w : y*w+w]
 		for x := range w {
 			p := row[4*x : 4*x+3 : 4*x+3]
-			r, g, b := int32(p[0]), int32(p[1]), int32(p[2])
-			l[x] = 77*r + 150*g + 29*b
-			v[x] = saturationWeight*saturation(r, g, b) + skinWeight*skin(r, g, b)
+			l[x] = 77*int32(p[0]) + 150*int32(p[1]) + 29*int32(p[2])
 		}
 	}
 	const full = edgeCap * 256
 	for y := range h {
+		row := small.Pix[y*small.Stride : y*small.Stride+4*w]
 		up, down := luma[max(y-1, 0)*w:], luma[min(y+1, h-1)*w:]
-		l, v := luma[y*w:y*w+w], s.v[y*w:y*w+w]
+		l := luma[y*w : y*w+w]
+		var sum float32
 		for x := range w {
+			p := row[4*x : 4*x+3 : 4*x+3]
+			r, g, b := int32(p[0]), int32(p[1]), int32(p[2])
 			lap := 4*l[x] - l[max(x-1, 0)] - l[min(x+1, w-1)] - up[x] - down[x]
 			if lap < 0 {
 				lap = -lap
 			}
-			t := v[x] + edgeWeight*float32(min(lap, full))/full
-			v[x] = t * t
+			t := edgeWeight*float32(min(lap, full))/full + saturationWeight*saturation(r, g, b) + skinWeight*skin(r, g, b)
+			t *= t
+			s.cols[x] += float64(t)
+			sum += t
 		}
+		s.rows[y] = float64(sum)
 	}
 	return s
 }
@@ -156,22 +163,10 @@ func (s saliency) place(W, H, w, h int) placement {
 	_, _, cw, ch := cropWindow(W, H, w, h, placement{})
 	var p placement
 	if cw < W {
-		sums := make([]float64, s.w)
-		for y := range s.h {
-			for x, v := range s.v[y*s.w : y*s.w+s.w] {
-				sums[x] += float64(v)
-			}
-		}
-		p.dx = bestWindow(sums, float64(cw)/float64(W))
+		p.dx = bestWindow(s.cols, float64(cw)/float64(W))
 	}
 	if ch < H {
-		sums := make([]float64, s.h)
-		for y := range s.h {
-			for _, v := range s.v[y*s.w : y*s.w+s.w] {
-				sums[y] += float64(v)
-			}
-		}
-		p.dy = bestWindow(sums, float64(ch)/float64(H))
+		p.dy = bestWindow(s.rows, float64(ch)/float64(H))
 	}
 	return p
 }

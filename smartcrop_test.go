@@ -620,6 +620,8 @@ func TestSmartCorpus(t *testing.T) {
 				t.Skipf("corpus file absent (set PICFIT_CORPUS): %v", err)
 			}
 			win := smartWindowOf(t, data, tt.w, tt.h)
+			// bench/smartcrop.sh reads this line.
+			t.Logf("smart window %s %dx%d: %d %d %d %d", tt.file, tt.w, tt.h, win.Min.X, win.Min.Y, win.Max.X, win.Max.Y)
 			switch {
 			case tt.miss:
 				t.Logf("window %v, subject %v: a known miss, held: %v", win, tt.subject, tt.subject.In(win))
