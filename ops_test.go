@@ -300,6 +300,10 @@ func TestCorpusThroughEveryOperation(t *testing.T) {
 	}{
 		{"op=resize&w=60", func(w, h int) (int, int) { return resizeSize(w, h, 60, 0) }},
 		{"op=thumbnail&w=40&h=30", func(w, h int) (int, int) { return 40, 30 }},
+		{"op=thumbnail&w=40&h=30&gravity=smart", func(w, h int) (int, int) { return 40, 30 }},
+		{"op=thumbnail&w=30&h=40&gravity=smart&fmt=jpg", func(w, h int) (int, int) { return 30, 40 }},
+		{"op=thumbnail&w=40&h=30&focus=10,90&dpr=1.5", func(w, h int) (int, int) { return 60, 45 }},
+		{"op=resize&w=64&op=op:thumbnail+w:20+h:30+gravity:smart", func(w, h int) (int, int) { return 20, 30 }},
 		{"op=fit&w=50&h=50", func(w, h int) (int, int) {
 			fw, fh := fitSize(w, h, 50, 50)
 			if fw >= w && fh >= h {

@@ -631,3 +631,27 @@ func TestSmartCorpus(t *testing.T) {
 		})
 	}
 }
+
+// The blinds photo stored turned with an EXIF orientation, or in CMYK
+// (decoded to RGBA, not planes), gets the window of the original, within
+// 2% of the side (both were re-encoded).
+func TestSmartCorpusVariants(t *testing.T) {
+	read := func(name string) []byte {
+		data, err := os.ReadFile(filepath.Join(corpusDir(), name))
+		if err != nil {
+			t.Skipf("corpus file absent (set PICFIT_CORPUS): %v", err)
+		}
+		return data
+	}
+	orig := read("medium-blinds-1920x1200.jpg")
+	for _, name := range []string{"exif-orient6-blinds-1200x1920.jpg", "cmyk-blinds-1920x1200.jpg"} {
+		data := read(name)
+		for _, box := range [][2]int{{200, 400}, {400, 150}, {100, 100}} {
+			want, got := smartWindowOf(t, orig, box[0], box[1]), smartWindowOf(t, data, box[0], box[1])
+			d := max(abs(float64(got.Min.X-want.Min.X)), abs(float64(got.Min.Y-want.Min.Y)))
+			if got.Size() != want.Size() || d > 0.02*1920 {
+				t.Errorf("%s %dx%d: window %v, want about %v as for the original", name, box[0], box[1], got, want)
+			}
+		}
+	}
+}
