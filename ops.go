@@ -123,7 +123,7 @@ func transform(ctx context.Context, src []byte, r *request, eo engineOptions, im
 	var delays []int
 	anim := newWebPAnimation(quality, r.lossless) // frames coded as they come
 	// An animation's first scaling redoes only what each frame changed.
-	scaler, err := newFrameScaler(pic, ops, eo.maxOutputPixels)
+	scaler, err := newFrameScaler(ctx, pic, ops, eo.maxOutputPixels)
 	if err != nil {
 		return result{}, err
 	}
@@ -134,9 +134,17 @@ func transform(ctx context.Context, src []byte, r *request, eo engineOptions, im
 	// The canvas is neither modified nor kept by what follows: every
 	// operation makes a new image, quantize and the WebP frame coder
 	// copy, and still is taken from the last frame walked.
+	pinned := !animated // an animation's smart crops are chosen once, on its first frame
 	err = pic.eachCanvas(ctx, func(img *image.RGBA, changed []canvasRun, delay int) error {
 		if scaler != nil {
 			img = scaler.frame(img, changed)
+		}
+		if !pinned {
+			var err error
+			if rest, err = pinSmart(ctx, img, rest, extras, eo.maxOutputPixels); err != nil {
+				return err
+			}
+			pinned = true
 		}
 		out, err := applyOps(ctx, img, rest, extras, eo.maxOutputPixels)
 		if err != nil {
@@ -249,7 +257,7 @@ func (op operation) applyShrunk(ctx context.Context, p *picture, maxPixels int64
 			return nil, err
 		}
 	}
-	x, y, w, h, err := op.shrunkArea(p)
+	x, y, w, h, err := op.shrunkArea(ctx, p)
 	if err != nil {
 		return nil, err
 	}
@@ -263,7 +271,7 @@ func (op operation) applyShrunk(ctx context.Context, p *picture, maxPixels int64
 // applyShrunkYCbCr is applyShrunk for a picture in planes whose result
 // goes straight to the JPEG encoder: grey or 4:2:0 YCbCr. op is not pad.
 func (op operation) applyShrunkYCbCr(ctx context.Context, p *picture, maxPixels int64) (image.Image, error) {
-	x, y, w, h, err := op.scaling().shrunkArea(p)
+	x, y, w, h, err := op.scaling().shrunkArea(ctx, p)
 	if err != nil {
 		return nil, err
 	}
@@ -273,7 +281,7 @@ func (op operation) applyShrunkYCbCr(ctx context.Context, p *picture, maxPixels 
 // shrunkArea is what applyShrunk scales for op (as scaling returns it):
 // the part x×y of the picture's decoded image, upright, to w×h (which pad
 // then centres on op.w×op.h).
-func (op operation) shrunkArea(p *picture) (x, y span, w, h int, err error) {
+func (op operation) shrunkArea(ctx context.Context, p *picture) (x, y span, w, h int, err error) {
 	W, H := p.width, p.height
 	switch op.name {
 	case "resize":
@@ -284,7 +292,11 @@ func (op operation) shrunkArea(p *picture) (x, y span, w, h int, err error) {
 		return p.x, p.y, w, h, nil
 	case "thumbnail":
 		fx, fy := p.x.size/float64(W), p.y.size/float64(H) // full size to decoded
-		x0, y0, cw, ch := coverCrop(W, H, op.w, op.h)
+		place, err := op.place.resolvePicture(ctx, p, op.w, op.h)
+		if err != nil {
+			return x, y, 0, 0, err
+		}
+		x0, y0, cw, ch := cropWindow(W, H, op.w, op.h, place)
 		x = span{p.x.from + float64(x0)*fx, float64(cw) * fx}
 		y = span{p.y.from + float64(y0)*fy, float64(ch) * fy}
 		return x, y, op.w, op.h, nil
@@ -335,7 +347,7 @@ func (op operation) apply(ctx context.Context, img *image.RGBA, extras *flatImag
 			return img, nil
 		}
 		if op.name == "thumbnail" {
-			return thumbnail(ctx, img, op.w, op.h, maxPixels)
+			return thumbnail(ctx, img, op.w, op.h, op.place, maxPixels)
 		}
 		return pad(ctx, img, op.w, op.h, op.color, maxPixels)
 	case "fit":
@@ -421,25 +433,15 @@ func scaleArea(ctx context.Context, img *image.RGBA, x, y span, w, h int, maxPix
 	return resampleArea(ctx, img, x, y, w, h)
 }
 
-// thumbnail crops the centre of img to w×h's aspect ratio, then scales
-// the crop to exactly w×h, so the image covers the whole box.
-func thumbnail(ctx context.Context, img *image.RGBA, w, h int, maxPixels int64) (*image.RGBA, error) {
+// thumbnail crops img to w×h's aspect ratio where p says (cropWindow),
+// then scales the crop to exactly w×h, so the image covers the whole box.
+func thumbnail(ctx context.Context, img *image.RGBA, w, h int, p placement, maxPixels int64) (*image.RGBA, error) {
 	if err := checkPixels(w, h, maxPixels); err != nil {
 		return nil, err
 	}
-	x0, y0, cw, ch := coverCrop(img.Rect.Dx(), img.Rect.Dy(), w, h)
+	p = p.resolveRGBA(img, w, h)
+	x0, y0, cw, ch := cropWindow(img.Rect.Dx(), img.Rect.Dy(), w, h, p)
 	return resample(ctx, view(img, x0, y0, cw, ch), w, h)
-}
-
-// coverCrop is the centred part of a W×H image with w×h's aspect ratio.
-func coverCrop(W, H, w, h int) (x0, y0, cw, ch int) {
-	cw, ch = W, H
-	if W*h > H*w { // source is wider than the box
-		cw = max(1, int(math.Round(float64(H)*float64(w)/float64(h))))
-	} else {
-		ch = max(1, int(math.Round(float64(W)*float64(h)/float64(w))))
-	}
-	return (W - cw) / 2, (H - ch) / 2, cw, ch
 }
 
 // view is the cw×ch part of img at (x0, y0) as an image whose bounds start

@@ -302,6 +302,10 @@ func TestCorpusThroughEveryOperation(t *testing.T) {
 	}{
 		{"op=resize&w=60", func(w, h int) (int, int) { return resizeSize(w, h, 60, 0) }},
 		{"op=thumbnail&w=40&h=30", func(w, h int) (int, int) { return 40, 30 }},
+		{"op=thumbnail&w=40&h=30&gravity=smart", func(w, h int) (int, int) { return 40, 30 }},
+		{"op=thumbnail&w=30&h=40&gravity=smart&fmt=jpg", func(w, h int) (int, int) { return 30, 40 }},
+		{"op=thumbnail&w=40&h=30&focus=10,90&dpr=1.5", func(w, h int) (int, int) { return 60, 45 }},
+		{"op=resize&w=64&op=op:thumbnail+w:20+h:30+gravity:smart", func(w, h int) (int, int) { return 20, 30 }},
 		{"op=fit&w=50&h=50", func(w, h int) (int, int) {
 			fw, fh := fitSize(w, h, 50, 50)
 			if fw >= w && fh >= h {
@@ -428,6 +432,11 @@ func BenchmarkPipeline(b *testing.B) {
 		name, file, query string
 	}{
 		{"kleiber-thumb200", "large-kleiber-6028x3391.jpg", "op=thumbnail&w=200&h=200"},
+		{"kleiber-thumb200-smart", "large-kleiber-6028x3391.jpg", "op=thumbnail&w=200&h=200&gravity=smart"},
+		{"dragonfly-thumb200x400", "large-dragonfly-4224x3168-progressive.jpg", "op=thumbnail&w=200&h=400"},
+		{"dragonfly-thumb200x400-smart", "large-dragonfly-4224x3168-progressive.jpg", "op=thumbnail&w=200&h=400&gravity=smart"},
+		{"alpha-png-thumb400", "alpha-arc-colors-2140x1200.png", "op=thumbnail&w=400&h=400"},
+		{"alpha-png-thumb400-smart", "alpha-arc-colors-2140x1200.png", "op=thumbnail&w=400&h=400&gravity=smart"},
 		{"blinds-w800", "medium-blinds-1920x1200.jpg", "op=resize&w=800"},
 		{"alpha-png-w400", "alpha-arc-colors-2140x1200.png", "op=resize&w=400"},
 		{"giphy-w100", "picfit-fixtures/giphy.gif", "op=resize&w=100"},

@@ -17,7 +17,8 @@ import (
 //
 //	/{display,redirect,get}?(path=P|url=U)&op=OP[&op=OP...][&w=W][&h=H]
 //	    [&upscale=B][&fmt=F][&q=Q][&lossless=B][&deg=D][&pos=P][&color=C]
-//	    [&stick=S][&filter=blur][&sig=SIG][&force=1]
+//	    [&stick=S][&filter=blur][&gravity=G][&focus=X,Y][&dpr=D]
+//	    [&sig=SIG][&force=1]
 //
 // and path style, when a source storage is configured:
 //
@@ -61,6 +62,7 @@ type operation struct {
 	filled  bool        // color was given
 	stick   string      // flat: top-left top-right bottom-left bottom-right
 	images  []string    // flat: paths of the images to draw
+	place   placement   // thumbnail: where the crop window sits (crop.go)
 }
 
 // requestLimits bounds what a request may ask for.
@@ -234,6 +236,11 @@ func parseRequest(params url.Values, lim requestLimits) (*request, error) {
 		r.lossless = b
 	}
 
+	dpr, err := parseDPR(params.Get("dpr"))
+	if err != nil {
+		return nil, err
+	}
+
 	global := func(k string) string { return params.Get(k) }
 	ops := params["op"]
 	if len(ops) == 0 {
@@ -251,6 +258,9 @@ func parseRequest(params url.Values, lim requestLimits) (*request, error) {
 			op, err = parseOperation(v, global, nil, lim)
 		}
 		if err != nil {
+			return nil, err
+		}
+		if op, err = op.withDPR(dpr, lim.maxDimension); err != nil {
 			return nil, err
 		}
 		r.ops = append(r.ops, op)
@@ -323,6 +333,9 @@ func parseOperation(name string, get func(string) string, images []string, lim r
 			return op, err
 		}
 		op.filled = true
+	}
+	if op.place, err = parsePlacement(get("gravity"), get("focus")); err != nil {
+		return op, err
 	}
 	switch name {
 	case "rotate":

@@ -70,7 +70,7 @@ func planScale(op operation, W, H int, maxPixels int64) (p scalePlan, ok bool, e
 		if err := checkPixels(op.w, op.h, maxPixels); err != nil {
 			return scalePlan{}, false, err
 		}
-		x0, y0, cw, ch := coverCrop(W, H, op.w, op.h)
+		x0, y0, cw, ch := cropWindow(W, H, op.w, op.h, op.place)
 		return scalePlan{x0: x0, y0: y0, cw: cw, ch: ch, w: op.w, h: op.h}, true, nil
 	case "pad":
 		if !op.upscale && enlarges {
@@ -124,6 +124,18 @@ func decodePNGScaled(ctx context.Context, src []byte, eo engineOptions, ops []op
 	}
 	if !ok {
 		return nil, nil
+	}
+	if op := ops[0]; op.scaling().name == "thumbnail" && op.place.smart {
+		if max(h.width, h.height) <= saliencySide {
+			return nil, nil // small enough to decode whole
+		}
+		// A first pass to a small copy finds the window (smartcrop.go).
+		if op.place, ok, err = smartPNG(ctx, src, h.width, h.height, op.w, op.h); err != nil || !ok {
+			return nil, err
+		}
+		if plan, _, err = planScale(op, h.width, h.height, eo.maxOutputPixels); err != nil {
+			return nil, fmt.Errorf("%s: %w", op.name, err)
+		}
 	}
 	d, ok, err := newPNGDecoder(src)
 	if err != nil {
@@ -669,11 +681,18 @@ type frameScaler struct {
 
 // newFrameScaler returns the scaler for the first of ops on the frames of
 // pic, or nil when pic is no animation or the operation does not scale.
-func newFrameScaler(pic *picture, ops []operation, maxPixels int64) (*frameScaler, error) {
+func newFrameScaler(ctx context.Context, pic *picture, ops []operation, maxPixels int64) (*frameScaler, error) {
 	if pic.anim == nil || len(ops) == 0 {
 		return nil, nil
 	}
-	plan, ok, err := planScale(ops[0], pic.width, pic.height, maxPixels)
+	op := ops[0]
+	if op.scaling().name == "thumbnail" {
+		var err error
+		if op.place, err = op.place.resolveFirstFrame(ctx, pic, op.w, op.h); err != nil {
+			return nil, err
+		}
+	}
+	plan, ok, err := planScale(op, pic.width, pic.height, maxPixels)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", ops[0].name, err)
 	}

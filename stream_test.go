@@ -169,7 +169,7 @@ func TestFrameScaler(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				s, err := newFrameScaler(pic, r.ops, testEngine.maxOutputPixels)
+				s, err := newFrameScaler(context.Background(), pic, r.ops, testEngine.maxOutputPixels)
 				if err != nil || s == nil {
 					t.Fatalf("newFrameScaler = %v, %v", s, err)
 				}
