@@ -728,6 +728,8 @@ func httpStatus(err error) int {
 		return http.StatusForbidden
 	case errors.Is(err, errNotFound):
 		return http.StatusNotFound
+	case errors.Is(err, errConflict):
+		return http.StatusConflict
 	case errors.Is(err, errTooLarge):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, errUnsupportedFormat):

@@ -130,12 +130,22 @@ func TestTraversalOnImageRoutes(t *testing.T) {
 			}
 		}
 	}
-	// A symlink inside the source folder pointing outside is not followed out.
+	// A symlink inside the source folder pointing outside is not followed
+	// out: there is no such file in the folder.
 	if err := os.Symlink(secret, filepath.Join(e.srcDir, "link.png")); err == nil {
 		resp := e.get(t, "/display?op=noop&path=link.png")
 		readBody(t, resp)
-		if resp.StatusCode == http.StatusOK {
-			t.Errorf("a symlink out of the source folder was followed")
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("a symlink out of the source folder = %d, want 404", resp.StatusCode)
+		}
+	}
+	// A name the file system cannot hold is a bad path, not a 500.
+	long := strings.Repeat("a", 256) + ".png"
+	for _, p := range []string{"/display?op=resize&w=10&path=" + long, "/display/resize/10x10/" + long, "/get?op=resize&w=10&path=" + long} {
+		resp := e.get(t, p)
+		body := string(readBody(t, resp))
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "too long") {
+			t.Errorf("GET %.40s... = %d %q, want 400 saying the name is too long", p, resp.StatusCode, body)
 		}
 	}
 }
