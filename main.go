@@ -236,6 +236,7 @@ func newServer(cfg config, log *slog.Logger, now func() time.Time) (*server, err
 		started:   now(),
 		now:       now,
 	}
+	s.fetcher.log = log
 	var err error
 	if s.sentry, err = newSentryReporter(cfg.Sentry.DSN, cfg.Sentry.Tags, s.version, log, now); err != nil {
 		return nil, err
