@@ -100,8 +100,8 @@ func (s *server) recoverPanics(next http.Handler) http.Handler {
 					panic(v)
 				}
 				stack := string(debug.Stack())
-				s.log.Error("panic", "method", r.Method, "url", r.URL.String(), "panic", v, "stack", stack)
-				s.sentry.report("fatal", fmt.Sprintf("panic: %v", v), map[string]string{"url": r.URL.String(), "stack": stack})
+				s.log.Error("panic", "method", r.Method, "url", logURL(r), "panic", v, "stack", stack)
+				s.sentry.report("fatal", fmt.Sprintf("panic: %v", v), map[string]string{"url": logURL(r), "stack": stack})
 				http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 			}
 		}()
@@ -704,9 +704,9 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		return // the client hung up
 	case code >= 500:
-		s.log.Error("request failed", "method", r.Method, "url", r.URL.String(), "status", code, "err", err)
+		s.log.Error("request failed", "method", r.Method, "url", logURL(r), "status", code, "err", err)
 		s.sentry.report("error", err.Error(), map[string]string{
-			"url": r.URL.String(), "status": strconv.Itoa(code), "request_id": info(r.Context()).id,
+			"url": logURL(r), "status": strconv.Itoa(code), "request_id": info(r.Context()).id,
 		})
 		msg = http.StatusText(code)
 	}
