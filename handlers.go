@@ -676,14 +676,17 @@ func (q *storeQueue) stop(ctx context.Context) {
 	}
 }
 
-// etagMatches reports whether an If-None-Match header names key.
+// etagMatches reports whether an If-None-Match header names key, which
+// answers 304 before anything is looked up. "*" is left to
+// http.ServeContent: it matches only a result that exists, so a missing
+// source is still a 404.
 func etagMatches(header, key string) bool {
 	if header == "" {
 		return false
 	}
 	for _, t := range strings.Split(header, ",") {
 		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
-		if t == "*" || t == `"`+key+`"` || t == key {
+		if t == `"`+key+`"` || t == key {
 			return true
 		}
 	}

@@ -236,6 +236,29 @@ func TestHeadersAndConditionals(t *testing.T) {
 	}
 }
 
+// TestIfNoneMatchStar: "*" matches a result that exists (304), not one
+// whose source is missing (404).
+func TestIfNoneMatchStar(t *testing.T) {
+	e := newTestEnv(t, nil)
+	tests := []struct {
+		name, path string
+		code       int
+	}{
+		{"missing source", "/display?path=nothere.png&op=resize&w=100", http.StatusNotFound},
+		{"existing source", "/display?path=avatar.png&op=resize&w=100", http.StatusNotModified},
+		{"existing source, stored", "/display?path=avatar.png&op=resize&w=100", http.StatusNotModified},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := e.get(t, tt.path, "If-None-Match", "*")
+			body := readBody(t, resp)
+			if resp.StatusCode != tt.code {
+				t.Errorf("If-None-Match: * on %s = %d %q, want %d", tt.path, resp.StatusCode, body, tt.code)
+			}
+		})
+	}
+}
+
 func TestHead(t *testing.T) {
 	e := newTestEnv(t, nil)
 	resp, err := http.Head(e.ts.URL + "/display?path=avatar.png&op=resize&w=10")
