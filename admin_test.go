@@ -13,6 +13,8 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -417,5 +419,58 @@ func TestAccessLogRedactsURLCredentials(t *testing.T) {
 	}
 	if strings.Contains(out, "s3cret") {
 		t.Errorf("the log holds the url= password:\n%s", out)
+	}
+}
+
+// TestAdminPortTakesUploadAndDelete: with admin_port, upload and delete
+// are served there and not on the public port, as --help says.
+func TestAdminPortTakesUploadAndDelete(t *testing.T) {
+	e := newTestEnv(t, func(c *config) {
+		c.Options.EnableUpload, c.Options.EnableDelete = true, true
+		c.AdminPort = freePort(t)
+	})
+	admin := httptest.NewServer(e.s.adminHandler())
+	defer admin.Close()
+	onAdmin := *e
+	onAdmin.ts = admin
+	tiny := testdataBytes(t, "tiny-1x1.png")
+	del := func(base string) int {
+		req, _ := http.NewRequest(http.MethodDelete, base+"/avatar.png", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readBody(t, resp)
+		return resp.StatusCode
+	}
+
+	resp := uploadRequest(t, e, "data", "public.png", tiny)
+	readBody(t, resp)
+	if resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("upload on the public port with admin_port = %d, want 404 or 405", resp.StatusCode)
+	}
+	if code := del(e.ts.URL); code != http.StatusNotFound && code != http.StatusMethodNotAllowed {
+		t.Errorf("delete on the public port with admin_port = %d, want 404 or 405", code)
+	}
+	if _, err := os.Stat(filepath.Join(e.srcDir, "public.png")); err == nil {
+		t.Errorf("the public port stored an upload")
+	}
+	if _, err := os.Stat(filepath.Join(e.srcDir, "avatar.png")); err != nil {
+		t.Errorf("the public port deleted a source: %v", err)
+	}
+
+	resp = uploadRequest(t, &onAdmin, "data", "admin.png", tiny)
+	readBody(t, resp)
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("upload on admin_port = %d, want 200", resp.StatusCode)
+	}
+	if code := del(admin.URL); code != http.StatusOK {
+		t.Errorf("delete on admin_port = %d, want 200", code)
+	}
+	// The public port still serves images.
+	resp = e.get(t, "/display?path=admin.png&op=noop")
+	readBody(t, resp)
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("display of the upload on the public port = %d, want 200", resp.StatusCode)
 	}
 }

@@ -72,12 +72,6 @@ func (s *server) routes() http.Handler {
 			mux.HandleFunc("GET /"+method+"/{rest...}", h)
 		}
 	}
-	if s.admin.upload {
-		mux.HandleFunc("POST /upload", s.restricted(s.handleUpload))
-	}
-	if s.admin.delete {
-		mux.HandleFunc("DELETE /{path...}", s.restricted(s.handleDelete))
-	}
 	if s.adminPort == 0 {
 		s.adminRoutes(mux)
 	}
