@@ -47,8 +47,11 @@ type server struct {
 	cacheControl   string
 	maxSourceBytes int64
 	requestTimeout time.Duration
-	disableURL     bool
-	cascadeDelete  bool
+	// writeTimeout bounds sending a /display answer, from its first
+	// byte: request_timeout (see setWriteDeadline).
+	writeTimeout  time.Duration
+	disableURL    bool
+	cascadeDelete bool
 
 	version string
 	started time.Time
@@ -154,9 +157,6 @@ func (s *server) handleImage(method string) http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		if out.body != nil {
-			defer out.body.Close()
-		}
 		switch method {
 		case "get":
 			writeJSON(w, http.StatusOK, map[string]string{
@@ -173,14 +173,18 @@ func (s *server) handleImage(method string) http.HandlerFunc {
 			}
 			http.Redirect(w, r, u, http.StatusMovedPermanently)
 		default:
+			body, err := s.responseBody(ctx, out)
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			defer body.Close()
+			out.data = nil // body holds them while it needs them
 			h := w.Header()
 			h.Set("Content-Type", contentType(out.format))
 			h.Set("ETag", etag)
 			h.Set("Cache-Control", s.cacheControl)
-			body := out.body
-			if body == nil {
-				body = nopCloser{bytes.NewReader(out.data)}
-			}
+			s.setWriteDeadline(w)
 			http.ServeContent(w, r, "", out.modTime, body)
 		}
 	}
@@ -254,16 +258,15 @@ type made struct {
 	body    readSeekCloser // the stored file, when found and opened
 	modTime time.Time
 	stored  bool // name holds data in the destination, and the kv knows it
+	// landed, for a result stored in the background, tells when the
+	// store has finished (see resultBody); nil otherwise.
+	landed *landing
 }
 
 type readSeekCloser interface {
 	io.ReadSeeker
 	io.Closer
 }
-
-type nopCloser struct{ io.ReadSeeker }
-
-func (nopCloser) Close() error { return nil }
 
 // find looks the result of req up: first in the kv store, then in the
 // destination under its deterministic name. open asks for the file's
@@ -376,6 +379,7 @@ func (s *server) make(ctx context.Context, req *request, sync bool) (made, error
 			}
 			m.stored = true
 		} else {
+			m.landed = newLanding()
 			s.stores.add(storeJob{req: req, m: m, done: unlock})
 		}
 		return m, nil
@@ -449,23 +453,19 @@ func (s *server) claim(ctx context.Context, req *request) (unlock func(), other 
 	}
 }
 
-// storedResult reads the result the kv store names for req from the
-// destination; errNotFound when there is none (yet).
+// storedResult finds the result the kv store names for req in the
+// destination; errNotFound when there is none (yet). It is not read:
+// /display opens it (responseBody), so that a slow client holds a file.
 func (s *server) storedResult(ctx context.Context, req *request) (made, error) {
 	name, err := s.kv.Get(ctx, s.prefix+req.key)
 	if err != nil {
 		return made{}, err
 	}
-	rc, fi, err := s.dst.Open(ctx, name)
+	fi, err := s.dst.Stat(ctx, name)
 	if err != nil {
 		return made{}, err
 	}
-	defer rc.Close()
-	data, err := readLimited(rc, s.maxSourceBytes, fi.size)
-	if err != nil {
-		return made{}, fmt.Errorf("read %s: %w", name, err)
-	}
-	return made{name: name, format: guessFormat(name), data: data, modTime: fi.modTime, stored: true}, nil
+	return made{name: name, format: guessFormat(name), modTime: fi.modTime, stored: true}, nil
 }
 
 // process loads req's source and runs its operations. It is admitted
@@ -601,15 +601,16 @@ func newStoreQueue(size, workers int, store func(context.Context, *request, made
 			for j := range q.jobs {
 				if q.aborted.Err() != nil {
 					log.Error("shutdown timeout, result not stored", "key", j.req.key, "name", j.m.name)
-					j.finish()
+					j.finish(false)
 					continue
 				}
 				ctx, cancel := context.WithTimeout(q.aborted, timeout)
-				if err := store(ctx, j.req, j.m); err != nil {
+				err := store(ctx, j.req, j.m)
+				if err != nil {
 					log.Error("background store failed", "key", j.req.key, "name", j.m.name, "err", err)
 				}
 				cancel()
-				j.finish()
+				j.finish(err == nil)
 			}
 		})
 	}
@@ -623,7 +624,7 @@ func (q *storeQueue) add(j storeJob) {
 	defer q.mu.RUnlock()
 	if q.closing {
 		q.log.Warn("shutting down, result not stored", "key", j.req.key)
-		j.finish()
+		j.finish(false)
 		return
 	}
 	select {
@@ -633,11 +634,15 @@ func (q *storeQueue) add(j storeJob) {
 		if q.dropped != nil {
 			q.dropped()
 		}
-		j.finish()
+		j.finish(false)
 	}
 }
 
-func (j storeJob) finish() {
+// finish tells those waiting on j that it is over: stored or not.
+func (j storeJob) finish(stored bool) {
+	if j.m.landed != nil {
+		j.m.landed.finish(stored)
+	}
 	if j.done != nil {
 		j.done()
 	}

@@ -218,6 +218,7 @@ func newServer(cfg config, log *slog.Logger, now func() time.Time) (*server, err
 		cacheControl:   o.CacheControl,
 		maxSourceBytes: o.MaxSourceBytes,
 		requestTimeout: time.Duration(o.RequestTimeout),
+		writeTimeout:   time.Duration(o.RequestTimeout),
 		disableURL:     o.DisableURL,
 		cascadeDelete:  o.EnableCascadeDelete,
 		metrics:        newMetrics(now),
