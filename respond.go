@@ -79,9 +79,10 @@ func (s *server) responseBody(ctx context.Context, out made) (readSeekCloser, er
 	}
 	b := &resultBody{data: out.data, landed: out.landed, release: release}
 	if out.landed != nil {
-		size := int64(len(out.data))
+		// Not out itself in the closure: it would keep the bytes.
+		name, size := out.name, int64(len(out.data))
 		b.open = func() (readSeekCloser, error) {
-			rc, fi, err := s.dst.Open(ctx, out.name)
+			rc, fi, err := s.dst.Open(ctx, name)
 			if err != nil {
 				return nil, err
 			}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -203,5 +205,59 @@ func TestSlowReaderCutAtWriteDeadline(t *testing.T) {
 	n, _ := io.Copy(io.Discard, resp.Body)
 	if n >= resp.ContentLength {
 		t.Errorf("the client got all %d bytes, want the answer cut", n)
+	}
+}
+
+// TestSlowReadersHoldNoResultBytes: clients reading slowly hold no
+// result bytes in the heap once the results are stored: each answer has
+// moved to its stored file. Four 18 MB BMPs, held, would be 72 MB.
+func TestSlowReadersHoldNoResultBytes(t *testing.T) {
+	e := newTestEnv(t, nil)
+	const clients = 4
+	w := watchedStorage{storage: e.s.dst, stored: make(chan string, clients), opened: make(chan string, 4*clients)}
+	e.s.dst = w
+	heap := func() uint64 {
+		runtime.GC()
+		runtime.GC() // and what sync.Pools kept for one cycle
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	before := heap()
+	bodies := make([]io.Reader, clients)
+	for i := range clients {
+		// A different height each: four results made, not one shared.
+		resp, _ := slowGet(t, e.ts, fmt.Sprintf("/display?path=alpha-arc-colors-2140x1200.png&op=resize&w=3000&h=%d&fmt=bmp", 2000-i))
+		if resp.StatusCode != http.StatusOK || resp.ContentLength < 17<<20 {
+			t.Fatalf("answer %d = %d, %d bytes; want 200 with an 18 MB BMP", i, resp.StatusCode, resp.ContentLength)
+		}
+		bodies[i] = resp.Body
+	}
+	for range clients {
+		select {
+		case <-w.stored:
+		case <-time.After(60 * time.Second):
+			t.Fatal("the results were not stored")
+		}
+	}
+	// Each client reads 1 MB, which makes room for its handler to read
+	// more of the result, now stored: from the file. Most of each answer
+	// is then neither sent nor in the kernel's buffers.
+	for i, b := range bodies {
+		if _, err := io.CopyN(io.Discard, b, 1<<20); err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+	}
+	for range clients {
+		select {
+		case <-w.opened:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the answers did not move to the stored files")
+		}
+	}
+	held := int64(heap()) - int64(before)
+	t.Logf("heap held with %d slow readers mid-answer: %.1f MB", clients, float64(held)/(1<<20))
+	if held > 12<<20 {
+		t.Errorf("slow readers hold %.1f MB of heap, want well under one 18 MB result", float64(held)/(1<<20))
 	}
 }
