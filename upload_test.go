@@ -335,6 +335,9 @@ func TestUploadBounded(t *testing.T) {
 // TestUploadReadOnce: the file is read into one buffer sized from the
 // request's Content-Length, not grown by doubling.
 func TestUploadReadOnce(t *testing.T) {
+	if raceDetector {
+		t.Skip("-race allocates a growing buffer twice over")
+	}
 	e := newTestEnv(t, func(c *config) { c.Options.MaxSourceBytes = 64 << 20 })
 	data := bytes.Repeat([]byte("picfit"), 1<<20) // 6 MB
 	var body bytes.Buffer
