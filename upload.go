@@ -108,19 +108,16 @@ func (s *server) checkUpload(ctx context.Context, data []byte, fetched func()) (
 // once into a buffer sized from the request's Content-Length. release
 // gives back the buffer's charge (holdMemory) once it is dropped.
 func (s *server) readUpload(ctx context.Context, w http.ResponseWriter, r *http.Request) (name string, data []byte, release func(), err error) {
-	limit := s.maxSourceBytes
-	if limit <= 0 {
-		limit = 1<<63 - 2
-	}
+	// The file is at most the body: Content-Length, when sent, sizes the
+	// buffer, so it is allocated once; without it, it grows to the file.
+	var size int64
 	if s.maxSourceBytes > 0 {
 		if r.ContentLength > s.maxSourceBytes+maxUploadOverhead {
 			return "", nil, nil, fmt.Errorf("%w: upload is %d bytes, over max_source_bytes (%d)", errTooLarge, r.ContentLength, s.maxSourceBytes)
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, s.maxSourceBytes+maxUploadOverhead)
+		size = min(max(r.ContentLength, 0), s.maxSourceBytes)
 	}
-	// The file is at most the body: Content-Length, when sent, sizes the
-	// buffer, so it is allocated once; without it, it grows to the file.
-	size := min(max(r.ContentLength, 0), limit)
 	mr, err := r.MultipartReader()
 	if err != nil {
 		return "", nil, nil, fmt.Errorf("%w: want a multipart/form-data body: %v", errBadParam, err)
@@ -154,7 +151,7 @@ func (s *server) readUpload(ctx context.Context, w http.ResponseWriter, r *http.
 		if err != nil {
 			return "", nil, nil, err
 		}
-		data, err := readLimited(part, limit, size)
+		data, err := readLimited(part, s.maxSourceBytes, size)
 		switch {
 		case errors.Is(err, errTooLarge):
 			err = fmt.Errorf("%w: upload is over max_source_bytes (%d)", errTooLarge, s.maxSourceBytes)
