@@ -99,7 +99,13 @@ func (s *server) checkUpload(ctx context.Context, data []byte, fetched func()) (
 		return h, err
 	}
 	defer release()
-	_, err = decode(data, s.engine.decode)
+	if h.format == "jpeg" {
+		// At 1/8 scale: every coefficient is still read, so a truncated or
+		// corrupt stream fails the same, with 1/64 of the pixels held.
+		_, err = decodeScaled(data, s.engine.decode, 1, 1, false)
+	} else {
+		_, err = decode(data, s.engine.decode)
+	}
 	return h, err
 }
 

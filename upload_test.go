@@ -285,6 +285,11 @@ func TestUploadBounded(t *testing.T) {
 	}
 	before, _ := os.ReadDir(e.srcDir)
 	png, jpeg := testdataBytes(t, "avatar.png"), testdataBytes(t, "schwarzy.jpg")
+	progressive := testdataBytes(t, "progressive-picture1a-1365x1074.jpg")
+	garbled := bytes.Clone(jpeg)
+	for i := len(garbled) / 2; i < len(garbled)-2; i++ {
+		garbled[i] = 0xff // markers where the last half of the scan was
+	}
 	if _, err := readHeader(png[:len(png)/2]); err != nil {
 		t.Fatalf("the truncated PNG's header does not read: %v", err)
 	}
@@ -300,6 +305,8 @@ func TestUploadBounded(t *testing.T) {
 	}{
 		{"png truncated past its header", "half.png", png[:len(png)/2], false, http.StatusUnprocessableEntity, "corrupt"},
 		{"jpeg truncated past its header", "half.jpg", jpeg[:len(jpeg)/2], false, http.StatusUnprocessableEntity, "corrupt"},
+		{"progressive jpeg truncated", "half-progressive.jpg", progressive[:len(progressive)*3/4], false, http.StatusUnprocessableEntity, "corrupt"},
+		{"jpeg with its entropy data garbled", "garbled.jpg", garbled, false, http.StatusUnprocessableEntity, "corrupt"},
 		{"onto a folder", "folder.png", png, false, http.StatusConflict, "folder"},
 		{"server full", "full.png", png, true, http.StatusTooManyRequests, "retry later"},
 	}
