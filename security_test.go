@@ -181,6 +181,7 @@ func TestIsPublic(t *testing.T) {
 		{"::10.1.2.3", false},
 		{"::8.8.8.8", false},
 		{"::1:0:0:1", true}, // outside ::/96
+		{"64:ff9b:1::a00:1", false},
 	}
 	for _, tt := range tests {
 		if got := isPublic(netip.MustParseAddr(tt.ip)); got != tt.want {
