@@ -136,9 +136,9 @@ func slowGet(t *testing.T, ts *httptest.Server, path string) (*http.Response, ne
 	return resp, conn
 }
 
-// bigResult is a /display answer of 7.7 MB (2140x1200 BMP), more than
+// bigResult is a /display answer of 18 MB (3000x2000 BMP), well over
 // the kernel buffers between the server and slowGet's client.
-const bigResult = "/display?path=alpha-arc-colors-2140x1200.png&op=resize&w=2140&h=1200&fmt=bmp"
+const bigResult = "/display?path=alpha-arc-colors-2140x1200.png&op=resize&w=3000&h=2000&fmt=bmp"
 
 // TestDisplayServedFromStoredFile: a result made for a slow client is
 // sent from memory until its background store lands, then from the
@@ -148,8 +148,8 @@ func TestDisplayServedFromStoredFile(t *testing.T) {
 	w := watchedStorage{storage: e.s.dst, stored: make(chan string, 1), opened: make(chan string, 8)}
 	e.s.dst = w
 	resp, _ := slowGet(t, e.ts, bigResult)
-	if resp.StatusCode != http.StatusOK || resp.ContentLength < 7<<20 {
-		t.Fatalf("answer = %d, %d bytes; want 200 with the 7.7 MB BMP", resp.StatusCode, resp.ContentLength)
+	if resp.StatusCode != http.StatusOK || resp.ContentLength < 17<<20 {
+		t.Fatalf("answer = %d, %d bytes; want 200 with the 18 MB BMP", resp.StatusCode, resp.ContentLength)
 	}
 	var name string
 	select {
@@ -157,6 +157,7 @@ func TestDisplayServedFromStoredFile(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the result was not stored")
 	}
+	e.s.stores.close() // returns once the store has landed
 	body, err := io.ReadAll(resp.Body)
 	if err != nil || int64(len(body)) != resp.ContentLength {
 		t.Fatalf("body: %d bytes, %v; want %d", len(body), err, resp.ContentLength)
@@ -165,8 +166,8 @@ func TestDisplayServedFromStoredFile(t *testing.T) {
 	if err != nil || !bytes.Equal(body, stored) {
 		t.Errorf("body differs from the stored result (%v)", err)
 	}
-	if b := decodeAny(t, body).Bounds(); b.Dx() != 2140 || b.Dy() != 1200 {
-		t.Errorf("body is %v, want 2140x1200", b)
+	if b := decodeAny(t, body).Bounds(); b.Dx() != 3000 || b.Dy() != 2000 {
+		t.Errorf("body is %v, want 3000x2000", b)
 	}
 	select {
 	case got := <-w.opened:
@@ -193,8 +194,8 @@ func TestSlowReaderCutAtWriteDeadline(t *testing.T) {
 	}))
 	defer ts.Close()
 	resp, conn := slowGet(t, ts, bigResult)
-	if resp.StatusCode != http.StatusOK || resp.ContentLength < 7<<20 {
-		t.Fatalf("answer = %d, %d bytes; want 200 with the 7.7 MB BMP", resp.StatusCode, resp.ContentLength)
+	if resp.StatusCode != http.StatusOK || resp.ContentLength < 17<<20 {
+		t.Fatalf("answer = %d, %d bytes; want 200 with the 18 MB BMP", resp.StatusCode, resp.ContentLength)
 	}
 	select {
 	case <-done:
@@ -240,19 +241,33 @@ func TestSlowReadersHoldNoResultBytes(t *testing.T) {
 			t.Fatal("the results were not stored")
 		}
 	}
-	// Each client reads 1 MB, which makes room for its handler to read
-	// more of the result, now stored: from the file. Most of each answer
-	// is then neither sent nor in the kernel's buffers.
-	for i, b := range bodies {
-		if _, err := io.CopyN(io.Discard, b, 1<<20); err != nil {
-			t.Fatalf("client %d: %v", i, err)
+	e.s.stores.close() // returns once the stores have landed
+	// The clients read on, a little each in turn, until each handler has
+	// had room to read more of its result, now stored: from the file (a
+	// blocked writer wakes once a third of its send buffer is free). At
+	// most 8 MB each: 6 MB or more of each answer then is neither sent
+	// nor in the kernel's buffers.
+	opened := 0
+	for read := 0; opened < clients && read < 8<<20; read += 512 << 10 {
+		for i, b := range bodies {
+			if _, err := io.CopyN(io.Discard, b, 512<<10); err != nil {
+				t.Fatalf("client %d: %v", i, err)
+			}
+		}
+		for drained := false; !drained; {
+			select {
+			case <-w.opened:
+				opened++
+			default:
+				drained = true
+			}
 		}
 	}
-	for range clients {
+	for ; opened < clients; opened++ {
 		select {
 		case <-w.opened:
 		case <-time.After(30 * time.Second):
-			t.Fatal("the answers did not move to the stored files")
+			t.Fatalf("%d of %d answers moved to the stored files", opened, clients)
 		}
 	}
 	held := int64(heap()) - int64(before)
