@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -54,7 +55,7 @@ func (s *server) observe(next http.Handler) http.Handler {
 			slog.String("request_id", ri.id),
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
-			slog.String("query", r.URL.RawQuery),
+			slog.String("query", redactQuery(r.URL.RawQuery)),
 			slog.Int("status", rec.code),
 			slog.Int64("bytes", rec.bytes),
 			slog.Float64("duration_ms", float64(d.Microseconds())/1000),
@@ -76,6 +77,45 @@ func requestID(given string) string {
 	var b [8]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// redactQuery returns a raw query as sent, but for the user information
+// of a url= source (https://user:token@host/a.jpg), replaced by "xxxxx":
+// a log line never holds an origin's credentials. A url= value that does
+// not parse but may hold some is replaced whole.
+func redactQuery(raw string) string {
+	if !strings.Contains(raw, "@") && !strings.Contains(raw, "%40") {
+		return raw // no user information anywhere
+	}
+	pairs := strings.Split(raw, "&")
+	for i, pair := range pairs {
+		k, v, _ := strings.Cut(pair, "=")
+		if k, err := url.QueryUnescape(k); err != nil || k != "url" {
+			continue
+		}
+		src, err := url.QueryUnescape(v)
+		if err != nil {
+			pairs[i] = k + "=xxxxx"
+			continue
+		}
+		u, err := url.Parse(src)
+		switch {
+		case err != nil && strings.Contains(src, "@"):
+			pairs[i] = k + "=xxxxx"
+		case err == nil && u.User != nil:
+			u.User = url.User("xxxxx")
+			pairs[i] = k + "=" + url.QueryEscape(u.String())
+		}
+	}
+	return strings.Join(pairs, "&")
+}
+
+// logURL is r's URL for a log line or an error report, url= credentials
+// redacted (see redactQuery).
+func logURL(r *http.Request) string {
+	u := *r.URL
+	u.RawQuery = redactQuery(u.RawQuery)
+	return u.String()
 }
 
 // elapsed is a small helper for timing with the server's clock.

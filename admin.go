@@ -15,8 +15,19 @@ import (
 // mux, each behind allowed_ip_addresses. They live on an explicitly built
 // mux, never http.DefaultServeMux (where importing expvar and pprof
 // registers handlers).
+//
+// With admin_port they are served on that port alone, upload and delete
+// included, so the public port answers them 404 or 405.
 func (s *server) adminRoutes(mux *http.ServeMux) {
 	guard := s.restricted
+	if s.admin.upload {
+		mux.HandleFunc("POST /upload", guard(s.handleUpload))
+	}
+	if s.admin.delete {
+		mux.HandleFunc("DELETE /{path...}", guard(s.handleDelete))
+		// Without this, a GET of any other path would be 405 (Allow: DELETE).
+		mux.HandleFunc("GET /{path...}", http.NotFound)
+	}
 	if s.admin.stats {
 		mux.HandleFunc("GET /sys/stats", guard(func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, s.metrics.stats())
@@ -51,7 +62,8 @@ func (s *server) restricted(h http.HandlerFunc) http.HandlerFunc {
 }
 
 // adminOptions says which admin endpoints are on and who may use them.
-// upload and delete serve POST /upload and DELETE on the main port.
+// upload and delete serve POST /upload and DELETE, on admin_port when it
+// is set, on the main port otherwise.
 type adminOptions struct {
 	stats, health, pprof, prometheus bool
 	upload, delete                   bool

@@ -12,6 +12,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -363,4 +366,111 @@ func freePort(t *testing.T) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func TestRedactQuery(t *testing.T) {
+	tests := []struct {
+		name, raw, want string
+	}{
+		{"no url", "path=a.png&op=resize&w=10", "path=a.png&op=resize&w=10"},
+		{"url without credentials", "url=http%3A%2F%2Fexample.com%2Fa.jpg&w=10", "url=http%3A%2F%2Fexample.com%2Fa.jpg&w=10"},
+		{"user and password", "op=resize&url=https%3A%2F%2Fbob%3As3cret%40example.com%2Fa.jpg", "op=resize&url=https%3A%2F%2Fxxxxx%40example.com%2Fa.jpg"},
+		{"raw @", "url=https://bob:s3cret@example.com/a.jpg&w=1", "url=https%3A%2F%2Fxxxxx%40example.com%2Fa.jpg&w=1"},
+		{"token as user", "url=https://tok3n@example.com/a.jpg", "url=https%3A%2F%2Fxxxxx%40example.com%2Fa.jpg"},
+		{"@ elsewhere", "path=me@home.png", "path=me@home.png"},
+		{"bad escape", "url=https://bob:s3cret@example.com/%zz", "url=xxxxx"},
+		{"unparsable url", "url=https%3A%2F%2Fbob%3As3cret%40exa%20mple.com%2F", "url=xxxxx"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := redactQuery(tt.raw)
+			if got != tt.want {
+				t.Errorf("redactQuery(%q) = %q, want %q", tt.raw, got, tt.want)
+			}
+			if strings.Contains(got, "s3cret") || strings.Contains(got, "tok3n") {
+				t.Errorf("redactQuery(%q) = %q, still holds the secret", tt.raw, got)
+			}
+		})
+	}
+}
+
+// TestAccessLogRedactsURLCredentials: neither the access log nor the
+// error log line of a failed url= request holds the origin's password.
+func TestAccessLogRedactsURLCredentials(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusInternalServerError)
+	}))
+	defer origin.Close()
+	e := newTestEnv(t, func(c *config) {
+		*c = defaultConfig()
+		c.Options.AllowPrivateNetworks = true
+	})
+	var logs syncBuffer
+	e.s.log = slog.New(slog.NewJSONHandler(&logs, nil))
+	u := strings.Replace(origin.URL, "http://", "http://bob:s3cret@", 1) + "/a.jpg"
+	resp := e.get(t, "/display?op=resize&w=10&url="+url.QueryEscape(u))
+	readBody(t, resp)
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("failing origin = %d, want 502", resp.StatusCode)
+	}
+	out := logs.String()
+	if !strings.Contains(out, `"msg":"request"`) || !strings.Contains(out, `"msg":"request failed"`) {
+		t.Fatalf("want an access log line and an error line, got:\n%s", out)
+	}
+	if strings.Contains(out, "s3cret") {
+		t.Errorf("the log holds the url= password:\n%s", out)
+	}
+}
+
+// TestAdminPortTakesUploadAndDelete: with admin_port, upload and delete
+// are served there and not on the public port, as --help says.
+func TestAdminPortTakesUploadAndDelete(t *testing.T) {
+	e := newTestEnv(t, func(c *config) {
+		c.Options.EnableUpload, c.Options.EnableDelete = true, true
+		c.AdminPort = freePort(t)
+	})
+	admin := httptest.NewServer(e.s.adminHandler())
+	defer admin.Close()
+	onAdmin := *e
+	onAdmin.ts = admin
+	tiny := testdataBytes(t, "tiny-1x1.png")
+	del := func(base string) int {
+		req, _ := http.NewRequest(http.MethodDelete, base+"/avatar.png", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readBody(t, resp)
+		return resp.StatusCode
+	}
+
+	resp := uploadRequest(t, e, "data", "public.png", tiny)
+	readBody(t, resp)
+	if resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("upload on the public port with admin_port = %d, want 404 or 405", resp.StatusCode)
+	}
+	if code := del(e.ts.URL); code != http.StatusNotFound && code != http.StatusMethodNotAllowed {
+		t.Errorf("delete on the public port with admin_port = %d, want 404 or 405", code)
+	}
+	if _, err := os.Stat(filepath.Join(e.srcDir, "public.png")); err == nil {
+		t.Errorf("the public port stored an upload")
+	}
+	if _, err := os.Stat(filepath.Join(e.srcDir, "avatar.png")); err != nil {
+		t.Errorf("the public port deleted a source: %v", err)
+	}
+
+	resp = uploadRequest(t, &onAdmin, "data", "admin.png", tiny)
+	readBody(t, resp)
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("upload on admin_port = %d, want 200", resp.StatusCode)
+	}
+	if code := del(admin.URL); code != http.StatusOK {
+		t.Errorf("delete on admin_port = %d, want 200", code)
+	}
+	// The public port still serves images.
+	resp = e.get(t, "/display?path=admin.png&op=noop")
+	readBody(t, resp)
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("display of the upload on the public port = %d, want 200", resp.StatusCode)
+	}
 }

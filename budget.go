@@ -180,46 +180,15 @@ func inspectSource(data []byte) (source, error) {
 // read from the headers, meant as an upper bound for the paths picfit
 // takes; BENCHMARKS.md holds it against measured peaks.
 func footprint(src source, extras []source, r *request, eo engineOptions, format string) estimate {
-	total := int64(src.bytes)
+	total, shrink := decodeFootprint(src, r.ops, eo)
+	total += int64(src.bytes)
 	W, H := src.width, src.height // upright
 	if src.orientation >= 5 {
 		W, H = H, W
 	}
-	turned := int64(0) // a copy to turn the image upright
-	if src.orientation != 1 {
-		turned = rgbaBytes
-	}
-	px := int64(W) * int64(H)
-	shrink := int64(1) // the decoded source is 1/shrink of the full size
-	first := 0         // the first operation whose input is a new image
-	switch src.format {
-	case "jpeg":
-		hintW, hintH := hintFor(src.header, r.ops)
-		shrink = int64(shrinkOnLoad(src.header, hintW, hintH))
-		dpx := (int64(src.width)/shrink + 1) * (int64(src.height)/shrink + 1)
-		n := int64(max(src.components, 1))
-		total += dpx * n * jpegPlaneBytes
-		if src.progressive {
-			total += dpx * n * jpegCoefBytes
-		}
-		if hintW == 0 || hintH == 0 || n == 4 { // to RGBA, not resampled from planes
-			total += dpx * (rgbaBytes + turned)
-		}
-	case "png":
-		switch {
-		case src.rowByRow && src.orientation == 1 && streams(r.ops, W, H, eo):
-			total += int64(W) * streamRowsCount * (rgbaBytes + wideBytes)
-			shrink = 0 // the first operation is done as the rows come
-		case src.rowByRow:
-			total += px * (rgbaBytes + turned)
-		default:
-			total += px * (pngStdBytes + turned)
-		}
-	case "gif":
-		total += px * gifScreenBytes
+	first := 0 // the first operation whose input is a new image
+	if src.format == "gif" {
 		first = -1 // every frame's canvas is copied into the chain
-	default: // bmp, webp
-		total += px * (xImageBytes + turned)
 	}
 
 	var extra int64 // flat's images: their bytes, and one decoded at a time
@@ -286,6 +255,58 @@ func (e estimate) totalPixels() int64 {
 		return 1<<63 - 1
 	}
 	return n * int64(e.frames)
+}
+
+// decodeFootprint is what decoding src for ops holds: the decoder's
+// planes or rows and the image it leaves, 1/shrink of the source's size
+// (shrink 0: a PNG resampled by ops' first operation as its rows come).
+func decodeFootprint(src source, ops []operation, eo engineOptions) (bytes, shrink int64) {
+	W, H := src.width, src.height // upright
+	if src.orientation >= 5 {
+		W, H = H, W
+	}
+	turned := int64(0) // a copy to turn the image upright
+	if src.orientation != 1 {
+		turned = rgbaBytes
+	}
+	px := int64(W) * int64(H)
+	switch src.format {
+	case "jpeg":
+		hintW, hintH := hintFor(src.header, ops)
+		shrink = int64(shrinkOnLoad(src.header, hintW, hintH))
+		dpx := (int64(src.width)/shrink + 1) * (int64(src.height)/shrink + 1)
+		n := int64(max(src.components, 1))
+		bytes = dpx * n * jpegPlaneBytes
+		if src.progressive {
+			bytes += dpx * n * jpegCoefBytes
+		}
+		if hintW == 0 || hintH == 0 || n == 4 { // to RGBA, not resampled from planes
+			bytes += dpx * (rgbaBytes + turned)
+		}
+		return bytes, shrink
+	case "png":
+		switch {
+		case src.rowByRow && src.orientation == 1 && streams(ops, W, H, eo):
+			return int64(W) * streamRowsCount * (rgbaBytes + wideBytes), 0
+		case src.rowByRow:
+			return px * (rgbaBytes + turned), 1
+		}
+		return px * (pngStdBytes + turned), 1
+	case "gif":
+		return px * gifScreenBytes, 1
+	}
+	return px * (xImageBytes + turned), 1 // bmp, webp
+}
+
+// uploadFootprint is what checkUpload's decode of an upload holds besides
+// its bytes: a JPEG decoded at 1/8 to planes, anything else whole.
+func uploadFootprint(src source, eo engineOptions) int64 {
+	var ops []operation
+	if src.format == "jpeg" {
+		ops = []operation{{name: "resize", w: 1, h: 1}} // as decodeScaled(…, 1, 1, …)
+	}
+	bytes, _ := decodeFootprint(src, ops, eo)
+	return bytes
 }
 
 // streams reports whether decodePNGScaled resamples a PNG as it decodes.

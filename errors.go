@@ -25,6 +25,9 @@ var (
 	errTooLarge = errors.New("image too large")
 	// errNotFound: the source file, object or origin URL does not exist (404).
 	errNotFound = errors.New("not found")
+	// errConflict: the name is taken by something a file cannot replace,
+	// such as a folder (409).
+	errConflict = errors.New("conflict")
 )
 
 // panicError is a panic recovered where it cannot be left to unwind: in

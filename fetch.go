@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -26,7 +27,8 @@ type fetcher struct {
 	allowIP      func(netip.Addr) bool // isPublic, or anything with allow_private_networks
 	userAgent    string
 	maxBytes     int64
-	allowedHosts []string // exact hosts or "*.domain"; empty = any
+	allowedHosts []string     // exact hosts or "*.domain"; empty = any
+	log          *slog.Logger // nil: refused addresses are not logged
 }
 
 // errForbiddenAddress: a url= source is not allowed (403).
@@ -98,13 +100,15 @@ func isPublic(ip netip.Addr) bool {
 }
 
 var nonPublicPrefixes = []netip.Prefix{
+	netip.MustParsePrefix("::/96"), // IPv4-compatible IPv6 (::127.0.0.1): deprecated, and may reach IPv4
 	netip.MustParsePrefix("0.0.0.0/8"),
 	netip.MustParsePrefix("100.64.0.0/10"), // CGNAT
 	netip.MustParsePrefix("192.0.0.0/24"),
 	netip.MustParsePrefix("198.18.0.0/15"),
 	netip.MustParsePrefix("240.0.0.0/4"),
-	netip.MustParsePrefix("64:ff9b::/96"), // NAT64 can reach private IPv4
-	netip.MustParsePrefix("2002::/16"),    // 6to4 likewise
+	netip.MustParsePrefix("64:ff9b::/96"),   // NAT64 can reach private IPv4
+	netip.MustParsePrefix("64:ff9b:1::/48"), // local-use NAT64 likewise
+	netip.MustParsePrefix("2002::/16"),      // 6to4 likewise
 }
 
 // checkURL applies the scheme and host rules to a source URL or a redirect.
@@ -139,6 +143,16 @@ func (f *fetcher) fetch(ctx context.Context, u *url.URL) ([]byte, error) {
 	}
 	req.Header.Set("User-Agent", f.userAgent)
 	resp, err := f.client.Do(req)
+	var dialErr *net.OpError
+	if errors.Is(err, errForbiddenAddress) && errors.As(err, &dialErr) {
+		// Refused at connect time: the message would name the address
+		// the host resolved to, which is for the log, not the client.
+		if f.log != nil {
+			f.log.Info("url source refused", "url", u.Redacted(), "err", err)
+		}
+		return nil, fmt.Errorf("fetch %s: %w: the origin, or a redirect, resolves to an address that is not public "+
+			"(options.allow_private_networks lets url= reach it; options.allowed_hosts limits url= to the hosts it names)", u.Redacted(), errForbiddenAddress)
+	}
 	if err != nil {
 		if errors.Is(err, errForbiddenAddress) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 			return nil, fmt.Errorf("fetch %s: %w", u.Redacted(), err)
@@ -160,7 +174,10 @@ func (f *fetcher) fetch(ctx context.Context, u *url.URL) ([]byte, error) {
 // readLimited reads all of r, failing with errTooLarge past max bytes
 // (0 = unlimited). size, when known (a file's size, a Content-Length;
 // else 0), sizes the buffer once: io.ReadAll's doublings allocated twice
-// a 4 MB photo's bytes, most of what picfit allocated under a flood.
+// a 4 MB photo's bytes, most of what picfit allocated under a flood. A
+// read cut by a deadline (fetch_timeout on an origin that trickles, the
+// request's own) is context.DeadlineExceeded, a 504; another failure is
+// errUpstream, with the reader's error kept in the chain.
 func readLimited(r io.Reader, max, size int64) ([]byte, error) {
 	if max > 0 {
 		r = io.LimitReader(r, max+1)
@@ -170,7 +187,11 @@ func readLimited(r io.Reader, max, size int64) ([]byte, error) {
 		buf.Grow(int(size) + bytes.MinRead) // room to see EOF without growing
 	}
 	if _, err := buf.ReadFrom(r); err != nil {
-		return nil, fmt.Errorf("%w: read source: %v", errUpstream, err)
+		var ne net.Error
+		if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+			return nil, fmt.Errorf("read source: %w (%v)", context.DeadlineExceeded, err)
+		}
+		return nil, fmt.Errorf("%w: read source: %w", errUpstream, err)
 	}
 	if max > 0 && int64(buf.Len()) > max {
 		return nil, fmt.Errorf("%w: source is over max_source_bytes (%d)", errTooLarge, max)

@@ -49,8 +49,11 @@ type server struct {
 	// maxOutputTotal caps width*height*frames of a result.
 	maxOutputTotal int64
 	requestTimeout time.Duration
-	disableURL     bool
-	cascadeDelete  bool
+	// writeTimeout bounds sending a /display answer, from its first
+	// byte: request_timeout (see setWriteDeadline).
+	writeTimeout  time.Duration
+	disableURL    bool
+	cascadeDelete bool
 
 	version string
 	started time.Time
@@ -80,14 +83,6 @@ func (s *server) routes() http.Handler {
 		if s.src != nil {
 			mux.HandleFunc("GET /"+method+"/{rest...}", h)
 		}
-	}
-	if s.admin.upload {
-		mux.HandleFunc("POST /upload", s.restricted(s.handleUpload))
-	}
-	if s.admin.delete {
-		mux.HandleFunc("DELETE /{path...}", s.restricted(s.handleDelete))
-		// Without this, a GET of any other path would be 405 (Allow: DELETE).
-		mux.HandleFunc("GET /{path...}", http.NotFound)
 	}
 	if s.adminPort == 0 {
 		s.adminRoutes(mux)
@@ -170,9 +165,6 @@ func (s *server) handleImage(method string) http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		if out.body != nil {
-			defer out.body.Close()
-		}
 		switch method {
 		case "get":
 			writeJSON(w, http.StatusOK, map[string]string{
@@ -189,14 +181,18 @@ func (s *server) handleImage(method string) http.HandlerFunc {
 			}
 			http.Redirect(w, r, u, http.StatusMovedPermanently)
 		default:
+			body, err := s.responseBody(ctx, out)
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			defer body.Close()
+			out.data = nil // body holds them while it needs them
 			h := w.Header()
 			h.Set("Content-Type", contentType(out.format))
 			h.Set("ETag", etag)
 			h.Set("Cache-Control", s.cacheControl)
-			body := out.body
-			if body == nil {
-				body = nopCloser{bytes.NewReader(out.data)}
-			}
+			s.setWriteDeadline(w)
 			http.ServeContent(w, r, "", out.modTime, body)
 		}
 	}
@@ -278,16 +274,15 @@ type made struct {
 	body    readSeekCloser // the stored file, when found and opened
 	modTime time.Time
 	stored  bool // name holds data in the destination, and the kv knows it
+	// landed, for a result stored in the background, tells when the
+	// store has finished (see resultBody); nil otherwise.
+	landed *landing
 }
 
 type readSeekCloser interface {
 	io.ReadSeeker
 	io.Closer
 }
-
-type nopCloser struct{ io.ReadSeeker }
-
-func (nopCloser) Close() error { return nil }
 
 // find looks the result of req up: first in the kv store, then in the
 // destination under its deterministic name. open asks for the file's
@@ -411,6 +406,7 @@ func (s *server) make(ctx context.Context, req *request, sync bool) (made, error
 		} else {
 			// The bytes wait in memory until stored: they count.
 			held := s.budget.hold(int64(len(m.data)))
+			m.landed = newLanding()
 			s.stores.add(storeJob{req: req, m: m, done: func() { held(); unlock() }})
 		}
 		return m, nil
@@ -484,23 +480,19 @@ func (s *server) claim(ctx context.Context, req *request) (unlock func(), other 
 	}
 }
 
-// storedResult reads the result the kv store names for req from the
-// destination; errNotFound when there is none (yet).
+// storedResult finds the result the kv store names for req in the
+// destination; errNotFound when there is none (yet). It is not read:
+// /display opens it (responseBody), so that a slow client holds a file.
 func (s *server) storedResult(ctx context.Context, req *request) (made, error) {
 	name, err := s.kv.Get(ctx, s.prefix+req.key)
 	if err != nil {
 		return made{}, err
 	}
-	rc, fi, err := s.readDst().Open(ctx, name)
+	fi, err := s.readDst().Stat(ctx, name)
 	if err != nil {
 		return made{}, err
 	}
-	defer rc.Close()
-	data, err := readLimited(rc, s.maxSourceBytes, fi.size)
-	if err != nil {
-		return made{}, fmt.Errorf("read %s: %w", name, err)
-	}
-	return made{name: name, format: guessFormat(name), data: data, modTime: fi.modTime, stored: true}, nil
+	return made{name: name, format: guessFormat(name), modTime: fi.modTime, stored: true}, nil
 }
 
 // process loads req's source and runs its operations. It is admitted
@@ -693,15 +685,16 @@ func newStoreQueue(size, workers int, store func(context.Context, *request, made
 			for j := range q.jobs {
 				if q.aborted.Err() != nil {
 					log.Error("shutdown timeout, result not stored", "key", j.req.key, "name", j.m.name)
-					j.finish()
+					j.finish(false)
 					continue
 				}
 				ctx, cancel := context.WithTimeout(q.aborted, timeout)
-				if err := store(ctx, j.req, j.m); err != nil {
+				err := store(ctx, j.req, j.m)
+				if err != nil {
 					log.Error("background store failed", "key", j.req.key, "name", j.m.name, "err", err)
 				}
 				cancel()
-				j.finish()
+				j.finish(err == nil)
 			}
 		})
 	}
@@ -715,7 +708,7 @@ func (q *storeQueue) add(j storeJob) {
 	defer q.mu.RUnlock()
 	if q.closing {
 		q.log.Warn("shutting down, result not stored", "key", j.req.key)
-		j.finish()
+		j.finish(false)
 		return
 	}
 	select {
@@ -725,11 +718,15 @@ func (q *storeQueue) add(j storeJob) {
 		if q.dropped != nil {
 			q.dropped()
 		}
-		j.finish()
+		j.finish(false)
 	}
 }
 
-func (j storeJob) finish() {
+// finish tells those waiting on j that it is over: stored or not.
+func (j storeJob) finish(stored bool) {
+	if j.m.landed != nil {
+		j.m.landed.finish(stored)
+	}
 	if j.done != nil {
 		j.done()
 	}
@@ -762,14 +759,17 @@ func (q *storeQueue) stop(ctx context.Context) {
 	}
 }
 
-// etagMatches reports whether an If-None-Match header names key.
+// etagMatches reports whether an If-None-Match header names key, which
+// answers 304 before anything is looked up. "*" is left to
+// http.ServeContent: it matches only a result that exists, so a missing
+// source is still a 404.
 func etagMatches(header, key string) bool {
 	if header == "" {
 		return false
 	}
 	for _, t := range strings.Split(header, ",") {
 		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
-		if t == "*" || t == `"`+key+`"` || t == key {
+		if t == `"`+key+`"` || t == key {
 			return true
 		}
 	}
@@ -792,13 +792,13 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		return // the client hung up
 	case errors.As(err, &pe): // a bug: its stack to the log, nothing to the client
 		stack := string(pe.stack)
-		s.log.Error("panic", "method", r.Method, "url", r.URL.String(), "panic", pe.value, "stack", stack)
-		s.sentry.report("fatal", fmt.Sprintf("panic: %v", pe.value), map[string]string{"url": r.URL.String(), "stack": stack})
+		s.log.Error("panic", "method", r.Method, "url", logURL(r), "panic", pe.value, "stack", stack)
+		s.sentry.report("fatal", fmt.Sprintf("panic: %v", pe.value), map[string]string{"url": logURL(r), "stack": stack})
 		msg = http.StatusText(code)
 	case code >= 500:
-		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "url", r.URL.String(), "status", code, "err", err)
+		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "url", logURL(r), "status", code, "err", err)
 		s.sentry.report("error", err.Error(), map[string]string{
-			"url": r.URL.String(), "status": strconv.Itoa(code), "request_id": info(r.Context()).id,
+			"url": logURL(r), "status": strconv.Itoa(code), "request_id": info(r.Context()).id,
 		})
 		msg = http.StatusText(code)
 	}
@@ -820,6 +820,8 @@ func httpStatus(err error) int {
 		return http.StatusForbidden
 	case errors.Is(err, errNotFound):
 		return http.StatusNotFound
+	case errors.Is(err, errConflict):
+		return http.StatusConflict
 	case errors.Is(err, errTooLarge):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, errUnsupportedFormat):

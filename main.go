@@ -235,6 +235,7 @@ func newServer(cfg config, log *slog.Logger, now func() time.Time) (*server, err
 		cacheControl:   o.CacheControl,
 		maxSourceBytes: o.MaxSourceBytes,
 		requestTimeout: time.Duration(o.RequestTimeout),
+		writeTimeout:   time.Duration(o.RequestTimeout),
 		disableURL:     o.DisableURL,
 		cascadeDelete:  o.EnableCascadeDelete,
 		metrics:        newMetrics(now),
@@ -258,6 +259,7 @@ func newServer(cfg config, log *slog.Logger, now func() time.Time) (*server, err
 	if keys := cfg.noEffectKeys(); len(keys) > 0 {
 		log.Info("these keys of the original picfit have no effect here", "keys", strings.Join(keys, " "))
 	}
+	s.fetcher.log = log
 	var err error
 	if s.sentry, err = newSentryReporter(cfg.Sentry.DSN, cfg.Sentry.Tags, s.version, log, now); err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -130,12 +131,22 @@ func TestTraversalOnImageRoutes(t *testing.T) {
 			}
 		}
 	}
-	// A symlink inside the source folder pointing outside is not followed out.
+	// A symlink inside the source folder pointing outside is not followed
+	// out: there is no such file in the folder.
 	if err := os.Symlink(secret, filepath.Join(e.srcDir, "link.png")); err == nil {
 		resp := e.get(t, "/display?op=noop&path=link.png")
 		readBody(t, resp)
-		if resp.StatusCode == http.StatusOK {
-			t.Errorf("a symlink out of the source folder was followed")
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("a symlink out of the source folder = %d, want 404", resp.StatusCode)
+		}
+	}
+	// A name the file system cannot hold is a bad path, not a 500.
+	long := strings.Repeat("a", 256) + ".png"
+	for _, p := range []string{"/display?op=resize&w=10&path=" + long, "/display/resize/10x10/" + long, "/get?op=resize&w=10&path=" + long} {
+		resp := e.get(t, p)
+		body := string(readBody(t, resp))
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "too long") {
+			t.Errorf("GET %.40s... = %d %q, want 400 saying the name is too long", p, resp.StatusCode, body)
 		}
 	}
 }
@@ -166,6 +177,11 @@ func TestIsPublic(t *testing.T) {
 		{"ff02::1", false},
 		{"255.255.255.255", false},
 		{"64:ff9b::a00:1", false},
+		{"::127.0.0.1", false}, // IPv4-compatible IPv6, ::/96
+		{"::10.1.2.3", false},
+		{"::8.8.8.8", false},
+		{"::1:0:0:1", true}, // outside ::/96
+		{"64:ff9b:1::a00:1", false},
 	}
 	for _, tt := range tests {
 		if got := isPublic(netip.MustParseAddr(tt.ip)); got != tt.want {
@@ -244,8 +260,8 @@ func TestRedirectToPrivateAddressRefused(t *testing.T) {
 	e.s.fetcher.allowIP = func(ip netip.Addr) bool { return ip == netip.MustParseAddr("127.0.0.1") }
 	resp := e.get(t, "/display?op=resize&w=10&url="+url.QueryEscape(origin.URL+"/a.jpg"))
 	body := string(readBody(t, resp))
-	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "127.0.0.2 is not a public address") {
-		t.Errorf("redirect to 127.0.0.2 = %d %q, want 403 naming the address", resp.StatusCode, body)
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "not public") || strings.Contains(body, "127.0.0.2") {
+		t.Errorf("redirect to 127.0.0.2 = %d %q, want 403 saying it is not public, naming no address", resp.StatusCode, body)
 	}
 	direct := e.get(t, "/display?op=resize&w=10&url="+url.QueryEscape(private.URL+"/schwarzy.jpg"))
 	readBody(t, direct)
@@ -429,5 +445,61 @@ func TestReadLimited(t *testing.T) {
 	// -race); without it, a doubling per step.
 	if 4*hinted > unhinted {
 		t.Errorf("allocations: %v with the size, %v without; want a quarter or less with it", hinted, unhinted)
+	}
+}
+
+// TestURLSourceRefusals: a source at an IPv4-compatible IPv6 address is
+// refused like the other private forms, and a 403 never names the
+// address a host resolved to.
+func TestURLSourceRefusals(t *testing.T) {
+	e := newTestEnv(t, func(c *config) { *c = defaultConfig() })
+	for _, u := range []string{
+		"http://[::127.0.0.1]/a.jpg",
+		"http://[::7f00:1]:8080/a.jpg",
+		"http://[::10.0.0.1]/a.jpg",
+	} {
+		resp := e.get(t, "/display?op=resize&w=10&url="+url.QueryEscape(u))
+		body := string(readBody(t, resp))
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "not public") {
+			t.Errorf("url=%s = %d %q, want 403", u, resp.StatusCode, body)
+		}
+	}
+}
+
+// TestSlowOriginTimesOut: an origin that sends its body a byte at a time
+// is cut at fetch_timeout, a 504, however long it would keep going.
+func TestSlowOriginTimesOut(t *testing.T) {
+	jpeg := readTestdata(t, "schwarzy.jpg")
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/jpeg")
+		w.Header().Set("Content-Length", strconv.Itoa(len(jpeg)))
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for _, b := range jpeg {
+			if _, err := w.Write([]byte{b}); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}))
+	defer origin.Close()
+	e := newTestEnv(t, func(c *config) {
+		*c = defaultConfig()
+		c.Options.AllowPrivateNetworks = true
+		c.Options.FetchTimeout = duration(300 * time.Millisecond)
+	})
+	start := time.Now()
+	resp := e.get(t, "/display?op=resize&w=10&url="+url.QueryEscape(origin.URL+"/slow.jpg"))
+	readBody(t, resp)
+	if resp.StatusCode != http.StatusGatewayTimeout || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("origin sending a byte per 20 ms = %d, want 504 with Retry-After", resp.StatusCode)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("answered after %v, want about fetch_timeout (300ms)", d)
 	}
 }

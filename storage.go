@@ -15,6 +15,9 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -47,11 +50,23 @@ type fileInfo struct {
 }
 
 // fsStorage keeps files below a folder. Every access goes through an
-// os.Root, so no name, symlink or ".." can reach outside the folder.
+// os.Root, so no name, symlink or ".." can reach outside the folder. The
+// folder is the one at location now: when it was deleted and recreated,
+// or moved and replaced, the new one is opened (see dir).
 type fsStorage struct {
-	root     *os.Root
 	location string
 	baseURL  string
+	// escapes is os.Root's error for a path that leaves the folder (a
+	// symlink pointing out), which os does not export.
+	escapes error
+	opened  atomic.Pointer[fsRoot]
+	reopen  sync.Mutex // one reopening at a time
+}
+
+// fsRoot is an opened folder and what identifies it.
+type fsRoot struct {
+	root *os.Root
+	id   os.FileInfo // the folder's own stat, for os.SameFile
 }
 
 // newFSStorage opens (creating it if needed) the folder location.
@@ -59,25 +74,69 @@ func newFSStorage(location, baseURL string) (*fsStorage, error) {
 	if location == "" {
 		location = "." // the original's behaviour: the working directory
 	}
-	if err := os.MkdirAll(location, 0o755); err != nil {
-		return nil, fmt.Errorf("fs storage: %w", err)
-	}
-	root, err := os.OpenRoot(location)
+	s := &fsStorage{location: location, baseURL: baseURL}
+	r, err := s.dir(true)
 	if err != nil {
 		return nil, fmt.Errorf("fs storage: %w", err)
 	}
-	return &fsStorage{root: root, location: location, baseURL: baseURL}, nil
+	var pe *fs.PathError
+	if _, err := r.Stat(".."); errors.As(err, &pe) {
+		s.escapes = pe.Err
+	}
+	return s, nil
+}
+
+// dir returns the root of the folder now at location, opening it again
+// when it is not the one opened before: a folder deleted and recreated,
+// or moved and replaced, is never served from or written into after it
+// left location. create makes a missing folder (for writes); otherwise a
+// missing folder is errNotFound. It costs a stat of location per call.
+// A root replaced here is closed by its finalizer once the operations
+// still using it are done.
+func (s *fsStorage) dir(create bool) (*os.Root, error) {
+	st, err := os.Stat(s.location)
+	if errors.Is(err, fs.ErrNotExist) && create {
+		if err = os.MkdirAll(s.location, 0o755); err == nil {
+			st, err = os.Stat(s.location)
+		}
+	}
+	if err != nil {
+		return nil, s.fsError(s.location, err)
+	}
+	if o := s.opened.Load(); o != nil && os.SameFile(o.id, st) {
+		return o.root, nil
+	}
+	s.reopen.Lock()
+	defer s.reopen.Unlock()
+	if o := s.opened.Load(); o != nil && os.SameFile(o.id, st) {
+		return o.root, nil // another call reopened it meanwhile
+	}
+	root, err := os.OpenRoot(s.location)
+	if err != nil {
+		return nil, s.fsError(s.location, err)
+	}
+	id, err := root.Stat(".")
+	if err != nil {
+		root.Close()
+		return nil, s.fsError(s.location, err)
+	}
+	s.opened.Store(&fsRoot{root: root, id: id})
+	return root, nil
 }
 
 func (s *fsStorage) Open(ctx context.Context, name string) (io.ReadCloser, fileInfo, error) {
-	f, err := s.root.Open(filepath.FromSlash(name))
+	root, err := s.dir(false)
 	if err != nil {
-		return nil, fileInfo{}, fsError(name, err)
+		return nil, fileInfo{}, err
+	}
+	f, err := root.Open(filepath.FromSlash(name))
+	if err != nil {
+		return nil, fileInfo{}, s.fsError(name, err)
 	}
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, fileInfo{}, fsError(name, err)
+		return nil, fileInfo{}, s.fsError(name, err)
 	}
 	if st.IsDir() {
 		f.Close()
@@ -87,9 +146,13 @@ func (s *fsStorage) Open(ctx context.Context, name string) (io.ReadCloser, fileI
 }
 
 func (s *fsStorage) Stat(ctx context.Context, name string) (fileInfo, error) {
-	st, err := s.root.Stat(filepath.FromSlash(name))
+	root, err := s.dir(false)
 	if err != nil {
-		return fileInfo{}, fsError(name, err)
+		return fileInfo{}, err
+	}
+	st, err := root.Stat(filepath.FromSlash(name))
+	if err != nil {
+		return fileInfo{}, s.fsError(name, err)
 	}
 	if st.IsDir() {
 		return fileInfo{}, fmt.Errorf("stat %s: %w", name, errNotFound)
@@ -99,20 +162,25 @@ func (s *fsStorage) Stat(ctx context.Context, name string) (fileInfo, error) {
 
 // Put writes to a temporary file beside name, syncs it and renames it
 // over name, so a crash or a failed write never leaves part of a file
-// under the real name.
+// under the real name. A folder already named name is errConflict.
 func (s *fsStorage) Put(ctx context.Context, name string, r io.Reader, size int64, contentType string) error {
+	root, err := s.dir(true)
+	if err != nil {
+		return fmt.Errorf("put %s: %w", name, err)
+	}
 	name = filepath.FromSlash(name)
 	if dir := filepath.Dir(name); dir != "." {
-		if err := s.root.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("put %s: %w", name, err)
+		if err := root.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("put %s: %w", name, s.fsError(dir, err))
 		}
 	}
 	var rnd [8]byte
 	rand.Read(rnd[:])
-	tmp := filepath.Join(filepath.Dir(name), "."+filepath.Base(name)+".tmp-"+hex.EncodeToString(rnd[:]))
-	f, err := s.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	// Not derived from name: a name of up to 255 bytes must leave room.
+	tmp := filepath.Join(filepath.Dir(name), ".tmp-"+hex.EncodeToString(rnd[:]))
+	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return fmt.Errorf("put %s: %w", name, err)
+		return fmt.Errorf("put %s: %w", name, s.fsError(tmp, err))
 	}
 	_, err = io.Copy(f, r)
 	if err == nil {
@@ -122,18 +190,30 @@ func (s *fsStorage) Put(ctx context.Context, name string, r io.Reader, size int6
 		err = cerr
 	}
 	if err == nil {
-		err = s.root.Rename(tmp, name)
+		if err = root.Rename(tmp, name); isDirInTheWay(err) {
+			err = fmt.Errorf("%w: a folder of that name exists", errConflict)
+		}
 	}
 	if err != nil {
-		s.root.Remove(tmp)
-		return fmt.Errorf("put %s: %w", name, err)
+		root.Remove(tmp)
+		return fmt.Errorf("put %s: %w", name, s.fsError(name, err))
 	}
 	return nil
 }
 
+// isDirInTheWay tells whether a rename failed because a folder holds the
+// target name: Linux says EEXIST or ENOTEMPTY, others EISDIR.
+func isDirInTheWay(err error) bool {
+	return errors.Is(err, syscall.EEXIST) || errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EISDIR)
+}
+
 func (s *fsStorage) Delete(ctx context.Context, name string) error {
-	if err := s.root.Remove(filepath.FromSlash(name)); err != nil {
-		return fsError(name, err)
+	root, err := s.dir(false)
+	if err != nil {
+		return err
+	}
+	if err := root.Remove(filepath.FromSlash(name)); err != nil {
+		return s.fsError(name, err)
 	}
 	return nil
 }
@@ -158,9 +238,15 @@ func joinURL(base, name string) string {
 	return strings.TrimRight(base, "/") + "/" + strings.Join(segs, "/")
 }
 
-func fsError(name string, err error) error {
-	if errors.Is(err, fs.ErrNotExist) {
+// fsError translates a file system error on name: missing, or reached
+// only through a symlink out of the folder, is errNotFound; a name or a
+// path element too long for the file system is errBadParam.
+func (s *fsStorage) fsError(name string, err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist), s.escapes != nil && errors.Is(err, s.escapes):
 		return fmt.Errorf("%s: %w", name, errNotFound)
+	case errors.Is(err, syscall.ENAMETOOLONG):
+		return fmt.Errorf("%w: path: %d bytes: a name in it is too long for the file system", errBadParam, len(name))
 	}
 	return fmt.Errorf("%s: %w", name, err)
 }

@@ -8,10 +8,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"io/fs"
 	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -411,5 +413,159 @@ func BenchmarkStorage(b *testing.B) {
 				rc.Close()
 			}
 		})
+	}
+}
+
+// TestFSStorageNames: a name too long for the file system is the client's
+// mistake (errBadParam, a 400), not a 500; a symlink leading out of the
+// folder is a file that is not there; a folder in the way of a file is
+// errConflict (a 409).
+func TestFSStorageNames(t *testing.T) {
+	dir := t.TempDir()
+	outside := filepath.Join(t.TempDir(), "secret.png")
+	if err := os.WriteFile(outside, []byte("secret"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(dir, "link.png")); err != nil {
+		t.Skipf("no symlinks here: %v", err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "taken.png"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, err := newFSStorage(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	long := strings.Repeat("a", 256) + ".png"
+	put := func(name string) error { return s.Put(ctx, name, strings.NewReader("x"), 1, "image/png") }
+	open := func(name string) error {
+		rc, _, err := s.Open(ctx, name)
+		if err == nil {
+			rc.Close()
+		}
+		return err
+	}
+	stat := func(name string) error { _, err := s.Stat(ctx, name); return err }
+	tests := []struct {
+		name string
+		do   func(string) error
+		file string
+		want error
+	}{
+		{"open a long name", open, long, errBadParam},
+		{"stat a long name", stat, long, errBadParam},
+		{"put a long name", put, long, errBadParam},
+		{"delete a long name", func(n string) error { return s.Delete(ctx, n) }, long, errBadParam},
+		{"put a long name in a folder", put, "a/" + long, errBadParam},
+		{"put a 255-byte name", put, strings.Repeat("b", 251) + ".png", nil},
+		{"open a symlink out", open, "link.png", errNotFound},
+		{"stat a symlink out", stat, "link.png", errNotFound},
+		{"put onto a folder", put, "taken.png", errConflict},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.do(tt.file); !errors.Is(err, tt.want) {
+				t.Errorf("%s = %v, want %v", tt.name, err, tt.want)
+			}
+		})
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "taken.png")); err != nil || !fi.IsDir() {
+		t.Errorf("the folder in the way of a put is gone: %v", err)
+	}
+	if got, _ := os.ReadFile(outside); string(got) != "secret" {
+		t.Errorf("the file behind the symlink is now %q", got)
+	}
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if strings.HasPrefix(d.Name(), ".tmp-") {
+			t.Errorf("a refused put left %s behind", p)
+		}
+		return nil
+	})
+}
+
+// TestFSStorageFolderReplaced: the storage is the folder at its location
+// now. Deleted and recreated, or moved away and replaced, the new folder
+// is read and written, never the old one; deleted, it is missing until a
+// write makes it again.
+func TestFSStorageFolderReplaced(t *testing.T) {
+	base := t.TempDir()
+	dir := filepath.Join(base, "store")
+	s, err := newFSStorage(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	put := func(name, content string) {
+		t.Helper()
+		if err := s.Put(ctx, name, strings.NewReader(content), int64(len(content)), "image/png"); err != nil {
+			t.Fatalf("put %s: %v", name, err)
+		}
+	}
+	read := func(name string) (string, error) {
+		rc, _, err := s.Open(ctx, name)
+		if err != nil {
+			return "", err
+		}
+		defer rc.Close()
+		b, err := io.ReadAll(rc)
+		return string(b), err
+	}
+	onDisk := func(path string) string {
+		b, _ := os.ReadFile(path)
+		return string(b)
+	}
+	put("a/one.png", "one")
+
+	// Deleted and recreated: writes land in the new folder.
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := read("a/one.png"); !errors.Is(err, errNotFound) {
+		t.Errorf("read from a recreated folder = %v, want errNotFound", err)
+	}
+	put("a/two.png", "two")
+	if got := onDisk(filepath.Join(dir, "a", "two.png")); got != "two" {
+		t.Errorf("put into a recreated folder: the folder holds %q, want %q", got, "two")
+	}
+
+	// Moved away and replaced: reads come from the replacement.
+	old := filepath.Join(base, "old")
+	if err := os.Rename(dir, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "three.png"), []byte("three"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := read("a/two.png"); !errors.Is(err, errNotFound) {
+		t.Errorf("read from a replaced folder = %q %v, want errNotFound (not the moved folder's file)", got, err)
+	}
+	if got, err := read("three.png"); err != nil || got != "three" {
+		t.Errorf("read the replacement's file = %q %v, want %q", got, err, "three")
+	}
+	put("four.png", "four")
+	if got := onDisk(filepath.Join(dir, "four.png")); got != "four" {
+		t.Errorf("put into a replaced folder: the folder holds %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(old, "four.png")); err == nil {
+		t.Errorf("put went to the moved folder")
+	}
+
+	// Deleted: missing for reads, made again by a write.
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Stat(ctx, "three.png"); !errors.Is(err, errNotFound) {
+		t.Errorf("stat in a deleted folder = %v, want errNotFound", err)
+	}
+	put("five.png", "five")
+	if got := onDisk(filepath.Join(dir, "five.png")); got != "five" {
+		t.Errorf("put into a deleted folder: it holds %q, want it made again", got)
 	}
 }

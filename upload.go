@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -23,35 +24,47 @@ const maxNameBytes = 255
 // handleUpload serves POST /upload (options.enable_upload): the multipart
 // field "data" is saved to the source storage under the base name of the
 // client's file name, then described as JSON {"filename","path","url"}.
-// The file is read whole (at most max_source_bytes, 413 beyond) and must
-// be an image picfit reads, within max_source_pixels, before anything is
-// written: 415 for another format, 422 for a broken header, 413 for too
-// many pixels. An existing file of that name is replaced.
+// An upload is admitted like an image request (429 when the server is
+// full), its file read whole, once (at most max_source_bytes, 413
+// beyond), and it must decode, wholly, within max_source_pixels, before
+// anything is written: 415 for another format, 422 for a broken or
+// truncated image, 413 for too many pixels. An existing file of that name
+// is replaced; a folder of that name is a 409.
 func (s *server) handleUpload(w http.ResponseWriter, r *http.Request) {
 	if s.src == nil {
 		s.fail(w, r, fmt.Errorf("%w: upload needs a source storage", errBadParam))
 		return
 	}
-	name, data, err := s.readUpload(w, r)
+	leave, err := s.limiter.admit()
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	h, err := readHeader(data)
+	defer leave()
+	ctx, cancel := context.WithTimeout(r.Context(), s.requestTimeout)
+	defer cancel()
+	// The body too must arrive within request_timeout (wall time, for the
+	// connection): a client sending a byte a second holds no place long.
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.requestTimeout))
+	// Read ahead of a processing slot, as a url= source is fetched: at
+	// most max_processor_concurrent bodies are being read at once.
+	fetched, err := s.limiter.prefetch(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	name, data, release, err := s.readUpload(ctx, w, r)
+	if err != nil {
+		fetched()
+		s.fail(w, r, err)
+		return
+	}
+	defer release()
+	h, err := s.checkUpload(ctx, data, fetched)
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("upload %s: %w", name, err))
 		return
 	}
-	if h.format == "webp" && webpAnimated(data) {
-		s.fail(w, r, fmt.Errorf("upload %s: %w: animated webp", name, errUnsupportedFormat))
-		return
-	}
-	if err := s.checkSourceHeader(h); err != nil {
-		s.fail(w, r, fmt.Errorf("upload %s: %w", name, err))
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.requestTimeout)
-	defer cancel()
 	if err := s.src.Put(ctx, name, bytes.NewReader(data), int64(len(data)), contentType(h.format)); err != nil {
 		s.fail(w, r, fmt.Errorf("upload: %w", err))
 		return
@@ -63,23 +76,71 @@ func (s *server) handleUpload(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// checkUpload refuses what picfit would not serve: another format, an
+// animated WebP, too many pixels or frames by the header; then, in a
+// processing slot, an image that does not decode wholly (truncated past
+// its header, which readHeader cannot see). fetched is called once data
+// is in a slot or refused.
+func (s *server) checkUpload(ctx context.Context, data []byte, fetched func()) (header, error) {
+	src, err := inspectSource(data)
+	h := src.header
+	if err == nil && h.format == "webp" && webpAnimated(data) {
+		err = fmt.Errorf("%w: animated webp", errUnsupportedFormat)
+	}
+	if err == nil {
+		err = s.checkSourceHeader(h)
+	}
+	if err != nil {
+		fetched()
+		return h, err
+	}
+	release, err := s.limiter.acquire(ctx)
+	fetched()
+	if err != nil {
+		return h, err
+	}
+	defer release()
+	spent, err := s.budget.acquire(ctx, uploadFootprint(src, s.engine))
+	if err != nil {
+		return h, err
+	}
+	defer spent()
+	if h.format == "jpeg" {
+		// At 1/8 scale: every coefficient is still read, so a truncated or
+		// corrupt stream fails the same, with 1/64 of the pixels held.
+		_, err = decodeScaled(ctx, data, s.engine.decode, 1, 1, false)
+	} else {
+		_, err = decode(ctx, data, s.engine.decode)
+	}
+	return h, err
+}
+
 // readUpload finds the part named "data" in r's multipart body and returns
-// its safe file name and content, at most max_source_bytes of it.
-func (s *server) readUpload(w http.ResponseWriter, r *http.Request) (string, []byte, error) {
+// its safe file name and content, at most max_source_bytes of it, read
+// once into a buffer sized from the request's Content-Length. release
+// gives back the buffer's charge in the memory budget once it is dropped.
+func (s *server) readUpload(ctx context.Context, w http.ResponseWriter, r *http.Request) (name string, data []byte, release func(), err error) {
+	// The file is at most the body: Content-Length, when sent, sizes the
+	// buffer, so it is allocated once; without it, it grows to the file.
+	var size int64
 	if s.maxSourceBytes > 0 {
+		if r.ContentLength > s.maxSourceBytes+maxUploadOverhead {
+			return "", nil, nil, fmt.Errorf("%w: upload is %d bytes, over max_source_bytes (%d)", errTooLarge, r.ContentLength, s.maxSourceBytes)
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, s.maxSourceBytes+maxUploadOverhead)
+		size = min(max(r.ContentLength, 0), s.maxSourceBytes)
 	}
 	mr, err := r.MultipartReader()
 	if err != nil {
-		return "", nil, fmt.Errorf("%w: want a multipart/form-data body: %v", errBadParam, err)
+		return "", nil, nil, fmt.Errorf("%w: want a multipart/form-data body: %v", errBadParam, err)
 	}
 	for {
 		part, err := mr.NextPart()
 		if err == io.EOF {
-			return "", nil, fmt.Errorf("%w: data: missing (the multipart field holding the file)", errBadParam)
+			return "", nil, nil, fmt.Errorf("%w: data: missing (the multipart field holding the file)", errBadParam)
 		}
 		if err != nil {
-			return "", nil, uploadReadError(err)
+			return "", nil, nil, uploadReadError(err)
 		}
 		if part.FormName() != "data" {
 			continue // NextPart skips what is left of it
@@ -88,24 +149,31 @@ func (s *server) readUpload(w http.ResponseWriter, r *http.Request) (string, []b
 		// Unix: read the raw parameter and judge it ourselves.
 		_, params, err := mime.ParseMediaType(part.Header.Get("Content-Disposition"))
 		if err != nil {
-			return "", nil, fmt.Errorf("%w: data: Content-Disposition: %v", errBadParam, err)
+			return "", nil, nil, fmt.Errorf("%w: data: Content-Disposition: %v", errBadParam, err)
 		}
 		name, err := uploadName(params["filename"])
 		if err != nil {
-			return "", nil, fmt.Errorf("%w: data: file name: %v", errBadParam, err)
+			return "", nil, nil, fmt.Errorf("%w: data: file name: %v", errBadParam, err)
 		}
-		limit := s.maxSourceBytes
-		if limit <= 0 {
-			limit = 1<<63 - 2
+		charge := size
+		if charge == 0 {
+			charge = s.maxSourceBytes // unknown: as much as it may be
 		}
-		data, err := io.ReadAll(io.LimitReader(part, limit+1))
+		release := s.budget.hold(charge) // bounded in number by the prefetch places
+		data, err := readLimited(part, s.maxSourceBytes, size)
+		switch {
+		case errors.Is(err, errTooLarge):
+			err = fmt.Errorf("%w: upload is over max_source_bytes (%d)", errTooLarge, s.maxSourceBytes)
+		case errors.Is(err, context.DeadlineExceeded):
+			err = fmt.Errorf("%w: upload not received within request_timeout", errBadParam)
+		case err != nil:
+			err = uploadReadError(err)
+		}
 		if err != nil {
-			return "", nil, uploadReadError(err)
+			release()
+			return "", nil, nil, err
 		}
-		if int64(len(data)) > limit {
-			return "", nil, fmt.Errorf("%w: upload is over max_source_bytes (%d)", errTooLarge, s.maxSourceBytes)
-		}
-		return name, data, nil
+		return name, data, release, nil
 	}
 }
 

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"net/textproto"
 	"net/url"
@@ -15,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestUploadName(t *testing.T) {
@@ -268,5 +272,137 @@ func TestUploadDeleteRestricted(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(e.srcDir, "avatar.png")); err != nil {
 		t.Errorf("delete without enable_delete removed the file: %v", err)
+	}
+}
+
+// TestUploadBounded: an upload is decoded whole before it is stored (a
+// file truncated past its header is a 422), goes through admission like
+// an image request (429 when the server is full), and a folder of the
+// upload's name is a 409. Nothing refused reaches the source folder.
+func TestUploadBounded(t *testing.T) {
+	e := newTestEnv(t, func(c *config) { c.Options.EnableUpload = true })
+	if err := os.Mkdir(filepath.Join(e.srcDir, "folder.png"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadDir(e.srcDir)
+	png, jpeg := testdataBytes(t, "avatar.png"), testdataBytes(t, "schwarzy.jpg")
+	progressive := testdataBytes(t, "progressive-picture1a-1365x1074.jpg")
+	garbled := bytes.Clone(jpeg)
+	for i := len(garbled) / 2; i < len(garbled)-2; i++ {
+		garbled[i] = 0xff // markers where the last half of the scan was
+	}
+	if _, err := readHeader(png[:len(png)/2]); err != nil {
+		t.Fatalf("the truncated PNG's header does not read: %v", err)
+	}
+	if _, err := readHeader(jpeg[:len(jpeg)/2]); err != nil {
+		t.Fatalf("the truncated JPEG's header does not read: %v", err)
+	}
+	tests := []struct {
+		name, file string
+		data       []byte
+		full       bool // every place of the limiter taken
+		code       int
+		mention    string
+	}{
+		{"png truncated past its header", "half.png", png[:len(png)/2], false, http.StatusUnprocessableEntity, "corrupt"},
+		{"jpeg truncated past its header", "half.jpg", jpeg[:len(jpeg)/2], false, http.StatusUnprocessableEntity, "corrupt"},
+		{"progressive jpeg truncated", "half-progressive.jpg", progressive[:len(progressive)*3/4], false, http.StatusUnprocessableEntity, "corrupt"},
+		{"jpeg with its entropy data garbled", "garbled.jpg", garbled, false, http.StatusUnprocessableEntity, "corrupt"},
+		{"onto a folder", "folder.png", png, false, http.StatusConflict, "folder"},
+		{"server full", "full.png", png, true, http.StatusTooManyRequests, "retry later"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.full {
+				for range cap(e.s.limiter.admitted) {
+					e.s.limiter.admitted <- struct{}{}
+				}
+				defer func() {
+					for range cap(e.s.limiter.admitted) {
+						<-e.s.limiter.admitted
+					}
+				}()
+			}
+			resp := uploadRequest(t, e, "data", tt.file, tt.data)
+			body := string(readBody(t, resp))
+			if resp.StatusCode != tt.code || !strings.Contains(body, tt.mention) {
+				t.Errorf("upload = %d %q, want %d mentioning %q", resp.StatusCode, body, tt.code, tt.mention)
+			}
+		})
+	}
+	if after, _ := os.ReadDir(e.srcDir); len(after) != len(before) {
+		t.Errorf("refused uploads changed the source folder: %d entries, then %d", len(before), len(after))
+	}
+	// Still an upload that is whole goes through.
+	resp := uploadRequest(t, e, "data", "whole.png", png)
+	if body := readBody(t, resp); resp.StatusCode != http.StatusOK {
+		t.Errorf("whole upload = %d %q, want 200", resp.StatusCode, body)
+	}
+}
+
+// TestUploadReadOnce: the file is read into one buffer sized from the
+// request's Content-Length, not grown by doubling.
+func TestUploadReadOnce(t *testing.T) {
+	if raceDetector {
+		t.Skip("-race allocates a growing buffer twice over")
+	}
+	e := newTestEnv(t, func(c *config) { c.Options.MaxSourceBytes = 64 << 20 })
+	data := bytes.Repeat([]byte("picfit"), 1<<20) // 6 MB
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	pw, err := mw.CreateFormFile("data", "big.png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw.Write(data)
+	mw.Close()
+	raw := body.Bytes()
+	var got []byte
+	alloc := allocatedDuring(func() {
+		req := httptest.NewRequest(http.MethodPost, "/upload", bytes.NewReader(raw))
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		_, got, _, err = e.s.readUpload(t.Context(), httptest.NewRecorder(), req)
+	})
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("readUpload = %d bytes, %v; want the %d sent", len(got), err, len(data))
+	}
+	// One buffer of the body's size, plus the multipart reader's own.
+	if limit := uint64(len(raw)) + 1<<20; alloc > limit {
+		t.Errorf("reading a %d-byte upload allocated %d bytes, want at most %d (one buffer)", len(data), alloc, limit)
+	}
+}
+
+// TestUploadSlowBody: a body that stops arriving is given up at
+// request_timeout, with a 400 saying so, instead of holding a place in
+// the queue for as long as the client keeps the connection open.
+func TestUploadSlowBody(t *testing.T) {
+	e := newTestEnv(t, func(c *config) { c.Options.EnableUpload = true })
+	e.s.requestTimeout = 300 * time.Millisecond
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	pw, err := mw.CreateFormFile("data", "slow.png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw.Write(testdataBytes(t, "avatar.png"))
+	mw.Close()
+	conn, err := net.Dial("tcp", e.ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /upload HTTP/1.1\r\nHost: picfit\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n", mw.FormDataContentType(), body.Len())
+	conn.Write(body.Bytes()[:body.Len()/2]) // and no more
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to an upload that stopped half-way: %v", err)
+	}
+	got := string(readBody(t, resp))
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(got, "request_timeout") {
+		t.Errorf("upload that stopped half-way = %d %q, want 400 naming request_timeout", resp.StatusCode, got)
+	}
+	if _, err := os.Stat(filepath.Join(e.srcDir, "slow.png")); err == nil {
+		t.Errorf("half an upload was stored")
 	}
 }
