@@ -120,9 +120,10 @@ func transform(src []byte, r *request, eo engineOptions, images func(path string
 
 	animated := (format == "gif" || format == "webp") && pic.frameCount() > 1
 	var still *image.RGBA
-	var frames []*image.Paletted
-	var delays []int
-	anim := newWebPAnimation(quality, r.lossless) // frames coded as they come
+	var buf bytes.Buffer
+	// Frames are coded and written as they come.
+	anim := newWebPAnimation(quality, r.lossless)
+	gifAnim := newGIFAnimation(&buf, pic.loopCount())
 	// An animation's first scaling redoes only what each frame changed.
 	scaler, err := newFrameScaler(pic, ops, eo.maxOutputPixels)
 	if err != nil {
@@ -133,8 +134,8 @@ func transform(src []byte, r *request, eo engineOptions, images func(path string
 		rest = ops[1:]
 	}
 	// The canvas is neither modified nor kept by what follows: every
-	// operation makes a new image, quantize and the WebP frame coder
-	// copy, and still is taken from the last frame walked.
+	// operation makes a new image, the GIF and WebP frame coders copy
+	// what they keep, and still is taken from the last frame walked.
 	err = pic.eachCanvas(func(img *image.RGBA, changed []canvasRun, delay int) error {
 		if scaler != nil {
 			img = scaler.frame(img, changed)
@@ -150,20 +151,17 @@ func transform(src []byte, r *request, eo engineOptions, images func(path string
 		case format == "webp":
 			return anim.add(out, delay)
 		}
-		frames = append(frames, quantize(out))
-		delays = append(delays, delay)
-		return nil
+		return gifAnim.add(out, delay)
 	})
 	if err != nil && err != errStopFrames {
 		return result{}, err
 	}
 
-	var buf bytes.Buffer
 	switch {
 	case animated && format == "webp":
 		err = anim.finish(&buf, pic.loopCount())
 	case animated:
-		err = encodeGIF(&buf, frames, delays, pic.loopCount())
+		err = gifAnim.finish()
 	default:
 		err = encodeImage(&buf, still, format, quality, r.lossless)
 	}
