@@ -284,7 +284,9 @@ func (a *gifAnimation) palette(img *image.RGBA, box image.Rectangle, h *wuHist, 
 	if first {
 		return own, newNearestColor(own, 1)
 	}
-	// The global palette's error on the same pixels, undithered.
+	// The global palette's error on the same pixels, undithered, up to
+	// where it is too large.
+	limit := gifGlobalSlack * ownErr
 	var globErr float64
 	nc := a.globalNC
 	W := a.width
@@ -301,9 +303,11 @@ func (a *gifAnimation) palette(img *image.RGBA, box image.Rectangle, h *wuHist, 
 			dr, dg, db := int64(r-c[0]), int64(g-c[1]), int64(b-c[2])
 			sum += dr*dr + dg*dg + db*db
 		}
-		globErr += float64(sum)
+		if globErr += float64(sum); globErr > limit {
+			break
+		}
 	}
-	if globErr <= gifGlobalSlack*ownErr {
+	if globErr <= limit {
 		return a.global, nc
 	}
 	return own, newNearestColor(own, 1)
@@ -563,7 +567,13 @@ func ditherMasked(img *image.RGBA, box image.Rectangle, mark []bool, W int, inde
 			r = min(max(r+(e[0]+8)>>4, 0), 255)
 			g = min(max(g+(e[1]+8)>>4, 0), 255)
 			b = min(max(b+(e[2]+8)>>4, 0), 255)
-			k := f.lookup(r, g, b)
+			// f.lookup, by hand, as in ditherFS.
+			cell := r>>nearGridShift<<(2*nearGridBits) | g>>nearGridShift<<nearGridBits | b>>nearGridShift
+			v := f.cache[cell&(1<<(3*nearGridBits)-1)]
+			k := uint8(v - 1)
+			if v == 0 {
+				k = f.search(cell, r, g, b)
+			}
 			out[x] = k
 			c := &f.col[k]
 			er, eg, eb := r-c[0], g-c[1], b-c[2]
