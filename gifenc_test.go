@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -134,37 +135,50 @@ func abs32(v int32) int32 {
 	return v
 }
 
-func TestGIFAnimationCorpusQuality(t *testing.T) {
-	for _, name := range []string{"animated-imgproxy-demo-978x720-125f.gif", "picfit-fixtures/giphy.gif"} {
-		data, err := os.ReadFile(filepath.Join(corpusDir(), name))
-		if err != nil {
-			t.Skipf("corpus absent: %v", err)
-		}
-		q := "op=resize&w=300"
-		r := parseTestRequest(t, "path=x&"+q)
-		res, err := transform(data, r, testEngine, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := compositeGIF(t, res.data)
-		want := scaledFrames(t, data, q)
-		var full, compact, fullB, compactB float64
-		for i := range want {
-			p, b := frameError(got[i], want[i])
-			compact += p
-			compactB += b
-			qm := quantize(want[i])
-			qr := image.NewRGBA(qm.Rect)
-			for j, v := range qm.Pix {
-				c := qm.Palette[v].(color.RGBA)
-				copy(qr.Pix[j*4:], []uint8{c.R, c.G, c.B, c.A})
-			}
-			p, b = frameError(qr, want[i])
-			full += p
-			fullB += b
-		}
-		n := float64(len(want))
-		t.Logf("%s: %d bytes; mean error pixel %.2f block %.2f, full-frame path %.2f %.2f", name, len(res.data), compact/n, compactB/n, full/n, fullB/n)
+// TestGIFAnimationVsImageMagick compares the corpus's imgproxy demo at
+// w=300 with ImageMagick's "-coalesce -resize 300x -layers optimize":
+// no more than 1.25x its bytes, every frame kept, and each composited
+// frame as close to the exact scaled frame as the full-frame path's.
+func TestGIFAnimationVsImageMagick(t *testing.T) {
+	const name, query = "animated-imgproxy-demo-978x720-125f.gif", "op=resize&w=300"
+	src := filepath.Join(corpusDir(), name)
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Skipf("corpus absent: %v", err)
+	}
+	if _, err := os.Stat("/usr/bin/convert"); err != nil {
+		t.Skip("ImageMagick absent (/usr/bin/convert)")
+	}
+	imOut := filepath.Join(t.TempDir(), "im.gif")
+	if out, err := exec.Command("/usr/bin/convert", src, "-coalesce", "-resize", "300x", "-layers", "optimize", imOut).CombinedOutput(); err != nil {
+		t.Skipf("convert: %v: %s", err, out)
+	}
+	im, err := os.ReadFile(imOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := transform(data, parseTestRequest(t, "path=x&"+query), testEngine, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if float64(len(res.data)) > 1.25*float64(len(im)) {
+		t.Errorf("%d bytes, ImageMagick %d: over 1.25x", len(res.data), len(im))
+	}
+	got := compositeGIF(t, res.data)
+	want := scaledFrames(t, data, query)
+	if len(got) != len(want) {
+		t.Fatalf("%d frames, want %d", len(got), len(want))
+	}
+	var p, b, fp, fb float64
+	for i := range want {
+		pp, bb := frameError(got[i], want[i])
+		fpp, fbb := frameError(paletteRGBA(quantize(want[i])), want[i])
+		p, b, fp, fb = p+pp, b+bb, fp+fpp, fb+fbb
+	}
+	n := float64(len(want))
+	t.Logf("%d bytes (ImageMagick %d); mean error pixel %.2f block %.2f, full-frame path %.2f %.2f", len(res.data), len(im), p/n, b/n, fp/n, fb/n)
+	if p > fp*1.1 || b > fb*1.25 {
+		t.Errorf("mean error pixel %.2f block %.2f, full-frame path %.2f %.2f", p/n, b/n, fp/n, fb/n)
 	}
 }
 
@@ -306,6 +320,21 @@ func TestGIFAnimationExact(t *testing.T) {
 				if want := asShown(f); !bytes.Equal(got[i].Pix, want.Pix) {
 					t.Errorf("frame %d composited differs from the frame given", i)
 				}
+			}
+			// picfit's own decoder, reading its output, agrees.
+			pic, err := decode(data, testEngine.decode)
+			if err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			i := 0
+			if err := pic.eachFrame(func(img *image.RGBA, _ int) error {
+				if want := asShown(tt.frames[i]); !bytes.Equal(img.Pix, want.Pix) {
+					t.Errorf("frame %d as picfit decodes it differs from the frame given", i)
+				}
+				i++
+				return nil
+			}); err != nil || i != len(tt.frames) {
+				t.Errorf("picfit decoded %d frames (%v), want %d", i, err, len(tt.frames))
 			}
 		})
 	}
@@ -476,6 +505,10 @@ func TestTransformGIFCompact(t *testing.T) {
 			res, err := transform(data, parseTestRequest(t, "path=x&"+tt.query), testEngine, nil)
 			if err != nil {
 				t.Fatal(err)
+			}
+			again, err := transform(data, parseTestRequest(t, "path=x&"+tt.query), testEngine, nil)
+			if err != nil || !bytes.Equal(again.data, res.data) {
+				t.Errorf("a second run gave other bytes (%v)", err)
 			}
 			got := compositeGIF(t, res.data)
 			want := scaledFrames(t, data, tt.query)

@@ -431,7 +431,7 @@ func TestEncodeAnimatedWebP(t *testing.T) {
 	}
 }
 
-// compositeANMF checks an ANMF chunk's duration and draws its frame on
+// compositeANMF checks an ANMF chunk's duration (unless ms < 0) and draws its frame on
 // canvas as libwebp's animation decoder does (no disposal: ours never
 // disposes); it returns the frame's rectangle, whether it blends, and
 // whether it is lossless.
@@ -440,7 +440,7 @@ func compositeANMF(t *testing.T, canvas *image.RGBA, data []byte, ms int) (r ima
 	x, y := get24(data)*2, get24(data[3:])*2
 	w, h := get24(data[6:])+1, get24(data[9:])+1
 	r = image.Rect(x, y, x+w, y+h)
-	if d := get24(data[12:]); d != ms {
+	if d := get24(data[12:]); ms >= 0 && d != ms {
 		t.Errorf("frame at %v lasts %d ms, want %d", r, d, ms)
 	}
 	if data[15]&1 != 0 {
@@ -894,5 +894,51 @@ func TestVP8PartitionLimits(t *testing.T) {
 	e.part0Limit = 10
 	if _, err := e.run(); !errors.Is(err, errPartition0) {
 		t.Errorf("first partition limit 10: %v, want errPartition0", err)
+	}
+}
+
+// TestTransformAnimatedWebP runs an animated GIF (gradients, a square
+// moving) to animated WebP through transform and composites the
+// frames: each as close to the exactly scaled frame as a lossy frame
+// should be, rectangles after the first smaller than the canvas.
+func TestTransformAnimatedWebP(t *testing.T) {
+	var frames []*image.RGBA
+	for i := range 5 {
+		m := image.NewRGBA(image.Rect(0, 0, 96, 64))
+		for y := range 64 {
+			for x := range 96 {
+				v := color.RGBA{uint8(x * 2), uint8(y * 3), uint8(128 + x - y), 255}
+				if x >= 10+9*i && x < 18+9*i && y >= 8+6*i && y < 16+6*i {
+					v = color.RGBA{250, 250, 40, 255}
+				}
+				m.SetRGBA(x, y, v)
+			}
+		}
+		frames = append(frames, m)
+	}
+	data := encodeGIFFrames(t, frames, []int{5, 5, 5, 5, 5}, 0)
+	const query = "op=resize&w=80&fmt=webp"
+	res, err := transform(data, parseTestRequest(t, "path=x&"+query), testEngine, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := scaledFrames(t, data, query)
+	chunks := webpChunks(t, res.data)
+	if len(chunks) != 2+len(want) {
+		t.Fatalf("%d chunks, want VP8X, ANIM and %d ANMF", len(chunks), len(want))
+	}
+	canvas := image.NewRGBA(want[0].Rect)
+	smaller := 0
+	for i, c := range chunks[2:] {
+		r, _, _ := compositeANMF(t, canvas, c.data, -1)
+		if r.Size() != canvas.Rect.Size() {
+			smaller++
+		}
+		if p := psnrOpaque(want[i], canvas); p < 30 {
+			t.Errorf("frame %d PSNR %.2f dB, want > 30", i, p)
+		}
+	}
+	if smaller != len(want)-1 {
+		t.Errorf("%d frames after the first smaller than the canvas, want %d", smaller, len(want)-1)
 	}
 }
