@@ -123,7 +123,7 @@ func (a *gifAnimation) clearFor(img *image.RGBA) {
 }
 
 // dispose sets the pending frame's disposal: background, its rectangle
-// grown to cover clear, when clear is not empty, else none. It brings
+// grown to cover gone, when gone is not empty, else none. It brings
 // shown up to date.
 func (a *gifAnimation) dispose(gone image.Rectangle) {
 	p := &a.pending
