@@ -211,20 +211,27 @@ func appendChunk(b []byte, fourCC string, payload []byte) []byte {
 	return b
 }
 
-// writeRIFF writes the RIFF WEBP header, then chunks.
-func writeRIFF(w io.Writer, chunks []byte) error {
-	if len(chunks) > 1<<32-1-4 {
-		return fmt.Errorf("encode webp: %w: %d bytes is over the RIFF limit", errTooLarge, len(chunks))
+// writeRIFF writes the RIFF WEBP header, then chunks, given in parts so
+// that an animation's frames are not copied once more.
+func writeRIFF(w io.Writer, chunks ...[]byte) error {
+	n := 0
+	for _, c := range chunks {
+		n += len(c)
+	}
+	if n > 1<<32-1-4 {
+		return fmt.Errorf("encode webp: %w: %d bytes is over the RIFF limit", errTooLarge, n)
 	}
 	head := make([]byte, 0, 12)
 	head = append(head, "RIFF"...)
-	head = binary.LittleEndian.AppendUint32(head, uint32(4+len(chunks)))
+	head = binary.LittleEndian.AppendUint32(head, uint32(4+n))
 	head = append(head, "WEBP"...)
 	if _, err := w.Write(head); err != nil {
 		return fmt.Errorf("encode webp: %w", err)
 	}
-	if _, err := w.Write(chunks); err != nil {
-		return fmt.Errorf("encode webp: %w", err)
+	for _, c := range chunks {
+		if _, err := w.Write(c); err != nil {
+			return fmt.Errorf("encode webp: %w", err)
+		}
 	}
 	return nil
 }
@@ -369,8 +376,7 @@ func (a *webpAnimation) finish(w io.Writer, loopCount int) error {
 	anim := make([]byte, 6) // background: transparent black
 	binary.LittleEndian.PutUint16(anim[4:], uint16(loops))
 	b = appendChunk(b, "ANIM", anim)
-	b = append(b, a.frames...)
-	return writeRIFF(w, b)
+	return writeRIFF(w, b, a.frames)
 }
 
 // encodeAnimatedWebP writes full-canvas frames with delays in 1/100 s and
