@@ -208,12 +208,15 @@ func TestCancelStopsWork(t *testing.T) {
 		t.Fatal(err)
 	}
 	frame := noisyRGBA(300, 200)
-	frames, delays := make([]*image.Paletted, 40), make([]int, 40)
-	for i := range frames {
-		frames[i] = quantize(frame)
-	}
 	var gif bytes.Buffer
-	if err := encodeGIF(context.Background(), &gif, frames, delays, 0); err != nil {
+	ga := newGIFAnimation(&gif, 0)
+	for i := range 40 {
+		frame.Pix[4*i] ^= 0xff // every frame changes
+		if err := ga.add(frame, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ga.finish(); err != nil {
 		t.Fatal(err)
 	}
 	progressive := manyScanJPEG(4096, 4096, 200)

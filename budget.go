@@ -222,7 +222,11 @@ func footprint(src source, extras []source, r *request, eo engineOptions, format
 	e := estimate{width: w, height: h, frames: 1}
 	if (format == "gif" || format == "webp") && src.frames > 1 {
 		e.animated, e.frames = true, src.frames
-		total += int64(w) * int64(h) * (1 + rgbaBytes) // a quantised frame, the previous output
+		per := int64(webpAnimBytes)
+		if format == "gif" {
+			per = gifAnimBytes
+		}
+		total += int64(w) * int64(h) * per
 	}
 	e.bytes = total + 2*int64(e.frames)*encodedBound(format, w, h)
 	switch format {

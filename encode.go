@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -163,12 +162,8 @@ func rgbaOpaque(img *image.RGBA) bool {
 // Floyd-Steinberg (serpentine) rather than an ordered dither, measured on
 // the same palettes: on schwarzy.jpg the error of 4x4 block means, which is
 // what the eye averages, is 0.98 with Floyd-Steinberg and 1.33 at best with
-// a 4x4 Bayer matrix (1.36 without dithering). For animation, testdata/
-// giphy.gif scaled to 200x150 gave a smaller GIF with Floyd-Steinberg
-// (871 kB vs 912 kB) and as many changed pixels between frames (every
-// frame gets its own palette, so an ordered pattern does not stay put
-// either). Animated GIFs that are only flipped or rotated keep <= 256
-// colours per frame and take the exact path: no dithering at all.
+// a 4x4 Bayer matrix (1.36 without dithering). Animations are quantised
+// frame against frame by gifAnimation (gifenc.go), with the same parts.
 //
 // The result is deterministic: integer histograms, a fixed scan order.
 func quantize(img *image.RGBA) *image.Paletted {
@@ -177,12 +172,7 @@ func quantize(img *image.RGBA) *image.Paletted {
 		dst.Palette = pal
 		return dst
 	}
-	h, _ := wuHistPool.Get().(*wuHist)
-	if h == nil {
-		h = new(wuHist)
-	} else {
-		h.reset()
-	}
+	h := getWuHist()
 	defer wuHistPool.Put(h)
 	transparent := h.add(img)
 	n := 256
@@ -311,9 +301,27 @@ func (h *wuHist) at(r, g, b int) wuMoment { return h.m[r*wuPlane+g*wuSide+b] }
 // state.
 var wuHistPool sync.Pool
 
-func (h *wuHist) reset() {
+// getWuHist returns an empty histogram from the pool.
+func getWuHist() *wuHist {
+	h, _ := wuHistPool.Get().(*wuHist)
+	if h == nil {
+		return new(wuHist)
+	}
 	clear(h.m[:])
 	clear(h.m2[:])
+	return h
+}
+
+// addPixel counts one pixel that quantize treats as opaque.
+func (h *wuHist) addPixel(p *[4]uint8) {
+	r, g, b := opaqueRGB(p)
+	k := uint(r>>3)*wuPlane + uint(g>>3)*wuSide + uint(b>>3) + wuPlane + wuSide + 1
+	c := &h.m[k]
+	c.w++
+	c.r += int64(r)
+	c.g += int64(g)
+	c.b += int64(b)
+	h.m2[k] += int64(r*r + g*g + b*b)
 }
 
 // add counts the opaque (alpha >= 128) pixels of img and reports whether
@@ -471,6 +479,14 @@ func (h *wuHist) cut(a *wuBox) (wuBox, bool) {
 // palette cumulates the histogram and returns up to n colours: the means
 // of the boxes of Wu's splitting.
 func (h *wuHist) palette(n int) color.Palette {
+	pal, _ := h.paletteSSE(n)
+	return pal
+}
+
+// paletteSSE is palette that also returns the summed squared distance of
+// the pixels to their box's mean: the palette's error without dithering
+// (but for the 5-bit histogram's rounding of the boxes).
+func (h *wuHist) paletteSSE(n int) (color.Palette, float64) {
 	h.cumulate()
 	boxes := make([]wuBox, 1, n)
 	boxes[0] = wuBox{r1: wuSide - 1, g1: wuSide - 1, b1: wuSide - 1}
@@ -497,16 +513,18 @@ func (h *wuHist) palette(n int) color.Palette {
 		vv = append(vv, h.variance(b))
 	}
 	pal := make(color.Palette, 0, len(boxes))
+	var sse float64
 	for _, b := range boxes {
 		v := h.vol(b)
 		if v.w == 0 {
 			continue
 		}
+		sse += h.variance(b)
 		pal = append(pal, color.RGBA{
 			uint8((v.r + v.w/2) / v.w), uint8((v.g + v.w/2) / v.w), uint8((v.b + v.w/2) / v.w), 255,
 		})
 	}
-	return pal
+	return pal, sse
 }
 
 // nearestColor maps colours to the closest palette entry (squared RGB
@@ -697,71 +715,4 @@ func ditherFS(img *image.RGBA, dst *image.Paletted, pal color.Palette, transpare
 		}
 		cur, next = next, cur
 	}
-}
-
-// encodeGIF writes frames as an animated GIF. Frames are full-canvas images
-// of one size, delays are in 1/100 s, and loopCount follows image/gif (0
-// forever, -1 once, n: n repeats). A frame that uses its transparent index,
-// or that is followed by one that does (the last frame is followed by the
-// first), is disposed to the background, so that transparent areas show the
-// page and not the previous frame; the others use DisposalNone.
-func encodeGIF(ctx context.Context, w io.Writer, frames []*image.Paletted, delays []int, loopCount int) error {
-	if err := ctx.Err(); err != nil { // image/gif does not look at it
-		return fmt.Errorf("encode gif: %w", err)
-	}
-	if len(frames) == 0 {
-		return fmt.Errorf("encode gif: no frames")
-	}
-	if len(delays) != len(frames) {
-		return fmt.Errorf("encode gif: %d frames but %d delays", len(frames), len(delays))
-	}
-	size := frames[0].Rect.Size()
-	images := make([]*image.Paletted, len(frames))
-	uses := make([]bool, len(frames))
-	for i, f := range frames {
-		if f.Rect.Size() != size {
-			return fmt.Errorf("encode gif: frame %d is %v, want %v", i, f.Rect.Size(), size)
-		}
-		images[i] = f
-		if f.Rect.Min != (image.Point{}) {
-			moved := *f
-			moved.Rect = f.Rect.Sub(f.Rect.Min)
-			images[i] = &moved
-		}
-		uses[i] = usesTransparent(f)
-	}
-	disposal := make([]byte, len(frames))
-	for i := range frames {
-		disposal[i] = gif.DisposalNone
-		if uses[i] || uses[(i+1)%len(frames)] {
-			disposal[i] = gif.DisposalBackground
-		}
-	}
-	g := &gif.GIF{Image: images, Delay: delays, LoopCount: loopCount, Disposal: disposal}
-	if err := gif.EncodeAll(w, g); err != nil {
-		return fmt.Errorf("encode gif: %w", err)
-	}
-	return nil
-}
-
-// usesTransparent reports whether a pixel of m has the index GIF will mark
-// transparent: the first palette entry with alpha 0.
-func usesTransparent(m *image.Paletted) bool {
-	t := -1
-	for i, c := range m.Palette {
-		if _, _, _, a := c.RGBA(); a == 0 {
-			t = i
-			break
-		}
-	}
-	if t < 0 {
-		return false
-	}
-	w := m.Rect.Dx()
-	for y := range m.Rect.Dy() {
-		if bytes.IndexByte(m.Pix[y*m.Stride:y*m.Stride+w], byte(t)) >= 0 {
-			return true
-		}
-	}
-	return false
 }

@@ -12,7 +12,6 @@ import (
 	"image/gif"
 	"image/jpeg"
 	"image/png"
-	"io"
 	"os"
 	"testing"
 
@@ -504,97 +503,6 @@ func TestNearestLookup(t *testing.T) {
 	}
 }
 
-func TestEncodeGIF(t *testing.T) {
-	const w, h = 20, 10
-	withT := color.Palette{color.RGBA{}, color.RGBA{255, 0, 0, 255}, color.RGBA{0, 255, 0, 255}}
-	noT := color.Palette{color.RGBA{0, 0, 255, 255}, color.RGBA{255, 255, 0, 255}}
-	frame := func(p color.Palette, fill uint8) *image.Paletted {
-		m := image.NewPaletted(image.Rect(0, 0, w, h), p)
-		for i := range m.Pix {
-			m.Pix[i] = fill
-		}
-		m.Pix[len(m.Pix)-1] = 1 // not uniform
-		return m
-	}
-	opaque := frame(noT, 0)
-	holey := frame(withT, 0)   // uses its transparent index
-	unusedT := frame(withT, 2) // has one, does not use it
-	moved := frame(noT, 1)     // Min != (0,0)
-	moved.Rect = moved.Rect.Add(image.Pt(5, 5))
-	none, bg := byte(gif.DisposalNone), byte(gif.DisposalBackground)
-	tests := []struct {
-		name     string
-		frames   []*image.Paletted
-		delays   []int
-		loop     int
-		wantLoop int // image/gif writes no loop extension for one frame
-		disposal []byte
-	}{
-		{"opaque forever", []*image.Paletted{opaque, unusedT, opaque}, []int{10, 20, 30}, 0, 0, []byte{none, none, none}},
-		{"transparent middle once", []*image.Paletted{opaque, holey, opaque}, []int{5, 5, 7}, -1, -1, []byte{bg, bg, none}},
-		{"transparent first thrice", []*image.Paletted{holey, opaque, unusedT}, []int{1, 2, 3}, 3, 3, []byte{bg, none, bg}},
-		{"single transparent", []*image.Paletted{holey}, []int{0}, 0, -1, []byte{bg}},
-		{"frame offset", []*image.Paletted{opaque, moved}, []int{4, 4}, 0, 0, []byte{none, none}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var buf bytes.Buffer
-			if err := encodeGIF(context.Background(), &buf, tt.frames, tt.delays, tt.loop); err != nil {
-				t.Fatalf("encodeGIF: %v", err)
-			}
-			g, err := gif.DecodeAll(&buf)
-			if err != nil {
-				t.Fatalf("gif.DecodeAll: %v", err)
-			}
-			if len(g.Image) != len(tt.frames) {
-				t.Fatalf("decoded %d frames, want %d", len(g.Image), len(tt.frames))
-			}
-			if g.LoopCount != tt.wantLoop {
-				t.Errorf("loop count = %d, want %d", g.LoopCount, tt.wantLoop)
-			}
-			if g.Config.Width != w || g.Config.Height != h {
-				t.Errorf("canvas = %dx%d, want %dx%d", g.Config.Width, g.Config.Height, w, h)
-			}
-			for i, m := range g.Image {
-				if g.Delay[i] != tt.delays[i] {
-					t.Errorf("frame %d delay = %d, want %d", i, g.Delay[i], tt.delays[i])
-				}
-				if g.Disposal[i] != tt.disposal[i] {
-					t.Errorf("frame %d disposal = %d, want %d", i, g.Disposal[i], tt.disposal[i])
-				}
-				if m.Rect != image.Rect(0, 0, w, h) {
-					t.Errorf("frame %d rect = %v, want full canvas", i, m.Rect)
-				}
-				if !bytes.Equal(m.Pix, tt.frames[i].Pix) {
-					t.Errorf("frame %d pixels differ", i)
-				}
-			}
-		})
-	}
-}
-
-func TestEncodeGIFErrors(t *testing.T) {
-	a := image.NewPaletted(image.Rect(0, 0, 4, 4), color.Palette{color.Black})
-	b := image.NewPaletted(image.Rect(0, 0, 4, 5), color.Palette{color.Black})
-	tests := []struct {
-		name   string
-		frames []*image.Paletted
-		delays []int
-	}{
-		{"no frames", nil, nil},
-		{"delays mismatch", []*image.Paletted{a, a}, []int{1}},
-		{"sizes differ", []*image.Paletted{a, b}, []int{1, 1}},
-		{"empty palette", []*image.Paletted{image.NewPaletted(image.Rect(0, 0, 4, 4), nil)}, []int{1}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if err := encodeGIF(context.Background(), io.Discard, tt.frames, tt.delays, 0); err == nil {
-				t.Errorf("encodeGIF(context.Background(), %s) = nil error, want one", tt.name)
-			}
-		})
-	}
-}
-
 func TestEncodeImageErrors(t *testing.T) {
 	img := encTestStripes(4, 4, 2)
 	tests := []struct {
@@ -718,28 +626,6 @@ func BenchmarkEncodeImageGIF(b *testing.B) {
 	for b.Loop() {
 		buf.Reset()
 		if err := encodeImage(context.Background(), &buf, img, "gif", 0, false); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(buf.Len()), "bytes")
-}
-
-// BenchmarkEncodeGIF re-encodes the 37 frames of testdata/giphy.gif.
-func BenchmarkEncodeGIF(b *testing.B) {
-	f, err := os.Open("testdata/giphy.gif")
-	if err != nil {
-		b.Fatal(err)
-	}
-	g, err := gif.DecodeAll(f)
-	f.Close()
-	if err != nil {
-		b.Fatal(err)
-	}
-	var buf bytes.Buffer
-	b.ReportAllocs()
-	for b.Loop() {
-		buf.Reset()
-		if err := encodeGIF(context.Background(), &buf, g.Image, g.Delay, g.LoopCount); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -119,9 +119,10 @@ func transform(ctx context.Context, src []byte, r *request, eo engineOptions, im
 
 	animated := (format == "gif" || format == "webp") && pic.frameCount() > 1
 	var still *image.RGBA
-	var frames []*image.Paletted
-	var delays []int
-	anim := newWebPAnimation(quality, r.lossless) // frames coded as they come
+	var buf bytes.Buffer
+	// Frames are coded and written as they come.
+	anim := newWebPAnimation(quality, r.lossless)
+	gifAnim := newGIFAnimation(&buf, pic.loopCount())
 	// An animation's first scaling redoes only what each frame changed.
 	scaler, err := newFrameScaler(ctx, pic, ops, eo.maxOutputPixels)
 	if err != nil {
@@ -132,8 +133,8 @@ func transform(ctx context.Context, src []byte, r *request, eo engineOptions, im
 		rest = ops[1:]
 	}
 	// The canvas is neither modified nor kept by what follows: every
-	// operation makes a new image, quantize and the WebP frame coder
-	// copy, and still is taken from the last frame walked.
+	// operation makes a new image, the GIF and WebP frame coders copy
+	// what they keep, and still is taken from the last frame walked.
 	pinned := !animated // an animation's smart crops are chosen once, on its first frame
 	err = pic.eachCanvas(ctx, func(img *image.RGBA, changed []canvasRun, delay int) error {
 		if scaler != nil {
@@ -157,20 +158,17 @@ func transform(ctx context.Context, src []byte, r *request, eo engineOptions, im
 		case format == "webp":
 			return anim.add(ctx, out, delay)
 		}
-		frames = append(frames, quantize(out))
-		delays = append(delays, delay)
-		return nil
+		return gifAnim.add(out, delay)
 	})
 	if err != nil && err != errStopFrames {
 		return result{}, err
 	}
 
-	var buf bytes.Buffer
 	switch {
 	case animated && format == "webp":
 		err = anim.finish(&buf, pic.loopCount())
 	case animated:
-		err = encodeGIF(ctx, &buf, frames, delays, pic.loopCount())
+		err = gifAnim.finish()
 	case format == "jpeg" && eo.jpegProgressive:
 		err = encodeJPEG(ctx, &buf, flattenWhite(still), jpegOptions{quality: quality, progressive: true})
 	default:

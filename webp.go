@@ -224,26 +224,37 @@ func appendChunk(b []byte, fourCC string, payload []byte) []byte {
 	return b
 }
 
-// writeRIFF writes the RIFF WEBP header, then chunks.
-func writeRIFF(w io.Writer, chunks []byte) error {
-	if len(chunks) > 1<<32-1-4 {
-		return fmt.Errorf("encode webp: %w: %d bytes is over the RIFF limit", errTooLarge, len(chunks))
+// writeRIFF writes the RIFF WEBP header, then chunks, given in parts so
+// that an animation's frames are not copied once more.
+func writeRIFF(w io.Writer, chunks ...[]byte) error {
+	n := 0
+	for _, c := range chunks {
+		n += len(c)
+	}
+	if n > 1<<32-1-4 {
+		return fmt.Errorf("encode webp: %w: %d bytes is over the RIFF limit", errTooLarge, n)
 	}
 	head := make([]byte, 0, 12)
 	head = append(head, "RIFF"...)
-	head = binary.LittleEndian.AppendUint32(head, uint32(4+len(chunks)))
+	head = binary.LittleEndian.AppendUint32(head, uint32(4+n))
 	head = append(head, "WEBP"...)
 	if _, err := w.Write(head); err != nil {
 		return fmt.Errorf("encode webp: %w", err)
 	}
-	if _, err := w.Write(chunks); err != nil {
-		return fmt.Errorf("encode webp: %w", err)
+	for _, c := range chunks {
+		if _, err := w.Write(c); err != nil {
+			return fmt.Errorf("encode webp: %w", err)
+		}
 	}
 	return nil
 }
 
 // webpAnimation collects the frames of an animated WebP as they come,
-// coded, so that only one decoded frame is alive at a time.
+// coded, so that only one decoded frame is alive at a time (and the last
+// one's copy). A frame after the first is coded as the rectangle where
+// it differs from the one before: blended over the canvas, with the
+// unchanged pixels transparent, when it is lossless and turns no pixel
+// (semi-)transparent; else replacing the rectangle as it is.
 type webpAnimation struct {
 	quality  int
 	lossless bool // every frame lossless; otherwise frames with few colours are
@@ -251,6 +262,7 @@ type webpAnimation struct {
 	height   int
 	alpha    bool   // some frame has transparent pixels
 	frames   []byte // ANMF chunks
+	prev     []byte // the last frame's pixels
 	n        int
 }
 
@@ -263,23 +275,97 @@ func (a *webpAnimation) add(ctx context.Context, img *image.RGBA, delay int) err
 	w, h := img.Rect.Dx(), img.Rect.Dy()
 	if a.n == 0 {
 		a.width, a.height = w, h
+		a.prev = make([]byte, w*h*4)
 	} else if w != a.width || h != a.height {
 		return fmt.Errorf("encode webp: frame %d is %dx%d, want %dx%d", a.n, w, h, a.width, a.height)
 	}
-	f, err := encodeWebPFrame(ctx, img, a.quality, webpLossless(img, a.lossless))
+	r, blend := image.Rect(0, 0, w, h), false
+	sub := img
+	if a.n > 0 {
+		r, blend = a.changed(img)
+		sub = view(img, r.Min.X-img.Rect.Min.X, r.Min.Y-img.Rect.Min.Y, r.Dx(), r.Dy())
+		if blend {
+			sub = a.masked(img, r)
+		}
+	}
+	lossless := webpLossless(sub, a.lossless)
+	if blend && !lossless {
+		// Lossy: code the rectangle as it is, over what was there.
+		blend = false
+		sub = view(img, r.Min.X-img.Rect.Min.X, r.Min.Y-img.Rect.Min.Y, r.Dx(), r.Dy())
+		lossless = webpLossless(sub, a.lossless)
+	}
+	f, err := encodeWebPFrame(ctx, sub, a.quality, lossless)
 	if err != nil {
 		return err
 	}
+	for y := range h {
+		copy(a.prev[y*w*4:(y+1)*w*4], img.Pix[y*img.Stride:y*img.Stride+w*4])
+	}
 	a.alpha = a.alpha || f.alpha
 	head := make([]byte, 16)
-	// Offset 0,0 (6 bytes), then the frame's size and duration.
-	put24(head[6:], w-1)
-	put24(head[9:], h-1)
+	put24(head[0:], r.Min.X/2)
+	put24(head[3:], r.Min.Y/2)
+	put24(head[6:], r.Dx()-1)
+	put24(head[9:], r.Dy()-1)
 	put24(head[12:], min(max(delay, 0)*10, 1<<24-1))
-	head[15] = 0x02 // do not blend (the frame is the whole canvas), no disposal
+	head[15] = 0x02 // do not blend, no disposal
+	if blend {
+		head[15] = 0
+	}
 	a.frames = appendChunk(a.frames, "ANMF", f.append(head))
 	a.n++
 	return nil
+}
+
+// changed returns the rectangle of img that differs from the last frame,
+// its corner moved to even coordinates as ANMF wants (a 1x1 corner when
+// nothing changed), and whether every changed pixel is opaque, so that
+// the rectangle can be blended over the canvas.
+func (a *webpAnimation) changed(img *image.RGBA) (r image.Rectangle, opaque bool) {
+	w := a.width
+	opaque = true
+	for y := range a.height {
+		cur := img.Pix[y*img.Stride : y*img.Stride+w*4]
+		old := a.prev[y*w*4 : (y+1)*w*4]
+		x0, x1 := -1, 0
+		for x := 0; x < w; x++ {
+			if binary.LittleEndian.Uint32(cur[x*4:]) == binary.LittleEndian.Uint32(old[x*4:]) {
+				continue
+			}
+			if x0 < 0 {
+				x0 = x
+			}
+			x1 = x + 1
+			opaque = opaque && cur[x*4+3] == 255
+		}
+		if x0 >= 0 {
+			r = r.Union(image.Rect(x0, y, x1, y+1))
+		}
+	}
+	if r.Empty() {
+		return image.Rect(0, 0, 1, 1), true
+	}
+	r.Min.X &^= 1
+	r.Min.Y &^= 1
+	return r, opaque
+}
+
+// masked returns the part r of img with the pixels that did not change
+// since the last frame made transparent.
+func (a *webpAnimation) masked(img *image.RGBA, r image.Rectangle) *image.RGBA {
+	m := image.NewRGBA(image.Rect(0, 0, r.Dx(), r.Dy()))
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		cur := img.Pix[y*img.Stride+r.Min.X*4 : y*img.Stride+r.Max.X*4]
+		old := a.prev[(y*a.width+r.Min.X)*4 : (y*a.width+r.Max.X)*4]
+		dst := m.Pix[(y-r.Min.Y)*m.Stride:]
+		for i := 0; i < len(cur); i += 4 {
+			if binary.LittleEndian.Uint32(cur[i:]) != binary.LittleEndian.Uint32(old[i:]) {
+				copy(dst[i:i+4], cur[i:i+4])
+			}
+		}
+	}
+	return m
 }
 
 // finish writes the animation. loopCount follows image/gif: 0 loops
@@ -303,8 +389,7 @@ func (a *webpAnimation) finish(w io.Writer, loopCount int) error {
 	anim := make([]byte, 6) // background: transparent black
 	binary.LittleEndian.PutUint16(anim[4:], uint16(loops))
 	b = appendChunk(b, "ANIM", anim)
-	b = append(b, a.frames...)
-	return writeRIFF(w, b)
+	return writeRIFF(w, b, a.frames)
 }
 
 // encodeAnimatedWebP writes full-canvas frames with delays in 1/100 s and

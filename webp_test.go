@@ -340,16 +340,36 @@ func paletteImage(n int) *image.RGBA {
 }
 
 func TestEncodeAnimatedWebP(t *testing.T) {
-	frames := []*image.RGBA{
-		cropRGBA(webpTestImage(t, "schwarzy.jpg"), 0, 0, 64, 48),
-		encTestStripes(64, 48, 4),
-		cropRGBA(webpTestImage(t, "schwarzy.jpg"), 200, 100, 64, 48),
-	}
-	// The third frame gets a transparent corner.
+	photo := webpTestImage(t, "schwarzy.jpg")
+	corner := cropRGBA(photo, 200, 100, 64, 48) // with a transparent corner
 	for y := range 10 {
-		copy(frames[2].Pix[y*frames[2].Stride:y*frames[2].Stride+40], make([]byte, 40))
+		copy(corner.Pix[y*corner.Stride:y*corner.Stride+40], make([]byte, 40))
 	}
-	delays := []int{10, 25, 0}
+	frames := []*image.RGBA{
+		cropRGBA(photo, 0, 0, 64, 48),
+		encTestStripes(64, 48, 4),
+		corner,
+		cropRGBA(corner, 0, 0, 64, 48), // unchanged
+		cropRGBA(corner, 0, 0, 64, 48),
+		encTestStripes(64, 48, 4),
+	}
+	// The fifth frame gets a lossy rectangle at an odd corner, the
+	// sixth a rectangle of few colours.
+	for y := 21; y < 41; y++ {
+		for x := 11; x < 41; x++ {
+			frames[4].SetRGBA(x, y, color.RGBA{uint8(x * 4), uint8(y * 6), uint8((x + y) * 3), 255})
+		}
+	}
+	for y := 5; y < 9; y++ {
+		for x := 7; x < 12; x++ {
+			frames[5].SetRGBA(x, y, color.RGBA{0, 0, 0, 255})
+		}
+	}
+	delays := []int{10, 25, 0, 5, 5, 5}
+	// The largest rectangle each frame may have, and whether it blends.
+	rects := []image.Rectangle{image.Rect(0, 0, 64, 48), image.Rect(0, 0, 64, 48), image.Rect(0, 0, 64, 48),
+		image.Rect(0, 0, 1, 1), image.Rect(10, 20, 41, 41), image.Rect(0, 0, 64, 48)}
+	blends := []bool{false, true, false, true, false, true}
 	tests := []struct{ gifLoops, webpLoops int }{{0, 0}, {-1, 1}, {2, 3}}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("loop %d", tt.gifLoops), func(t *testing.T) {
@@ -358,7 +378,7 @@ func TestEncodeAnimatedWebP(t *testing.T) {
 				t.Fatal(err)
 			}
 			chunks := webpChunks(t, buf.Bytes())
-			if ids := chunkIDs(chunks); !slices.Equal(ids, []string{"VP8X", "ANIM", "ANMF", "ANMF", "ANMF"}) {
+			if ids := chunkIDs(chunks); !slices.Equal(ids, []string{"VP8X", "ANIM", "ANMF", "ANMF", "ANMF", "ANMF", "ANMF", "ANMF"}) {
 				t.Fatalf("chunks %v", ids)
 			}
 			if f := chunks[0].data[0]; f&webpFlagAnimation == 0 || f&webpFlagAlpha == 0 {
@@ -370,43 +390,83 @@ func TestEncodeAnimatedWebP(t *testing.T) {
 			if got := int(binary.LittleEndian.Uint16(chunks[1].data[4:])); got != tt.webpLoops {
 				t.Errorf("loop count %d, want %d", got, tt.webpLoops)
 			}
+			canvas := image.NewRGBA(image.Rect(0, 0, 64, 48))
+			before := image.NewRGBA(canvas.Rect)
 			for i, c := range chunks[2:] {
-				checkANMF(t, i, c.data, frames[i], delays[i]*10)
+				copy(before.Pix, canvas.Pix)
+				r, blend, lossless := compositeANMF(t, canvas, c.data, delays[i]*10)
+				if !r.In(rects[i]) || r.Min.X%2 != 0 || r.Min.Y%2 != 0 {
+					t.Errorf("frame %d at %v, want even corner, inside %v", i, r, rects[i])
+				}
+				if blend != blends[i] {
+					t.Errorf("frame %d blends %v, want %v", i, blend, blends[i])
+				}
+				if p := psnrOpaque(frames[i], canvas); p < 28 {
+					t.Errorf("frame %d PSNR %.2f dB, want > 28", i, p)
+				}
+				for k := 3; k < len(canvas.Pix); k += 4 {
+					if canvas.Pix[k] != frames[i].Pix[k] {
+						t.Fatalf("frame %d alpha differs at byte %d", i, k)
+					}
+				}
+				// Outside the rectangle the canvas stays; inside, a
+				// lossless frame's changed pixels are exact.
+				for y := range 48 {
+					for x := range 64 {
+						o := y*canvas.Stride + x*4
+						px := canvas.Pix[o : o+4]
+						switch {
+						case !image.Pt(x, y).In(r):
+							if !bytes.Equal(px, before.Pix[o:o+4]) {
+								t.Fatalf("frame %d changed (%d,%d), outside its rectangle %v", i, x, y, r)
+							}
+						case lossless && (i == 0 || !bytes.Equal(frames[i].Pix[o:o+4], frames[i-1].Pix[o:o+4])):
+							if !bytes.Equal(px, frames[i].Pix[o:o+4]) {
+								t.Fatalf("frame %d (lossless) shows %v at (%d,%d), want %v", i, px, x, y, frames[i].Pix[o:o+4])
+							}
+						}
+					}
+				}
 			}
 		})
 	}
 }
 
-func get24(b []byte) int { return int(b[0]) | int(b[1])<<8 | int(b[2])<<16 }
-
-// checkANMF checks a frame: full canvas, duration, no blending, and its
-// image, wrapped as a still WebP, decodes close to want.
-func checkANMF(t *testing.T, i int, data []byte, want *image.RGBA, ms int) {
+// compositeANMF checks an ANMF chunk's duration (unless ms < 0) and draws its frame on
+// canvas as libwebp's animation decoder does (no disposal: ours never
+// disposes); it returns the frame's rectangle, whether it blends, and
+// whether it is lossless.
+func compositeANMF(t *testing.T, canvas *image.RGBA, data []byte, ms int) (r image.Rectangle, blend, lossless bool) {
 	t.Helper()
-	if x, y := get24(data), get24(data[3:]); x != 0 || y != 0 {
-		t.Errorf("frame %d at (%d,%d), want (0,0)", i, x, y)
-	}
+	x, y := get24(data)*2, get24(data[3:])*2
 	w, h := get24(data[6:])+1, get24(data[9:])+1
-	if w != want.Rect.Dx() || h != want.Rect.Dy() {
-		t.Errorf("frame %d is %dx%d, want %v", i, w, h, want.Rect.Size())
+	r = image.Rect(x, y, x+w, y+h)
+	if d := get24(data[12:]); ms >= 0 && d != ms {
+		t.Errorf("frame at %v lasts %d ms, want %d", r, d, ms)
 	}
-	if d := get24(data[12:]); d != ms {
-		t.Errorf("frame %d lasts %d ms, want %d", i, d, ms)
+	if data[15]&1 != 0 {
+		t.Errorf("frame at %v disposes, want no disposal", r)
 	}
-	if data[15] != 0x02 {
-		t.Errorf("frame %d flags %#x, want 0x02 (no blend, no disposal)", i, data[15])
-	}
-	still := riffWrap(w, h, parseChunks(t, data[16:]))
-	got := webpDecodeRGBA(t, still)
-	if p := psnrOpaque(want, got); p < 28 {
-		t.Errorf("frame %d PSNR %.2f dB, want > 28", i, p)
-	}
-	for k := 3; k < len(want.Pix); k += 4 {
-		if got.Pix[k] != want.Pix[k] {
-			t.Fatalf("frame %d alpha differs at byte %d", i, k)
+	blend = data[15]&2 == 0
+	chunks := parseChunks(t, data[16:])
+	lossless = chunks[0].id == "VP8L"
+	got := webpDecodeRGBA(t, riffWrap(w, h, chunks))
+	for j := range h {
+		for i := range w {
+			src := got.RGBAAt(i, j)
+			if blend && src.A == 0 {
+				continue
+			}
+			if blend && src.A != 255 {
+				t.Fatalf("blended frame at %v has alpha %d", r, src.A)
+			}
+			canvas.SetRGBA(x+i, y+j, src)
 		}
 	}
+	return r, blend, lossless
 }
+
+func get24(b []byte) int { return int(b[0]) | int(b[1])<<8 | int(b[2])<<16 }
 
 func TestEncodeWebPErrors(t *testing.T) {
 	tests := []struct {
@@ -835,5 +895,51 @@ func TestVP8PartitionLimits(t *testing.T) {
 	e.part0Limit = 10
 	if _, err := e.run(context.Background()); !errors.Is(err, errPartition0) {
 		t.Errorf("first partition limit 10: %v, want errPartition0", err)
+	}
+}
+
+// TestTransformAnimatedWebP runs an animated GIF (gradients, a square
+// moving) to animated WebP through transform and composites the
+// frames: each as close to the exactly scaled frame as a lossy frame
+// should be, rectangles after the first smaller than the canvas.
+func TestTransformAnimatedWebP(t *testing.T) {
+	var frames []*image.RGBA
+	for i := range 5 {
+		m := image.NewRGBA(image.Rect(0, 0, 96, 64))
+		for y := range 64 {
+			for x := range 96 {
+				v := color.RGBA{uint8(x * 2), uint8(y * 3), uint8(128 + x - y), 255}
+				if x >= 10+9*i && x < 18+9*i && y >= 8+6*i && y < 16+6*i {
+					v = color.RGBA{250, 250, 40, 255}
+				}
+				m.SetRGBA(x, y, v)
+			}
+		}
+		frames = append(frames, m)
+	}
+	data := encodeGIFFrames(t, frames, []int{5, 5, 5, 5, 5}, 0)
+	const query = "op=resize&w=80&fmt=webp"
+	res, err := transform(context.Background(), data, parseTestRequest(t, "path=x&"+query), testEngine, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := scaledFrames(t, data, query)
+	chunks := webpChunks(t, res.data)
+	if len(chunks) != 2+len(want) {
+		t.Fatalf("%d chunks, want VP8X, ANIM and %d ANMF", len(chunks), len(want))
+	}
+	canvas := image.NewRGBA(want[0].Rect)
+	smaller := 0
+	for i, c := range chunks[2:] {
+		r, _, _ := compositeANMF(t, canvas, c.data, -1)
+		if r.Size() != canvas.Rect.Size() {
+			smaller++
+		}
+		if p := psnrOpaque(want[i], canvas); p < 30 {
+			t.Errorf("frame %d PSNR %.2f dB, want > 30", i, p)
+		}
+	}
+	if smaller != len(want)-1 {
+		t.Errorf("%d frames after the first smaller than the canvas, want %d", smaller, len(want)-1)
 	}
 }
