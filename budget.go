@@ -137,6 +137,8 @@ const (
 	xImageBytes     = 8       // the x/image decoders' own image, then RGBA
 	gifScreenBytes  = 9       // the canvas, the previous canvas, a frame's indices
 	streamRowsCount = 32      // rows a streamed PNG holds while resampling
+	gifAnimBytes    = 14      // gifAnimation: the shown canvas, the pending frame, indices, masks
+	webpAnimBytes   = 8       // webpAnimation: the previous frame, the changed rectangle
 	webpLossyBytes  = 8       // the lossy WebP encoder's working images
 	webpVP8LBytes   = 36      // the lossless one's: hash chains, references, transforms
 	pngEncodeBytes  = 1 << 20 // compress/flate's window and hash tables
