@@ -135,10 +135,11 @@ case_progressive_scans() {
 	waitgets
 }
 case_hangup() {
-	# The client gives up after 1 s on a chain that takes longer.
+	# 8 clients give up after 0.5 s on chains of about a second each.
 	local chain="op=resize&w=3000&h=2000" i
-	for i in 1 2 3; do chain="$chain&op=effect&filter=blur&op=rotate"; done
-	get "/display?path=schwarzy.jpg&$chain&fmt=png" --max-time 1
+	for i in 1 2 3 4; do chain="$chain&op=effect&filter=blur&op=rotate"; done
+	for i in $(seq 8); do get "/display?path=schwarzy.jpg&$chain&fmt=png&n=$i" --max-time 0.5 & done
+	waitgets
 }
 case_slow_readers() {
 	# 24 clients read a 40 MB BMP result at 20 KB/s for 10 s each.
@@ -153,7 +154,7 @@ case_uploads() {
 	[ -f "$work/up.bmp" ] || python3 - "$work/up.bmp" <<'PY'
 import struct, sys
 w, h = 4000, 3875
-row = bytes(range(256)) * (w * 4 // 256)
+row = (bytes(range(256)) * (w * 4 // 256 + 1))[: w * 4]
 hdr = b"BM" + struct.pack("<IHHI", 54 + w * h * 4, 0, 0, 54)
 info = struct.pack("<IiiHHIIiiII", 40, w, h, 1, 32, 0, w * h * 4, 2835, 2835, 0, 0)
 with open(sys.argv[1], "wb") as f:
