@@ -595,6 +595,7 @@ func (s *server) reserve(ctx context.Context, req *request, src []byte, extras m
 		return nil, fmt.Errorf("%w: output %dx%d × %d frames is over max_output_total_pixels (%d)",
 			errTooLarge, est.width, est.height, est.frames, s.maxOutputTotal)
 	}
+	s.log.DebugContext(ctx, "memory estimate", "key", req.key, "bytes", est.bytes)
 	return s.budget.acquire(ctx, est.bytes)
 }
 
