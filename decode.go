@@ -403,7 +403,11 @@ func decodeScaled(data []byte, lim decodeLimits, hintW, hintH int, toJPEG bool) 
 		if err != nil {
 			return decodeError(h.format, err)
 		}
-		p.still = orient(toRGBA(m), h.orientation)
+		conv := toRGBA
+		if h.format == "webp" {
+			conv = webpToRGBA // video-range Y'CbCr, not JFIF
+		}
+		p.still = orient(conv(m), h.orientation)
 		return nil
 	})
 	if err != nil {
