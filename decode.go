@@ -374,6 +374,16 @@ func decodeScaled(data []byte, lim decodeLimits, hintW, hintH int, toJPEG bool) 
 		return p, nil
 	}
 
+	if vp8 := ownWebP(data); h.format == "webp" && vp8 != nil {
+		err = guard("webp", func() error {
+			return decodeWebPPicture(p, vp8, h, hintW > 0 && hintH > 0)
+		})
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+
 	if h.format == "png" {
 		err = guard("png", func() error {
 			img, err := decodePNG(data)

@@ -185,11 +185,11 @@ func straightToJPEG(format string, ops []operation) bool {
 // scale it down: decodeScaled may then decode the source smaller, and
 // keep it in planes, for applyShrunk to finish the operation.
 func shrinkHint(src []byte, ops []operation) (w, h int) {
-	if len(ops) == 0 || sniff(src) != "jpeg" {
+	if f := sniff(src); len(ops) == 0 || f != "jpeg" && f != "webp" {
 		return 0, 0 // before readHeader, which walks a GIF's every frame
 	}
 	hd, err := readHeader(src)
-	if err != nil || hd.format != "jpeg" {
+	if err != nil {
 		return 0, 0
 	}
 	W, H := hd.width, hd.height

@@ -8,7 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"golang.org/x/image/vp8"
 )
 
 // dwebpRGBA decodes data with libwebp's dwebp (fancy upsampling, its
@@ -118,6 +121,120 @@ func TestWebPDecodeMatchesDwebp(t *testing.T) {
 				t.Errorf("lossless %s: PSNR %.2f dB against dwebp, want identical pixels", name, psnr)
 			case psnr < 40:
 				t.Errorf("%s: PSNR %.2f dB against dwebp, want at least 40", name, psnr)
+			}
+		})
+	}
+}
+
+// TestVP8DecodeMatchesXImage decodes the VP8 chunk of every lossy source
+// with decodeVP8 and with golang.org/x/image/vp8 (which dwebp -nofancy
+// matches, TestWebPWithLibwebp): the planes must be the same bytes.
+func TestVP8DecodeMatchesXImage(t *testing.T) {
+	for name, data := range webpTestSources(t) {
+		l, err := webpLayoutOf(data)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if l.vp8 == nil {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			got, err := decodeVP8(l.vp8, nil)
+			if err != nil {
+				t.Fatalf("decodeVP8: %v", err)
+			}
+			dec := vp8.NewDecoder()
+			dec.Init(bytes.NewReader(l.vp8), len(l.vp8))
+			if _, err := dec.DecodeFrameHeader(); err != nil {
+				t.Fatal(err)
+			}
+			want, err := dec.DecodeFrame()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Rect != want.Rect {
+				t.Fatalf("size %v, want %v", got.Rect, want.Rect)
+			}
+			w, h := want.Rect.Dx(), want.Rect.Dy()
+			planes := []struct {
+				name   string
+				a, b   []byte
+				sa, sb int
+				pw, ph int
+			}{
+				{"Y", got.Y, want.Y, got.YStride, want.YStride, w, h},
+				{"Cb", got.Cb, want.Cb, got.CStride, want.CStride, (w + 1) / 2, (h + 1) / 2},
+				{"Cr", got.Cr, want.Cr, got.CStride, want.CStride, (w + 1) / 2, (h + 1) / 2},
+			}
+			for _, p := range planes {
+				for y := range p.ph {
+					ra, rb := p.a[y*p.sa:y*p.sa+p.pw], p.b[y*p.sb:y*p.sb+p.pw]
+					if !bytes.Equal(ra, rb) {
+						x := 0
+						for ra[x] == rb[x] {
+							x++
+						}
+						t.Fatalf("%s plane differs first at (%d, %d): %d, want %d", p.name, x, y, ra[x], rb[x])
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestVP8DecodeCwebpOptions decodes what cwebp makes with the options
+// that change the bitstream's features (simple and normal loop filter,
+// sharpness, filter off, segments, quantisers from finest to coarsest)
+// and compares with dwebp: the pixels must be identical.
+func TestVP8DecodeCwebpOptions(t *testing.T) {
+	if _, err := exec.LookPath("cwebp"); err != nil {
+		skipBackend(t, "cwebp not installed (apt-get install webp)")
+	}
+	photo := cropRGBA(webpTestImage(t, "schwarzy.jpg"), 11, 7, 211, 157)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.png")
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, photo); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(src, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, opts := range [][]string{
+		{"-q", "90"},
+		{"-q", "3", "-sns", "100"},
+		{"-nostrong", "-f", "100"},
+		{"-nostrong", "-f", "30", "-sharpness", "5"},
+		{"-sharpness", "7", "-f", "80"},
+		{"-sharpness", "2", "-f", "100", "-q", "20"},
+		{"-segments", "1", "-f", "0"},
+		{"-m", "0", "-q", "50"},
+		{"-m", "6", "-q", "100"},
+		{"-af", "-q", "40"},
+	} {
+		name := strings.Join(opts, " ")
+		t.Run(name, func(t *testing.T) {
+			out := filepath.Join(dir, "out.webp")
+			args := append(append([]string{"-quiet"}, opts...), src, "-o", out)
+			if b, err := exec.Command("cwebp", args...).CombinedOutput(); err != nil {
+				t.Fatalf("cwebp %s: %v: %s", name, err, b)
+			}
+			data, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, err := webpLayoutOf(data)
+			if err != nil || l.vp8 == nil {
+				t.Fatalf("no VP8 chunk: %v", err)
+			}
+			m, err := decodeVP8(l.vp8, nil)
+			if err != nil {
+				t.Fatalf("decodeVP8: %v", err)
+			}
+			got := webpPlanesToRGBA(m, nil, 0)
+			want := dwebpRGBA(t, data)
+			if psnr := psnrRGBA(want, got); !math.IsInf(psnr, 1) {
+				t.Errorf("cwebp %s: PSNR %.2f dB against dwebp, want identical pixels", name, psnr)
 			}
 		})
 	}
