@@ -73,20 +73,26 @@ func (d *boolDec) bit(prob uint8) bool {
 	if d.bits < 0 {
 		d.load()
 	}
-	pos := uint(d.bits)
-	split := (d.rng * uint32(prob)) >> 8
-	v := uint32(d.value >> pos)
-	bit := v > split
+	var b bool
+	b, d.value, d.bits, d.rng = boolStep(d.value, d.bits, d.rng, prob)
+	return b
+}
+
+// boolStep is bit on the decoder's state held by the caller (in
+// registers, in the token loop), once the caller made sure that nbits
+// >= 0: it returns the bit and the new state. Small enough to be
+// inlined.
+func boolStep(value uint64, nbits int, rng uint32, prob uint8) (bool, uint64, int, uint32) {
+	split := (rng * uint32(prob)) >> 8
+	bit := uint32(value>>uint(nbits)) > split
 	if bit {
-		d.rng -= split
-		d.value -= uint64(split+1) << pos
+		rng -= split
+		value -= uint64(split+1) << uint(nbits)
 	} else {
-		d.rng = split + 1
+		rng = split + 1
 	}
-	shift := 7 ^ uint(bits.Len32(d.rng)-1)
-	d.rng = d.rng<<shift - 1
-	d.bits -= int(shift)
-	return bit
+	shift := 8 - bits.Len32(rng) // rng is 1..255: bring it back to 128..255
+	return bit, value, nbits - shift, rng<<uint(shift) - 1
 }
 
 // literal reads an n-bit unsigned value, most significant bit first.
@@ -646,34 +652,70 @@ func blockCode(n int, dc int32) uint8 {
 func (d *vp8Dec) coefficients(br *boolDec, plane, ctx int, dq *[2]int32, first int, out []int32) int {
 	probs := &d.probs[plane]
 	p := &probs[vp8Bands[first]][ctx]
+	out = out[:16]
+	// The decoder's state in locals, written back before each return and
+	// around the rare calls that take br.
+	v, nb, rng := br.value, br.bits, br.rng
+	var bit bool
 	n := first
 	for n < 16 {
-		if !br.bit(p[0]) {
-			return n // end of block
+		if nb < 0 {
+			br.value, br.bits = v, nb
+			br.load()
+			v, nb = br.value, br.bits
 		}
-		for !br.bit(p[1]) { // a zero
-			n++
+		if bit, v, nb, rng = boolStep(v, nb, rng, p[0]); !bit {
+			break // end of block
+		}
+		for {
+			if nb < 0 {
+				br.value, br.bits = v, nb
+				br.load()
+				v, nb = br.value, br.bits
+			}
+			if bit, v, nb, rng = boolStep(v, nb, rng, p[1]); bit {
+				break
+			}
+			n++ // a zero
 			if n == 16 {
+				br.value, br.bits, br.rng = v, nb, rng
 				return 16
 			}
 			p = &probs[vp8Bands[n]][0]
 		}
-		var v int32
 		next := &probs[vp8Bands[n+1]]
-		if !br.bit(p[2]) {
-			v = 1
+		if nb < 0 {
+			br.value, br.bits = v, nb
+			br.load()
+			v, nb = br.value, br.bits
+		}
+		var c int32
+		if bit, v, nb, rng = boolStep(v, nb, rng, p[2]); !bit {
+			c = 1
 			p = &next[1]
 		} else {
-			v = largeValue(br, p)
+			br.value, br.bits, br.rng = v, nb, rng
+			c = largeValue(br, p)
+			v, nb, rng = br.value, br.bits, br.rng
 			p = &next[2]
 		}
-		if br.bit(0x80) {
-			v = -v
+		if nb < 0 {
+			br.value, br.bits = v, nb
+			br.load()
+			v, nb = br.value, br.bits
 		}
-		out[vp8Zigzag[n]] = v * dq[b2i(n > 0)]
+		if bit, v, nb, rng = boolStep(v, nb, rng, 0x80); bit {
+			c = -c
+		}
+		if n == 0 {
+			out[0] = c * dq[0]
+		} else {
+			out[vp8Zigzag[n]&15] = c * dq[1]
+		}
 		n++
 	}
-	return 16
+	br.value, br.bits, br.rng = v, nb, rng
+	return n
 }
 
 // largeValue reads a coefficient magnitude of 2 or more.
@@ -1053,11 +1095,10 @@ func (d *vp8Dec) filterRow(mby int) {
 	}
 }
 
+// abs32 is |v|, without a branch.
 func abs32(v int32) int32 {
-	if v < 0 {
-		return -v
-	}
-	return v
+	m := v >> 31
+	return (v ^ m) - m
 }
 
 // sclip1 clamps to a signed byte, sclip2 to [-16, 15], clip1 to a byte.
@@ -1085,69 +1126,4 @@ func filter2(p []uint8, q, step int, p1, p0, q0, q1 int32) {
 	a2 := sclip2((a + 3) >> 3)
 	p[q-step] = clip1(p0 + a2)
 	p[q] = clip1(q0 - a1)
-}
-
-// needsFilter2 is the normal filter's test of whether to filter across
-// an edge at q.
-func needsFilter2(p []uint8, q, step int, t, it int32) bool {
-	p3, p2, p1, p0 := int32(p[q-4*step]), int32(p[q-3*step]), int32(p[q-2*step]), int32(p[q-step])
-	q0, q1, q2, q3 := int32(p[q]), int32(p[q+step]), int32(p[q+2*step]), int32(p[q+3*step])
-	if 4*abs32(p0-q0)+abs32(p1-q1) > t {
-		return false
-	}
-	return abs32(p3-p2) <= it && abs32(p2-p1) <= it && abs32(p1-p0) <= it &&
-		abs32(q3-q2) <= it && abs32(q2-q1) <= it && abs32(q1-q0) <= it
-}
-
-// filterEdge is the normal filter on a macroblock edge (6 pixels
-// changed).
-func filterEdge(p []uint8, o, step, along, n int, limit, il, hev int32) {
-	t := 2*limit + 1
-	for i := range n {
-		q := o + i*along
-		if !needsFilter2(p, q, step, t, il) {
-			continue
-		}
-		p2, p1, p0 := int32(p[q-3*step]), int32(p[q-2*step]), int32(p[q-step])
-		q0, q1, q2 := int32(p[q]), int32(p[q+step]), int32(p[q+2*step])
-		if abs32(p1-p0) > hev || abs32(q1-q0) > hev {
-			filter2(p, q, step, p1, p0, q0, q1)
-			continue
-		}
-		a := sclip1(3*(q0-p0) + sclip1(p1-q1))
-		a1 := (27*a + 63) >> 7
-		a2 := (18*a + 63) >> 7
-		a3 := (9*a + 63) >> 7
-		p[q-3*step] = clip1(p2 + a3)
-		p[q-2*step] = clip1(p1 + a2)
-		p[q-step] = clip1(p0 + a1)
-		p[q] = clip1(q0 - a1)
-		p[q+step] = clip1(q1 - a2)
-		p[q+2*step] = clip1(q2 - a3)
-	}
-}
-
-// filterInner is the normal filter on an inner edge (4 pixels changed).
-func filterInner(p []uint8, o, step, along, n int, limit, il, hev int32) {
-	t := 2*limit + 1
-	for i := range n {
-		q := o + i*along
-		if !needsFilter2(p, q, step, t, il) {
-			continue
-		}
-		p1, p0 := int32(p[q-2*step]), int32(p[q-step])
-		q0, q1 := int32(p[q]), int32(p[q+step])
-		if abs32(p1-p0) > hev || abs32(q1-q0) > hev {
-			filter2(p, q, step, p1, p0, q0, q1)
-			continue
-		}
-		a := 3 * (q0 - p0)
-		a1 := sclip2((a + 4) >> 3)
-		a2 := sclip2((a + 3) >> 3)
-		a3 := (a1 + 1) >> 1
-		p[q-2*step] = clip1(p1 + a3)
-		p[q-step] = clip1(p0 + a2)
-		p[q] = clip1(q0 - a1)
-		p[q+step] = clip1(q1 - a3)
-	}
 }

@@ -88,12 +88,18 @@ func ownWebP(data []byte) []byte {
 // into p: to planes for planar.go's resampler when planar is set (the
 // first operation scales it down), else to RGBA at full size.
 func decodeWebPPicture(p *picture, vp8 []byte, h header, planar bool) error {
-	m, err := decodeVP8(vp8, nil)
+	// The limits were checked on h, which may come from a VP8X chunk:
+	// the frame must be that size before its planes are allocated.
+	fi, err := parseVP8Frame(vp8)
 	if err != nil {
 		return err
 	}
-	if m.Rect.Dx() != h.width || m.Rect.Dy() != h.height {
-		return corrupt("webp: VP8 frame size differs from the header's")
+	if fi.width != h.width || fi.height != h.height {
+		return corrupt("webp: VP8 frame size differs from the canvas's")
+	}
+	m, err := decodeVP8(vp8, nil)
+	if err != nil {
+		return err
 	}
 	p.width, p.height = h.width, h.height
 	if h.orientation >= 5 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"image"
 	"image/png"
 	"math"
@@ -238,4 +239,71 @@ func TestVP8DecodeCwebpOptions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkDecodeVP8 measures decodeVP8 alone on the corpus WebPs.
+func BenchmarkDecodeVP8(b *testing.B) {
+	for _, name := range []string{"webp-seeding-1920x1080.webp", "webp-wood-d-4096x4096.webp"} {
+		b.Run(name, func(b *testing.B) {
+			data := corpusFile(b, name)
+			l, err := webpLayoutOf(data)
+			if err != nil || l.vp8 == nil {
+				b.Fatalf("no VP8 chunk: %v", err)
+			}
+			b.ReportAllocs()
+			cpu := processCPU()
+			for b.Loop() {
+				if _, err := decodeVP8(l.vp8, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(processCPU()-cpu)/1e6/float64(b.N), "cpu-ms/op")
+		})
+	}
+}
+
+// FuzzDecodeVP8 decodes arbitrary bytes as a VP8 chunk, and as a WebP
+// file through decode: neither may panic (decodeVP8 runs outside guard
+// here), a frame decodes to the size its header states, and a WebP
+// decodes to the size its header states or fails with a sentinel.
+func FuzzDecodeVP8(f *testing.F) {
+	photo := webpTestImage(&testing.T{}, "schwarzy.jpg")
+	for _, c := range []struct {
+		w, h, q int
+	}{{1, 1, 90}, {17, 9, 50}, {33, 40, 5}, {48, 16, 100}} {
+		var buf bytes.Buffer
+		if err := encodeWebP(&buf, cropRGBA(photo, 40, 30, c.w, c.h), c.q, false); err != nil {
+			f.Fatal(err)
+		}
+		f.Add(buf.Bytes())
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		chunk := data
+		if l, err := webpLayoutOf(data); err == nil && l.vp8 != nil {
+			chunk = l.vp8
+		}
+		if fi, err := parseVP8Frame(chunk); err == nil && fi.width*fi.height <= 1<<20 {
+			m, err := decodeVP8(chunk, nil)
+			if err == nil && (m.Rect.Dx() != fi.width || m.Rect.Dy() != fi.height) {
+				t.Fatalf("decoded %v, header says %dx%d", m.Rect, fi.width, fi.height)
+			}
+			if err != nil && !errors.Is(err, errCorruptImage) {
+				t.Fatalf("decodeVP8: %v is not errCorruptImage", err)
+			}
+		}
+		p, err := decode(data, decodeLimits{maxPixels: 1 << 20})
+		if err != nil {
+			if !errors.Is(err, errCorruptImage) && !errors.Is(err, errUnsupportedFormat) && !errors.Is(err, errTooLarge) {
+				t.Fatalf("decode: %v is no sentinel", err)
+			}
+			return
+		}
+		h, err := readHeader(data)
+		if err != nil {
+			t.Fatalf("decoded, but readHeader: %v", err)
+		}
+		if p.still != nil && (p.still.Rect.Dx() != h.width || p.still.Rect.Dy() != h.height) && h.orientation < 5 {
+			t.Fatalf("decoded %v, header says %dx%d", p.still.Rect, h.width, h.height)
+		}
+	})
 }
