@@ -307,3 +307,74 @@ func FuzzDecodeVP8(f *testing.F) {
 		}
 	})
 }
+
+// TestWebPSourceOps runs operations on WebP sources into every output
+// format and compares the result with the same operations run on
+// dwebp's decode of the source: the scaling ones take the planar path
+// for lossy sources without alpha (the resample from the decoded
+// planes), the others the full-size RGBA path.
+func TestWebPSourceOps(t *testing.T) {
+	srcs := webpTestSources(t)
+	tests := []struct {
+		src, query string
+	}{
+		{"seeding", "op=resize&w=400"},
+		{"seeding", "op=thumbnail&w=120&h=120"},
+		{"seeding", "op=fit&w=300&h=300"},
+		{"seeding", "op=pad&w=200&h=300"},
+		{"seeding", "op=flip&pos=h"},
+		{"lossy odd", "op=resize&w=61"},
+		{"lossy odd", "op=thumbnail&w=40&h=50"},
+		{"lossy alpha odd", "op=resize&w=61"},
+		{"alpha-arc", "op=thumbnail&w=200&h=150"},
+		{"lossless alpha", "op=resize&w=50"},
+	}
+	// Minimum PSNR by output format: lossless formats carry only the
+	// planar path's own rounding; the lossy ones code slightly different
+	// inputs, GIF palettes may differ.
+	minPSNR := map[string]float64{"png": 45, "bmp": 45, "jpeg": 38, "webp": 38, "gif": 28}
+	for _, tt := range tests {
+		data := srcs[tt.src]
+		ref := dwebpRGBA(t, data)
+		for _, format := range []string{"jpeg", "png", "gif", "bmp", "webp"} {
+			name := tt.src + " " + tt.query + " " + format
+			t.Run(name, func(t *testing.T) {
+				r := parseTestRequest(t, "path=x&"+tt.query+"&fmt="+format)
+				want, err := applyOps(ref, r.ops, nil, testEngine.maxOutputPixels)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := transform(data, r, testEngine, nil)
+				if err != nil {
+					t.Fatalf("transform: %v", err)
+				}
+				if res.format != format {
+					t.Errorf("format %s, want %s", res.format, format)
+				}
+				got, err := decode(res.data, decodeLimits{maxPixels: 1 << 25})
+				if err != nil {
+					t.Fatalf("decode the output: %v", err)
+				}
+				// The reference goes through the same encoder (which
+				// flattens alpha for JPEG and BMP, quantises for GIF).
+				var buf bytes.Buffer
+				if err := encodeImage(&buf, want, format, testEngine.quality, false); err != nil {
+					t.Fatal(err)
+				}
+				wp, err := decode(buf.Bytes(), decodeLimits{maxPixels: 1 << 25})
+				if err != nil {
+					t.Fatal(err)
+				}
+				want = wp.still
+				if got.still.Rect != want.Rect {
+					t.Fatalf("output %v, want %v", got.still.Rect, want.Rect)
+				}
+				psnr := psnrRGBA(want, got.still)
+				t.Logf("%s: PSNR %.2f dB against dwebp's decode with the same operations", name, psnr)
+				if psnr < minPSNR[format] {
+					t.Errorf("%s: PSNR %.2f dB, want at least %.0f", name, psnr, minPSNR[format])
+				}
+			})
+		}
+	}
+}
