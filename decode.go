@@ -376,7 +376,7 @@ func decodeScaled(data []byte, lim decodeLimits, hintW, hintH int, toJPEG bool) 
 
 	if vp8 := ownWebP(data); h.format == "webp" && vp8 != nil {
 		err = guard("webp", func() error {
-			return decodeWebPPicture(p, vp8, h, hintW > 0 && hintH > 0)
+			return decodeWebPPicture(p, vp8, h, hintW, hintH)
 		})
 		if err != nil {
 			return nil, err

@@ -25,6 +25,11 @@ import (
 // The other layouts (alpha, lossless, animation) still go through
 // golang.org/x/image/webp, with the colour conversion of webpyuv.go.
 
+// vp8HalfShrink is the least shrink, both ways, at which a VP8 picture
+// is decoded at half size (vp8Options.half): the resample is then left
+// a shrink of 2x or more, the rule of the JPEG path.
+const vp8HalfShrink = 4
+
 // webpLayout is what webpLayoutOf finds in a WebP file.
 type webpLayout struct {
 	vp8      []byte // the VP8 chunk's payload, or nil
@@ -85,9 +90,11 @@ func ownWebP(data []byte) []byte {
 }
 
 // decodeWebPPicture decodes the VP8 chunk vp8 of a WebP with header h
-// into p: to planes for planar.go's resampler when planar is set (the
-// first operation scales it down), else to RGBA at full size.
-func decodeWebPPicture(p *picture, vp8 []byte, h header, planar bool) error {
+// into p: to planes for planar.go's resampler when the first operation
+// scales it down to hintW×hintH (displayed), else (0×0) to RGBA at full
+// size. Shrunk 4x or more both ways, it is decoded at half size (see
+// vp8Options.half), as a JPEG would be.
+func decodeWebPPicture(p *picture, vp8 []byte, h header, hintW, hintH int) error {
 	// The limits were checked on h, which may come from a VP8X chunk:
 	// the frame must be that size before its planes are allocated.
 	fi, err := parseVP8Frame(vp8)
@@ -97,7 +104,12 @@ func decodeWebPPicture(p *picture, vp8 []byte, h header, planar bool) error {
 	if fi.width != h.width || fi.height != h.height {
 		return corrupt("webp: VP8 frame size differs from the canvas's")
 	}
-	m, err := decodeVP8(vp8, nil)
+	planar := hintW > 0 && hintH > 0
+	if h.orientation >= 5 {
+		hintW, hintH = hintH, hintW
+	}
+	half := planar && h.width >= vp8HalfShrink*hintW && h.height >= vp8HalfShrink*hintH
+	m, err := decodeVP8(vp8, vp8Options{half: half})
 	if err != nil {
 		return err
 	}
@@ -109,21 +121,24 @@ func decodeWebPPicture(p *picture, vp8 []byte, h header, planar bool) error {
 		p.still = orient(webpPlanesToRGBA(m, nil, 0), h.orientation)
 		return nil
 	}
-	d := webpPlanes(m)
-	p.planes, p.orientation, p.shrunk = d, h.orientation, true
-	p.x, p.y = orientSpans(span{0, float64(h.width)}, span{0, float64(h.height)}, h.width, h.height, h.orientation)
+	scale := 1.0
+	if half {
+		scale = 2
+	} else {
+		webpFullRange(m)
+	}
+	p.planes, p.orientation, p.shrunk = webpPlanes(m), h.orientation, true
+	w, ht := m.Rect.Dx(), m.Rect.Dy()
+	p.x, p.y = orientSpans(span{0, float64(h.width) / scale}, span{0, float64(h.height) / scale}, w, ht, h.orientation)
 	return nil
 }
 
-// webpPlanes hands a VP8 picture's planes to planar.go, which reads a
-// JPEG decoder's components: JFIF full-range Y'CbCr at 4:2:0, chroma
-// centred on its 2x2 pixels (as VP8's is). The planes are moved from
-// video range to full range in place: BT.601 is the matrix of both, so
-// the two differ only by a scale and an offset per component (Y' =
-// (Y−16)·255/219, C' = (C−128)·255/224 + 128), which this does rounded
-// to bytes; the resampler's output then converts with the JPEG path's
-// arithmetic. The rounding costs at most half a level before filtering.
-func webpPlanes(m *image.YCbCr) *jpegDecoder {
+// webpFullRange moves a VP8 picture's planes from video range to full
+// range in place: BT.601 is the matrix of both VP8 and JFIF, so the two
+// differ only by a scale and an offset per component (Y' = (Y−16)·255/219,
+// C' = (C−128)·255/224 + 128), which this does rounded to bytes: at most
+// half a level before the resample.
+func webpFullRange(m *image.YCbCr) {
 	w, h := m.Rect.Dx(), m.Rect.Dy()
 	cw, ch := (w+1)/2, (h+1)/2
 	var ylut, clut [256]uint8
@@ -142,6 +157,16 @@ func webpPlanes(m *image.YCbCr) *jpegDecoder {
 	remap(m.Y, m.YStride, w, h, &ylut)
 	remap(m.Cb, m.CStride, cw, ch, &clut)
 	remap(m.Cr, m.CStride, cw, ch, &clut)
+}
+
+// webpPlanes hands a VP8 picture's planes, in full range (webpFullRange
+// or vp8Options.half), to planar.go, which reads a JPEG decoder's
+// components: JFIF Y'CbCr at 4:2:0, chroma centred on its 2x2 pixels (as
+// VP8's is); the resampler's output then converts with the JPEG path's
+// arithmetic.
+func webpPlanes(m *image.YCbCr) *jpegDecoder {
+	w, h := m.Rect.Dx(), m.Rect.Dy()
+	cw, ch := (w+1)/2, (h+1)/2
 	d := &jpegDecoder{width: w, height: h, scale: 1, bs: 8, ncomp: 3, jfif: true}
 	d.comp[0] = jpegComponent{h: 2, v: 2, rx: 1, ry: 1, bs: 8, plane: m.Y, stride: m.YStride, vw: w, vh: h}
 	d.comp[1] = jpegComponent{h: 1, v: 1, rx: 2, ry: 2, bs: 8, plane: m.Cb, stride: m.CStride, vw: cw, vh: ch}

@@ -140,7 +140,7 @@ func TestVP8DecodeMatchesXImage(t *testing.T) {
 			continue
 		}
 		t.Run(name, func(t *testing.T) {
-			got, err := decodeVP8(l.vp8, nil)
+			got, err := decodeVP8(l.vp8, vp8Options{})
 			if err != nil {
 				t.Fatalf("decodeVP8: %v", err)
 			}
@@ -228,7 +228,7 @@ func TestVP8DecodeCwebpOptions(t *testing.T) {
 			if err != nil || l.vp8 == nil {
 				t.Fatalf("no VP8 chunk: %v", err)
 			}
-			m, err := decodeVP8(l.vp8, nil)
+			m, err := decodeVP8(l.vp8, vp8Options{})
 			if err != nil {
 				t.Fatalf("decodeVP8: %v", err)
 			}
@@ -253,7 +253,7 @@ func BenchmarkDecodeVP8(b *testing.B) {
 			b.ReportAllocs()
 			cpu := processCPU()
 			for b.Loop() {
-				if _, err := decodeVP8(l.vp8, nil); err != nil {
+				if _, err := decodeVP8(l.vp8, vp8Options{}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -283,7 +283,7 @@ func FuzzDecodeVP8(f *testing.F) {
 			chunk = l.vp8
 		}
 		if fi, err := parseVP8Frame(chunk); err == nil && fi.width*fi.height <= 1<<20 {
-			m, err := decodeVP8(chunk, nil)
+			m, err := decodeVP8(chunk, vp8Options{})
 			if err == nil && (m.Rect.Dx() != fi.width || m.Rect.Dy() != fi.height) {
 				t.Fatalf("decoded %v, header says %dx%d", m.Rect, fi.width, fi.height)
 			}
@@ -376,5 +376,79 @@ func TestWebPSourceOps(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestVP8HalfShrunk measures what decoding at half size without the
+// loop filter costs a picture shrunk 4x or more (decodeWebPPicture,
+// vp8Options.half): the result, written as
+// PNG, against dwebp's full decode (filtered) run through the same
+// operation. The coarsest case is a -q 5 picture with the strongest
+// filter, where the filter changes the most.
+func TestVP8HalfShrunk(t *testing.T) {
+	if _, err := exec.LookPath("cwebp"); err != nil {
+		skipBackend(t, "cwebp not installed (apt-get install webp)")
+	}
+	srcs := webpTestSources(t)
+	// A heavily filtered re-encoding of the seeding picture.
+	dir := t.TempDir()
+	pngPath, coarse := filepath.Join(dir, "s.png"), filepath.Join(dir, "coarse.webp")
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, dwebpRGBA(t, srcs["seeding"])); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pngPath, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := exec.Command("cwebp", "-quiet", "-q", "5", "-f", "100", "-sharpness", "0", pngPath, "-o", coarse).CombinedOutput(); err != nil {
+		t.Fatalf("cwebp: %v: %s", err, b)
+	}
+	coarseData, err := os.ReadFile(coarse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		data  []byte
+		query string
+		min   float64
+	}{
+		{"seeding w=400", srcs["seeding"], "op=resize&w=400", 45},
+		{"seeding thumbnail 200x100", srcs["seeding"], "op=thumbnail&w=200&h=100", 45},
+		{"coarse -q 5 -f 100 w=400", coarseData, "op=resize&w=400", 40},
+		{"coarse -q 5 -f 100 w=200", coarseData, "op=resize&w=200", 40},
+	}
+	if wood, ok := srcs["wood"]; ok {
+		tests = append(tests, struct {
+			name  string
+			data  []byte
+			query string
+			min   float64
+		}{"wood w=400", wood, "op=resize&w=400", 45})
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := parseTestRequest(t, "path=x&"+tt.query+"&fmt=png")
+			want, err := applyOps(dwebpRGBA(t, tt.data), r.ops, nil, testEngine.maxOutputPixels)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := transform(tt.data, r, testEngine, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := decode(res.data, decodeLimits{maxPixels: 1 << 25})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.still.Rect != want.Rect {
+				t.Fatalf("output %v, want %v", got.still.Rect, want.Rect)
+			}
+			psnr := psnrRGBA(want, got.still)
+			t.Logf("%s: PSNR %.2f dB against dwebp, filtered, with the same operation", tt.name, psnr)
+			if psnr < tt.min {
+				t.Errorf("%s: PSNR %.2f dB, want at least %.0f", tt.name, psnr, tt.min)
+			}
+		})
 	}
 }
