@@ -9,7 +9,6 @@ import (
 	"image/png"
 
 	"golang.org/x/image/bmp"
-	"golang.org/x/image/webp"
 )
 
 // header is what readHeader learns without decoding pixels.
@@ -101,7 +100,11 @@ func decodeConfig(format string, data []byte) (image.Config, error) {
 	case "bmp":
 		cfg, err = bmp.DecodeConfig(r)
 	case "webp":
-		cfg, err = webp.DecodeConfig(r)
+		w, h, err := webpConfig(data)
+		if err != nil {
+			return cfg, fmt.Errorf("read webp header: %w", err)
+		}
+		return image.Config{Width: w, Height: h}, nil
 	default:
 		return cfg, fmt.Errorf("read header: %w: %s", errUnsupportedFormat, format)
 	}
@@ -374,9 +377,13 @@ func decodeScaled(data []byte, lim decodeLimits, hintW, hintH int, toJPEG bool) 
 		return p, nil
 	}
 
-	if vp8 := ownWebP(data); h.format == "webp" && vp8 != nil {
+	if h.format == "webp" {
 		err = guard("webp", func() error {
-			return decodeWebPPicture(p, vp8, h, hintW, hintH)
+			l, err := webpLayoutOf(data)
+			if err != nil {
+				return err
+			}
+			return decodeWebPPicture(p, l, h, hintW, hintH)
 		})
 		if err != nil {
 			return nil, err
@@ -407,17 +414,11 @@ func decodeScaled(data []byte, lim decodeLimits, hintW, hintH int, toJPEG bool) 
 		switch h.format {
 		case "bmp":
 			m, err = bmp.Decode(r)
-		case "webp":
-			m, err = webp.Decode(r)
 		}
 		if err != nil {
 			return decodeError(h.format, err)
 		}
-		conv := toRGBA
-		if h.format == "webp" {
-			conv = webpToRGBA // video-range Y'CbCr, not JFIF
-		}
-		p.still = orient(conv(m), h.orientation)
+		p.still = orient(toRGBA(m), h.orientation)
 		return nil
 	})
 	if err != nil {

@@ -30,12 +30,12 @@ import (
 // a shrink of 2x or more, the rule of the JPEG path.
 const vp8HalfShrink = 4
 
-// webpLayout is what webpLayoutOf finds in a WebP file.
+// webpLayout is what webpLayoutOf finds in a WebP file: the first of
+// each chunk that a still picture is made of.
 type webpLayout struct {
-	vp8      []byte // the VP8 chunk's payload, or nil
-	alpha    bool   // an ALPH chunk, or a lossless (VP8L) picture
-	lossless bool
-	animated bool
+	vp8, vp8l, alph []byte // chunk payloads, or nil
+	vp8x            []byte
+	animated        bool
 }
 
 // webpLayoutOf walks the chunks of a RIFF WebP file. It fails on a chunk
@@ -49,6 +49,11 @@ func webpLayoutOf(data []byte) (webpLayout, error) {
 	if riff < int64(len(data)) {
 		data = data[:riff] // trailing bytes after the RIFF chunk are not ours
 	}
+	first := func(dst *[]byte, b []byte) {
+		if *dst == nil {
+			*dst = b
+		}
+	}
 	p := 12
 	for p+8 <= len(data) {
 		id := string(data[p : p+4])
@@ -57,20 +62,19 @@ func webpLayoutOf(data []byte) (webpLayout, error) {
 		if n > int64(len(data)-p) {
 			return l, corrupt("webp: chunk " + id + " past the end")
 		}
-		payload := data[p : p+int(n)]
+		payload := data[p : p+int(n) : p+int(n)]
 		p += int(n) + int(n&1)
 		switch id {
 		case "VP8 ":
-			if l.vp8 == nil {
-				l.vp8 = payload
-			}
+			first(&l.vp8, payload)
 		case "VP8L":
-			l.lossless, l.alpha = true, true
+			first(&l.vp8l, payload)
 		case "ALPH":
-			l.alpha = true
+			first(&l.alph, payload)
 		case "ANIM", "ANMF":
 			l.animated = true
 		case "VP8X":
+			first(&l.vp8x, payload)
 			if len(payload) > 0 && payload[0]&(1<<1) != 0 {
 				l.animated = true
 			}
@@ -79,46 +83,80 @@ func webpLayoutOf(data []byte) (webpLayout, error) {
 	return l, nil
 }
 
-// ownWebP is the VP8 chunk of a WebP that decodeVP8 decodes whole (a
-// lossy picture without alpha or animation), or nil.
-func ownWebP(data []byte) []byte {
+// webpConfig is the size of a WebP: its VP8X canvas, or its frame's.
+func webpConfig(data []byte) (w, h int, err error) {
 	l, err := webpLayoutOf(data)
-	if err != nil || l.alpha || l.lossless || l.animated {
-		return nil
+	if err != nil {
+		return 0, 0, err
 	}
-	return l.vp8
+	switch {
+	case l.vp8x != nil:
+		if len(l.vp8x) < 10 {
+			return 0, 0, corrupt("webp: short VP8X chunk")
+		}
+		get24 := func(b []byte) int { return int(b[0]) | int(b[1])<<8 | int(b[2])<<16 }
+		return get24(l.vp8x[4:]) + 1, get24(l.vp8x[7:]) + 1, nil
+	case l.vp8 != nil:
+		fi, err := parseVP8Frame(l.vp8)
+		return fi.width, fi.height, err
+	case l.vp8l != nil:
+		return vp8lSize(l.vp8l)
+	}
+	return 0, 0, corrupt("webp: no image chunk")
 }
 
-// decodeWebPPicture decodes the VP8 chunk vp8 of a WebP with header h
-// into p: to planes for planar.go's resampler when the first operation
-// scales it down to hintW×hintH (displayed), else (0×0) to RGBA at full
-// size. Shrunk 4x or more both ways, it is decoded at half size (see
-// vp8Options.half), as a JPEG would be.
-func decodeWebPPicture(p *picture, vp8 []byte, h header, hintW, hintH int) error {
-	// The limits were checked on h, which may come from a VP8X chunk:
-	// the frame must be that size before its planes are allocated.
-	fi, err := parseVP8Frame(vp8)
+// decodeWebPPicture decodes a still WebP with header h into p. A lossy
+// picture without alpha goes to planes for planar.go's resampler when
+// the first operation scales it down to hintW×hintH (displayed); shrunk
+// 4x or more both ways, it is decoded at half size (see
+// vp8Options.half), as a JPEG would be. Anything else is decoded to RGBA
+// at full size: lossy with libwebp's upsampling and matrix, its alpha
+// from the ALPH chunk; lossless as it is.
+func decodeWebPPicture(p *picture, l webpLayout, h header, hintW, hintH int) error {
+	p.width, p.height = h.width, h.height
+	if h.orientation >= 5 {
+		p.width, p.height = h.height, h.width
+	}
+	if l.vp8 == nil {
+		if l.vp8l == nil {
+			return corrupt("webp: no image chunk")
+		}
+		// The limits were checked on h, which may come from a VP8X
+		// chunk: the frame must be that size before it is decoded.
+		if w, ht, err := vp8lSize(l.vp8l); err != nil || w != h.width || ht != h.height {
+			return corrupt("webp: VP8L frame size differs from the canvas's")
+		}
+		img, err := decodeVP8L(l.vp8l, nil)
+		if err != nil {
+			return err
+		}
+		p.still = orient(toRGBA(img), h.orientation)
+		return nil
+	}
+	fi, err := parseVP8Frame(l.vp8)
 	if err != nil {
 		return err
 	}
 	if fi.width != h.width || fi.height != h.height {
 		return corrupt("webp: VP8 frame size differs from the canvas's")
 	}
-	planar := hintW > 0 && hintH > 0
+	planar := hintW > 0 && hintH > 0 && l.alph == nil
 	if h.orientation >= 5 {
 		hintW, hintH = hintH, hintW
 	}
 	half := planar && h.width >= vp8HalfShrink*hintW && h.height >= vp8HalfShrink*hintH
-	m, err := decodeVP8(vp8, vp8Options{half: half})
+	m, err := decodeVP8(l.vp8, vp8Options{half: half})
 	if err != nil {
 		return err
 	}
-	p.width, p.height = h.width, h.height
-	if h.orientation >= 5 {
-		p.width, p.height = h.height, h.width
-	}
 	if !planar {
-		p.still = orient(webpPlanesToRGBA(m, nil, 0), h.orientation)
+		var alpha []byte
+		if l.alph != nil {
+			if alpha, err = decodeAlpha(l.alph, h.width, h.height); err != nil {
+				return err
+			}
+		}
+		p.still = orient(webpPlanesToRGBA(m, alpha, h.width), h.orientation)
 		return nil
 	}
 	scale := 1.0
@@ -131,6 +169,68 @@ func decodeWebPPicture(p *picture, vp8 []byte, h header, hintW, hintH int) error
 	w, ht := m.Rect.Dx(), m.Rect.Dy()
 	p.x, p.y = orientSpans(span{0, float64(h.width) / scale}, span{0, float64(h.height) / scale}, w, ht, h.orientation)
 	return nil
+}
+
+// decodeAlpha decodes an ALPH chunk's w×h alpha plane: raw or lossless
+// (a VP8L image stream whose green channel is the alpha), then
+// unfiltered (none, horizontal, vertical, gradient) as libwebp does.
+// The level-reduction flag needs nothing from a decoder.
+func decodeAlpha(data []byte, w, h int) ([]byte, error) {
+	if len(data) < 1 {
+		return nil, corrupt("webp: empty ALPH chunk")
+	}
+	method, filter, pre, rsrv := data[0]&3, data[0]>>2&3, data[0]>>4&3, data[0]>>6
+	if method > 1 || pre > 1 || rsrv != 0 {
+		return nil, corrupt("webp: bad ALPH header")
+	}
+	alpha := make([]byte, w*h)
+	if method == 0 {
+		if len(data)-1 < w*h {
+			return nil, corrupt("webp: truncated alpha")
+		}
+		copy(alpha, data[1:])
+	} else {
+		d := &vp8lDec{r: lsbReader{buf: data[1:]}}
+		pix, err := d.imageStream(w, h)
+		if err != nil {
+			return nil, err
+		}
+		for i, c := range pix {
+			alpha[i] = uint8(c >> 8)
+		}
+	}
+	for y := range h {
+		row := alpha[y*w : y*w+w]
+		var prev []byte
+		if y > 0 {
+			prev = alpha[(y-1)*w : y*w]
+		}
+		switch {
+		case filter == 0:
+		case prev == nil || filter == 1: // horizontal (and the first row of all)
+			pred := uint8(0)
+			if prev != nil {
+				pred = prev[0]
+			}
+			for i := range row {
+				row[i] += pred
+				pred = row[i]
+			}
+		case filter == 2: // vertical
+			for i := range row {
+				row[i] += prev[i]
+			}
+		default: // gradient
+			left, topLeft := prev[0], prev[0]
+			for i := range row {
+				top := prev[i]
+				g := int(left) + int(top) - int(topLeft)
+				row[i] += uint8(min(max(g, 0), 255))
+				left, topLeft = row[i], top
+			}
+		}
+	}
+	return alpha, nil
 }
 
 // webpFullRange moves a VP8 picture's planes from video range to full

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"image"
 	"image/png"
 	"math"
@@ -13,6 +14,7 @@ import (
 	"testing"
 
 	"golang.org/x/image/vp8"
+	"golang.org/x/image/webp"
 )
 
 // dwebpRGBA decodes data with libwebp's dwebp (fancy upsampling, its
@@ -262,25 +264,50 @@ func BenchmarkDecodeVP8(b *testing.B) {
 	}
 }
 
-// FuzzDecodeVP8 decodes arbitrary bytes as a VP8 chunk, and as a WebP
-// file through decode: neither may panic (decodeVP8 runs outside guard
-// here), a frame decodes to the size its header states, and a WebP
-// decodes to the size its header states or fails with a sentinel.
-func FuzzDecodeVP8(f *testing.F) {
+// FuzzDecodeWebP decodes arbitrary bytes as a VP8 chunk, as a VP8L
+// chunk, and as a WebP file through decode: nothing may panic (the
+// decoders run outside guard here), a frame decodes to the size its
+// header states, and a WebP decodes to the size its header states or
+// fails with a sentinel.
+func FuzzDecodeWebP(f *testing.F) {
 	photo := webpTestImage(&testing.T{}, "schwarzy.jpg")
+	translucent := webpTestImage(&testing.T{}, "alpha-arc-colors-2140x1200.png")
 	for _, c := range []struct {
-		w, h, q int
-	}{{1, 1, 90}, {17, 9, 50}, {33, 40, 5}, {48, 16, 100}} {
+		w, h, q  int
+		lossless bool
+		img      *image.RGBA
+	}{
+		{1, 1, 90, false, photo}, {17, 9, 50, false, photo}, {33, 40, 5, false, photo}, {48, 16, 100, false, photo},
+		{13, 7, 80, true, photo}, {21, 19, 60, false, translucent}, {9, 30, 80, true, translucent},
+	} {
+		x, y := 40, 30
+		if c.img == translucent {
+			x, y = 1000, 600
+		}
 		var buf bytes.Buffer
-		if err := encodeWebP(&buf, cropRGBA(photo, 40, 30, c.w, c.h), c.q, false); err != nil {
+		if err := encodeWebP(&buf, cropRGBA(c.img, x, y, c.w, c.h), c.q, c.lossless); err != nil {
 			f.Fatal(err)
 		}
 		f.Add(buf.Bytes())
 	}
+	f.Add(paletteWebP(f, 4))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		chunk := data
 		if l, err := webpLayoutOf(data); err == nil && l.vp8 != nil {
 			chunk = l.vp8
+		}
+		lossless := data
+		if l, err := webpLayoutOf(data); err == nil && l.vp8l != nil {
+			lossless = l.vp8l
+		}
+		if w, h, err := vp8lSize(lossless); err == nil && w*h <= 1<<20 {
+			m, err := decodeVP8L(lossless, nil)
+			if err == nil && (m.Rect.Dx() != w || m.Rect.Dy() != h) {
+				t.Fatalf("decoded %v, header says %dx%d", m.Rect, w, h)
+			}
+			if err != nil && !errors.Is(err, errCorruptImage) {
+				t.Fatalf("decodeVP8L: %v is not errCorruptImage", err)
+			}
 		}
 		if fi, err := parseVP8Frame(chunk); err == nil && fi.width*fi.height <= 1<<20 {
 			m, err := decodeVP8(chunk, vp8Options{})
@@ -448,6 +475,144 @@ func TestVP8HalfShrunk(t *testing.T) {
 			t.Logf("%s: PSNR %.2f dB against dwebp, filtered, with the same operation", tt.name, psnr)
 			if psnr < tt.min {
 				t.Errorf("%s: PSNR %.2f dB, want at least %.0f", tt.name, psnr, tt.min)
+			}
+		})
+	}
+}
+
+// TestVP8LDecodeMatchesXImage decodes lossless WebPs, ours and cwebp's
+// with every effort level and palettes of 2, 4, 16 and 200 colours (the
+// pixel bundlings), with decodeVP8L and golang.org/x/image/webp: the
+// NRGBA pixels must be the same.
+func TestVP8LDecodeMatchesXImage(t *testing.T) {
+	photo := cropRGBA(webpTestImage(t, "schwarzy.jpg"), 3, 5, 203, 101)
+	translucent := cropRGBA(webpTestImage(t, "alpha-arc-colors-2140x1200.png"), 1000, 600, 151, 91)
+	srcs := map[string]*image.RGBA{
+		"photo":       photo,
+		"translucent": translucent,
+		"1x1":         cropRGBA(translucent, 7, 9, 1, 1),
+	}
+	for _, n := range []int{2, 4, 16, 200} {
+		srcs[fmt.Sprintf("palette %d", n)] = paletteImage(n)
+	}
+	files := map[string][]byte{}
+	for name, img := range srcs {
+		var buf bytes.Buffer
+		if err := encodeWebP(&buf, img, 80, true); err != nil {
+			t.Fatal(err)
+		}
+		files["ours "+name] = buf.Bytes()
+	}
+	if _, err := exec.LookPath("cwebp"); err == nil {
+		dir := t.TempDir()
+		for name, img := range srcs {
+			in := filepath.Join(dir, "in.png")
+			var buf bytes.Buffer
+			if err := png.Encode(&buf, img); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(in, buf.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for _, z := range []string{"0", "3", "6", "9"} {
+				out := filepath.Join(dir, "out.webp")
+				if b, err := exec.Command("cwebp", "-quiet", "-lossless", "-exact", "-z", z, in, "-o", out).CombinedOutput(); err != nil {
+					t.Fatalf("cwebp: %v: %s", err, b)
+				}
+				data, err := os.ReadFile(out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				files["cwebp -z "+z+" "+name] = data
+			}
+		}
+	}
+	for name, data := range files {
+		t.Run(name, func(t *testing.T) {
+			l, err := webpLayoutOf(data)
+			if err != nil || l.vp8l == nil {
+				t.Fatalf("no VP8L chunk: %v", err)
+			}
+			got, err := decodeVP8L(l.vp8l, nil)
+			if err != nil {
+				t.Fatalf("decodeVP8L: %v", err)
+			}
+			m, err := webp.Decode(bytes.NewReader(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, ok := m.(*image.NRGBA)
+			if !ok {
+				t.Fatalf("x/image/webp gave %T", m)
+			}
+			if got.Rect != want.Rect {
+				t.Fatalf("size %v, want %v", got.Rect, want.Rect)
+			}
+			for i := 0; i < len(got.Pix); i += 4 {
+				if !bytes.Equal(got.Pix[i:i+4], want.Pix[i:i+4]) {
+					t.Fatalf("pixel %d: %v, want %v", i/4, got.Pix[i:i+4], want.Pix[i:i+4])
+				}
+			}
+		})
+	}
+}
+
+// paletteWebP is a lossless WebP of n colours (a colour indexing
+// transform with bundled pixels).
+func paletteWebP(t testing.TB, n int) []byte {
+	var buf bytes.Buffer
+	if err := encodeWebP(&buf, paletteImage(n), 80, true); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestWebPAlphaCwebpOptions decodes cwebp's lossy pictures with alpha
+// coded every way (raw or lossless, each filter, with level reduction)
+// and compares with dwebp: identical pixels.
+func TestWebPAlphaCwebpOptions(t *testing.T) {
+	if _, err := exec.LookPath("cwebp"); err != nil {
+		skipBackend(t, "cwebp not installed (apt-get install webp)")
+	}
+	translucent := cropRGBA(webpTestImage(t, "alpha-arc-colors-2140x1200.png"), 990, 590, 173, 97)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.png")
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, translucent); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(src, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, opts := range [][]string{
+		{"-alpha_method", "0"},
+		{"-alpha_method", "1", "-alpha_filter", "none"},
+		{"-alpha_method", "1", "-alpha_filter", "fast"},
+		{"-alpha_method", "1", "-alpha_filter", "best"},
+		{"-alpha_method", "0", "-alpha_filter", "best"},
+		{"-alpha_q", "20"},
+		{"-exact", "-q", "30"},
+	} {
+		name := strings.Join(opts, " ")
+		t.Run(name, func(t *testing.T) {
+			out := filepath.Join(dir, "out.webp")
+			args := append(append([]string{"-quiet"}, opts...), src, "-o", out)
+			if b, err := exec.Command("cwebp", args...).CombinedOutput(); err != nil {
+				t.Fatalf("cwebp %s: %v: %s", name, err, b)
+			}
+			data, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l, err := webpLayoutOf(data); err != nil || l.alph == nil {
+				t.Fatalf("no ALPH chunk: %v", err)
+			}
+			p, err := decode(data, decodeLimits{maxPixels: 1 << 20})
+			if err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			if psnr := psnrRGBA(dwebpRGBA(t, data), p.still); !math.IsInf(psnr, 1) {
+				t.Errorf("cwebp %s: PSNR %.2f dB against dwebp, want identical pixels", name, psnr)
 			}
 		})
 	}

@@ -125,20 +125,3 @@ func webpApplyAlpha(d, a []byte) {
 		p[0], p[1], p[2], p[3] = premul(p[0], av), premul(p[1], av), premul(p[2], av), av
 	}
 }
-
-// webpToRGBA is toRGBA for what golang.org/x/image/webp returns: its
-// lossy pictures (*image.YCbCr 4:2:0, *image.NYCbCrA with alpha) are
-// VP8 video range, converted with webpPlanesToRGBA.
-func webpToRGBA(m image.Image) *image.RGBA {
-	switch m := m.(type) {
-	case *image.YCbCr:
-		if m.SubsampleRatio == image.YCbCrSubsampleRatio420 && m.Rect.Min == (image.Point{}) {
-			return webpPlanesToRGBA(m, nil, 0)
-		}
-	case *image.NYCbCrA:
-		if m.SubsampleRatio == image.YCbCrSubsampleRatio420 && m.Rect.Min == (image.Point{}) {
-			return webpPlanesToRGBA(&m.YCbCr, m.A, m.AStride)
-		}
-	}
-	return toRGBA(m)
-}
