@@ -53,6 +53,9 @@ func inspect(data []byte) (h header, noTrailer bool, err error) {
 		}
 		cfg, err := decodeConfig(format, data)
 		h.width, h.height = cfg.Width, cfg.Height
+		if format == "webp" && webpAnimated(data) {
+			h.frames = max(webpFrameCount(data), 1) // for the pixel limit
+		}
 		return err
 	})
 	if err != nil {
@@ -135,6 +138,21 @@ func decodeError(format string, err error) error {
 	}
 	return fmt.Errorf("decode %s: %w: %v", format, errCorruptImage, err)
 }
+
+// animation is a source decoded frame by frame as it is walked: an
+// animated GIF (gif.go) or WebP (webpanim.go).
+type animation interface {
+	// eachCanvas calls fn for every frame in display order with the
+	// composited width×height canvas (the walk's own), the runs of
+	// pixels that changed since the last call and the delay in 1/100 s.
+	eachCanvas(width, height int, fn func(img *image.RGBA, changed []canvasRun, delay int) error) error
+	check() error    // decodes every frame, for the errors
+	frameCount() int // frames
+	loops() int      // as gif.GIF.LoopCount
+}
+
+func (a *gifAnim) frameCount() int { return a.frames }
+func (a *gifAnim) loops() int      { return a.loopCount }
 
 // webpAnimated tells whether a WebP's VP8X header (always its first
 // chunk when present) sets the animation flag: golang.org/x/image/webp
@@ -277,7 +295,7 @@ type picture struct {
 	format        string
 	width, height int         // displayed size, after EXIF orientation
 	still         *image.RGBA // every source except animated GIFs (frames > 1)
-	anim          *gifAnim    // animated GIF, decoded frame by frame when walked
+	anim          animation   // animated GIF or WebP, decoded frame by frame when walked
 	// shrunk is set when decodeScaled decoded still smaller than
 	// width×height, or decoded a JPEG to planes (at any scale) instead of
 	// still: the picture then lies in the part x×y of still, or of the
@@ -335,7 +353,12 @@ func decodeScaled(data []byte, lim decodeLimits, hintW, hintH int, toJPEG bool) 
 	}
 
 	if h.format == "webp" && webpAnimated(data) {
-		return nil, fmt.Errorf("decode webp: %w: animated webp", errUnsupportedFormat)
+		// Decoded frame by frame as eachFrame walks them (webpanim.go).
+		a, err := newWebPAnim(data, h.width, h.height)
+		if err != nil {
+			return nil, fmt.Errorf("decode webp: %w", err)
+		}
+		return &picture{format: "webp", width: h.width, height: h.height, anim: a}, nil
 	}
 
 	p := &picture{format: h.format}
@@ -568,7 +591,7 @@ func sourcePixels(h header) int64 {
 
 func (p *picture) frameCount() int {
 	if p.anim != nil {
-		return p.anim.frames
+		return p.anim.frameCount()
 	}
 	return 1
 }
@@ -577,7 +600,7 @@ func (p *picture) frameCount() int {
 // plays once, n plays n+1 times); it is 0 for stills.
 func (p *picture) loopCount() int {
 	if p.anim != nil {
-		return p.anim.loopCount
+		return p.anim.loops()
 	}
 	return 0
 }

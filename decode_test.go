@@ -138,8 +138,8 @@ func withWebPEXIF(simple []byte, w, h int, tiff []byte) []byte {
 // animatedWebP is the start of an animated WebP: VP8X with the animation
 // flag, ANIM, and one ANMF chunk holding a lossless frame.
 func animatedWebP() []byte {
-	vp8x := []byte{1 << 1, 0, 0, 0, 3, 0, 0, 2, 0, 0} // 4x3
-	anmf := append(make([]byte, 16), patLosslessWebP[12:]...)
+	vp8x := []byte{1 << 1, 0, 0, 0, 3, 0, 0, 2, 0, 0}                                                 // 4x3
+	anmf := append([]byte{0, 0, 0, 0, 0, 0, 3, 0, 0, 2, 0, 0, 100, 0, 0, 0}, patLosslessWebP[12:]...) // 4x3 at (0, 0), 100 ms
 	b := []byte("RIFF\x00\x00\x00\x00WEBP")
 	b = append(b, webpChunk("VP8X", vp8x)...)
 	b = append(b, webpChunk("ANIM", make([]byte, 6))...)
@@ -298,7 +298,7 @@ func TestReadHeader(t *testing.T) {
 		{"tiny lossy webp", tinyLossyWebP, header{"webp", 1, 1, 1, 1}},
 		{"lossless webp", patLosslessWebP, header{"webp", 4, 3, 1, 1}},
 		{"lossy webp with alpha", patLossyAlphaWebP, header{"webp", 4, 3, 1, 1}},
-		{"animated webp (decode refuses it)", animatedWebP(), header{"webp", 4, 3, 1, 1}},
+		{"animated webp", animatedWebP(), header{"webp", 4, 3, 1, 1}},
 		{"webp with EXIF chunk", withWebPEXIF(patLosslessWebP, 4, 3, tiff6), header{"webp", 4, 3, 1, 6}},
 		{"png with eXIf chunk", withPNGEXIF(encodePNG(t, letterImage("abc/def")), tiff6), header{"png", 3, 2, 1, 6}},
 		{"bmp", encodeBMP(t, letterImage("abcde/fghij/klmno")), header{"bmp", 5, 3, 1, 1}},
@@ -460,7 +460,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"gif with invalid LZW data", rawGIF(4, 4, 2, 4, 4, []byte{0xff, 0xff, 0xff}), errCorruptImage},
 		{"webp cut in half", webpData[:len(webpData)/2], errCorruptImage},
 		{"bmp cut in half", encodeBMP(t, letterImage("abc/def"))[:40], errCorruptImage},
-		{"animated webp", animatedWebP(), errUnsupportedFormat},
+		{"animated webp, frame outside the canvas", append(animatedWebP()[:len(animatedWebP())-len(patLosslessWebP)+12-16], append([]byte{1, 0, 0, 0, 0, 0, 3, 0, 0, 2, 0, 0, 100, 0, 0, 0}, patLosslessWebP[12:]...)...), errCorruptImage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -617,3 +617,103 @@ func TestWebPAlphaCwebpOptions(t *testing.T) {
 		})
 	}
 }
+
+// TestAnimatedWebPSource decodes animated WebPs frame by frame: gif2webp's
+// lossless conversions of the test GIFs (sub-rectangles, blended or not,
+// disposed or not) must give the GIF's own composited frames exactly,
+// with its delays and loop count; our encoder's animations the frames
+// it was given.
+func TestAnimatedWebPSource(t *testing.T) {
+	if _, err := exec.LookPath("gif2webp"); err != nil {
+		skipBackend(t, "gif2webp not installed (apt-get install webp)")
+	}
+	dir := t.TempDir()
+	for _, name := range []string{"giphy.gif"} {
+		t.Run(name, func(t *testing.T) {
+			gifData := readTestdata(t, name)
+			in, out := filepath.Join(dir, "in.gif"), filepath.Join(dir, "out.webp")
+			if err := os.WriteFile(in, gifData, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if b, err := exec.Command("gif2webp", "-quiet", in, "-o", out).CombinedOutput(); err != nil {
+				t.Fatalf("gif2webp: %v: %s", err, b)
+			}
+			data, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lim := decodeLimits{maxPixels: 1 << 26}
+			gp, err := decode(gifData, lim)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wp, err := decode(data, lim)
+			if err != nil {
+				t.Fatalf("decode the WebP: %v", err)
+			}
+			if wp.frameCount() != gp.frameCount() || wp.loopCount() != gp.loopCount() {
+				t.Errorf("%d frames, loop %d; want %d, %d", wp.frameCount(), wp.loopCount(), gp.frameCount(), gp.loopCount())
+			}
+			var want []*image.RGBA
+			var delays []int
+			if err := gp.eachFrame(func(img *image.RGBA, d int) error {
+				want, delays = append(want, img), append(delays, d)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			i := 0
+			if err := wp.eachFrame(func(img *image.RGBA, d int) error {
+				if i >= len(want) {
+					return fmt.Errorf("more frames than the GIF's %d", len(want))
+				}
+				if img.Rect != want[i].Rect || !bytes.Equal(img.Pix, want[i].Pix) {
+					t.Errorf("frame %d differs from the GIF's (PSNR %.2f dB)", i, psnrRGBA(want[i], img))
+				}
+				// gif2webp turns a delay of 0 into 100 ms.
+				if d != delays[i] && !(delays[i] == 0 && d == 10) {
+					t.Errorf("frame %d: delay %d, want %d", i, d, delays[i])
+				}
+				i++
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if i != len(want) {
+				t.Errorf("%d frames walked, want %d", i, len(want))
+			}
+		})
+	}
+	t.Run("ours", func(t *testing.T) {
+		photo := cropRGBA(webpTestImage(t, "schwarzy.jpg"), 0, 0, 64, 48)
+		translucent := cropRGBA(webpTestImage(t, "alpha-arc-colors-2140x1200.png"), 1000, 600, 64, 48)
+		frames := []*image.RGBA{photo, translucent, photo}
+		for _, lossless := range []bool{false, true} {
+			var buf bytes.Buffer
+			if err := encodeAnimatedWebP(&buf, frames, []int{5, 7, 9}, 3, 90, lossless); err != nil {
+				t.Fatal(err)
+			}
+			p, err := decode(buf.Bytes(), decodeLimits{maxPixels: 1 << 20})
+			if err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			if p.frameCount() != 3 || p.loopCount() != 3 {
+				t.Errorf("lossless=%v: %d frames, loop %d; want 3, 3", lossless, p.frameCount(), p.loopCount())
+			}
+			i := 0
+			if err := p.eachFrame(func(img *image.RGBA, d int) error {
+				psnr := psnrRGBA(frames[i], img)
+				if lossless && !math.IsInf(psnr, 1) || psnr < 30 {
+					t.Errorf("lossless=%v frame %d: PSNR %.2f dB against the frame encoded", lossless, i, psnr)
+				}
+				if want := []int{5, 7, 9}[i]; d != want {
+					t.Errorf("frame %d: delay %d, want %d", i, d, want)
+				}
+				i++
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
