@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"image"
@@ -355,6 +356,15 @@ func TestWebPSourceOps(t *testing.T) {
 		{"lossy alpha odd", "op=resize&w=61"},
 		{"alpha-arc", "op=thumbnail&w=200&h=150"},
 		{"lossless alpha", "op=resize&w=50"},
+		{"seeding exif 6", "op=resize&w=200"},
+		{"seeding exif 6", "op=thumbnail&w=100&h=150"},
+		{"seeding exif 3", "op=fit&w=300&h=300"},
+	}
+	// The seeding picture with an EXIF orientation: turned upright before
+	// the operation, on the planar path too.
+	seeding := srcs["seeding"]
+	for _, o := range []int{3, 6} {
+		srcs[fmt.Sprintf("seeding exif %d", o)] = withWebPEXIF(seeding, 1920, 1080, orientationTIFF(binary.LittleEndian, uint16(o)))
 	}
 	// Minimum PSNR by output format: lossless formats carry only the
 	// planar path's own rounding; the lossy ones code slightly different
@@ -362,7 +372,10 @@ func TestWebPSourceOps(t *testing.T) {
 	minPSNR := map[string]float64{"png": 45, "bmp": 45, "jpeg": 38, "webp": 38, "gif": 28}
 	for _, tt := range tests {
 		data := srcs[tt.src]
-		ref := dwebpRGBA(t, data)
+		ref := dwebpRGBA(t, data) // dwebp ignores EXIF
+		if h, err := readHeader(data); err == nil && h.orientation > 1 {
+			ref = orient(ref, h.orientation)
+		}
 		for _, format := range []string{"jpeg", "png", "gif", "bmp", "webp"} {
 			name := tt.src + " " + tt.query + " " + format
 			t.Run(name, func(t *testing.T) {
@@ -681,6 +694,26 @@ func TestAnimatedWebPSource(t *testing.T) {
 			}
 			if i != len(want) {
 				t.Errorf("%d frames walked, want %d", i, len(want))
+			}
+			// Resized into each output format: every frame for the
+			// animated ones, the first for the others.
+			for _, format := range []string{"gif", "webp", "png", "jpeg", "bmp"} {
+				r := parseTestRequest(t, "path=x&op=resize&w=100&fmt="+format)
+				res, err := transform(data, r, testEngine, nil)
+				if err != nil {
+					t.Fatalf("%s: transform: %v", format, err)
+				}
+				p, err := decode(res.data, lim)
+				if err != nil {
+					t.Fatalf("%s: decode the output: %v", format, err)
+				}
+				frames := 1
+				if format == "gif" || format == "webp" {
+					frames = len(want)
+				}
+				if p.width != 100 || p.height != 75 || p.frameCount() != frames {
+					t.Errorf("%s: %dx%d, %d frames; want 100x75, %d", format, p.width, p.height, p.frameCount(), frames)
+				}
 			}
 		})
 	}
