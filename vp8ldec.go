@@ -544,23 +544,22 @@ func undoTransform(t *vp8lTransform, pix []uint32, w, h int) []uint32 {
 		tw := subSize(xs, t.bits)
 		for y := range h {
 			row := pix[y*xs : y*xs+xs]
-			for x := range row {
-				var pred uint32
-				switch {
-				case y == 0 && x == 0:
-					pred = 0xff000000
-				case y == 0:
-					pred = row[x-1]
-				case x == 0:
-					pred = pix[(y-1)*xs]
-				default:
-					mode := int(t.data[(y>>t.bits)*tw+(x>>t.bits)]>>8) & 15
-					if mode >= 14 {
-						mode = 0
-					}
-					pred = vp8lPrediction(pix, xs, mode, x, y)
+			if y == 0 {
+				row[0] = addPixels(row[0], 0xff000000)
+				for x := 1; x < xs; x++ {
+					row[x] = addPixels(row[x], row[x-1])
 				}
-				row[x] = addPixels(row[x], pred)
+				continue
+			}
+			// up ends with the current row's first pixel: the top-right
+			// of the last pixel, as the format has it.
+			up := pix[(y-1)*xs : y*xs+1]
+			row[0] = addPixels(row[0], up[0])
+			modes := t.data[(y>>t.bits)*tw:]
+			for x := 1; x < xs; {
+				end := min((x>>t.bits+1)<<t.bits, xs)
+				predictRun(int(modes[x>>t.bits]>>8&15), row, up, x, end)
+				x = end
 			}
 		}
 	case 1: // colour
@@ -606,4 +605,76 @@ func undoTransform(t *vp8lTransform, pix []uint32, w, h int) []uint32 {
 		return out
 	}
 	return pix
+}
+
+// predictRun undoes predictor mode on pixels x..end-1 of row (not the
+// first of a row, nor of the first row), up being the row above with
+// one more pixel.
+func predictRun(mode int, row, up []uint32, x, end int) {
+	row = row[:end]
+	up = up[:end+1]
+	switch mode {
+	case 1:
+		for i := x; i < end; i++ {
+			row[i] = addPixels(row[i], row[i-1])
+		}
+	case 2:
+		for i := x; i < end; i++ {
+			row[i] = addPixels(row[i], up[i])
+		}
+	case 3:
+		for i := x; i < end; i++ {
+			row[i] = addPixels(row[i], up[i+1])
+		}
+	case 4:
+		for i := x; i < end; i++ {
+			row[i] = addPixels(row[i], up[i-1])
+		}
+	case 11:
+		for i := x; i < end; i++ {
+			row[i] = addPixels(row[i], selectPixel(row[i-1], up[i], up[i-1]))
+		}
+	default:
+		for i := x; i < end; i++ {
+			L, T, TL, TR := row[i-1], up[i], up[i-1], up[i+1]
+			var pred uint32
+			switch mode {
+			case 5:
+				pred = average2(average2(L, TR), T)
+			case 6:
+				pred = average2(L, TL)
+			case 7:
+				pred = average2(L, T)
+			case 8:
+				pred = average2(TL, T)
+			case 9:
+				pred = average2(T, TR)
+			case 10:
+				pred = average2(average2(L, TL), average2(T, TR))
+			case 12:
+				pred = clampAddSubtractFull(L, T, TL)
+			case 13:
+				pred = clampAddSubtractHalf(average2(L, T), TL)
+			default: // 0, and 14 and 15 as libwebp reads them
+				pred = 0xff000000
+			}
+			row[i] = addPixels(row[i], pred)
+		}
+	}
+}
+
+// selectPixel is the select predictor: L or T, whichever is nearer, in
+// Manhattan distance over the channels, to the estimate L + T − TL.
+func selectPixel(L, T, TL uint32) uint32 {
+	d := func(a, b uint32, s uint) int32 {
+		v := int32(a>>s&0xff) - int32(b>>s&0xff)
+		m := v >> 31
+		return (v ^ m) - m
+	}
+	pL := d(T, TL, 0) + d(T, TL, 8) + d(T, TL, 16) + d(T, TL, 24)
+	pT := d(L, TL, 0) + d(L, TL, 8) + d(L, TL, 16) + d(L, TL, 24)
+	if pL < pT {
+		return L
+	}
+	return T
 }
