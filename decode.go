@@ -155,8 +155,8 @@ func (a *gifAnim) frameCount() int { return a.frames }
 func (a *gifAnim) loops() int      { return a.loopCount }
 
 // webpAnimated tells whether a WebP's VP8X header (always its first
-// chunk when present) sets the animation flag: golang.org/x/image/webp
-// reads no animation, and would call the file invalid.
+// chunk when present) sets the animation flag: such a WebP is decoded
+// frame by frame (webpanim.go).
 func webpAnimated(data []byte) bool {
 	return len(data) >= 21 && string(data[12:16]) == "VP8X" && data[20]&(1<<1) != 0
 }

@@ -42,10 +42,6 @@ func (s *server) handleUpload(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("upload %s: %w", name, err))
 		return
 	}
-	if h.format == "webp" && webpAnimated(data) {
-		s.fail(w, r, fmt.Errorf("upload %s: %w: animated webp", name, errUnsupportedFormat))
-		return
-	}
 	if err := s.checkSourceHeader(h); err != nil {
 		s.fail(w, r, fmt.Errorf("upload %s: %w", name, err))
 		return

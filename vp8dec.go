@@ -17,7 +17,8 @@ import (
 // reads unfiltered pixels: the bottom row of each macroblock row is kept
 // aside before the filter runs. The planes are the only large
 // allocation: 1.5 bytes a pixel (24 MiB for 4096x4096), against 4 for
-// RGBA plus golang.org/x/image/webp's own planes before.
+// RGBA plus golang.org/x/image/webp's own planes before (a quarter of
+// that again with vp8Options.half).
 //
 // Hostile input: every partition is bounded by the chunk; reading past
 // the end of one sets eof, which fails the macroblock row (as libwebp

@@ -8,22 +8,24 @@ import (
 
 // Reading WebP sources with our own decoders.
 //
-// webpLayoutOf walks the RIFF container. A lossy picture without alpha
-// (the simple format, or VP8X with neither ALPH nor animation) is
-// decoded by decodeVP8 to its 4:2:0 planes; what the picture becomes
-// then depends on the first operation (decodeWebPPicture):
-//   - when it scales the picture down, the planes go to planar.go's
-//     resampler, as a JPEG's do: luma and chroma are filtered each at
-//     its own resolution and converted to RGB only at the output size,
-//     or not at all when the output is a JPEG (4:2:0 straight to the
-//     encoder). That beats converting the full-size picture to RGBA and
-//     streaming it through stream.go's RGBA resampler: the conversion
-//     and the RGBA filtering (4 channels a pixel instead of 1.5) are
-//     most of the time after the VP8 decode itself;
+// webpLayoutOf walks the RIFF container. A still picture is decoded by
+// decodeVP8 (lossy: VP8, RFC 6386), with its ALPH alpha, or by
+// decodeVP8L (lossless); an animation frame by frame (webpanim.go). What
+// a lossy picture without alpha becomes depends on the first operation
+// (decodeWebPPicture):
+//   - when it scales the picture down, the 4:2:0 planes go to
+//     planar.go's resampler, as a JPEG's do: luma and chroma are
+//     filtered each at its own resolution and converted to RGB only at
+//     the output size, or not at all when the output is a JPEG (4:2:0
+//     straight to the encoder). That beats converting the full-size
+//     picture to RGBA and streaming it through stream.go's RGBA row
+//     resampler: the conversion and the RGBA filtering (4 channels a
+//     pixel instead of 1.5) were most of the time after the VP8 decode
+//     itself, and the planes take 1.5 bytes a pixel (0.375 at half
+//     size), less than the RGBA rows would have cost in full;
 //   - otherwise the planes are converted to RGBA at full size with
 //     libwebp's upsampling and matrix (webpyuv.go).
-// The other layouts (alpha, lossless, animation) still go through
-// golang.org/x/image/webp, with the colour conversion of webpyuv.go.
+// Pictures with alpha and lossless ones are decoded to RGBA at full size.
 
 // vp8HalfShrink is the least shrink, both ways, at which a VP8 picture
 // is decoded at half size (vp8Options.half): the resample is then left

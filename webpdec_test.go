@@ -8,6 +8,7 @@ import (
 	"image"
 	"image/png"
 	"math"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -749,4 +750,40 @@ func TestAnimatedWebPSource(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestAnimatedWebPThroughHTTP uploads an animated WebP (refused with
+// 415 before) and displays it resized to GIF and to WebP: every frame
+// is kept.
+func TestAnimatedWebPThroughHTTP(t *testing.T) {
+	e := newTestEnv(t, func(c *config) { c.Options.EnableUpload = true })
+	photo := cropRGBA(webpTestImage(t, "schwarzy.jpg"), 0, 0, 64, 48)
+	translucent := cropRGBA(webpTestImage(t, "alpha-arc-colors-2140x1200.png"), 1000, 600, 64, 48)
+	var buf bytes.Buffer
+	if err := encodeAnimatedWebP(&buf, []*image.RGBA{photo, translucent, photo}, []int{5, 7, 9}, 0, 80, false); err != nil {
+		t.Fatal(err)
+	}
+	resp := uploadRequest(t, e, "data", "anim.webp", buf.Bytes())
+	if body := readBody(t, resp); resp.StatusCode != http.StatusOK {
+		t.Fatalf("upload = %d %s, want 200", resp.StatusCode, body)
+	}
+	for _, tt := range []struct{ format, mime string }{{"gif", "image/gif"}, {"webp", "image/webp"}} {
+		t.Run(tt.format, func(t *testing.T) {
+			resp := e.get(t, "/display?path=anim.webp&op=resize&w=32&fmt="+tt.format)
+			body := readBody(t, resp)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("display = %d %s", resp.StatusCode, body)
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != tt.mime {
+				t.Errorf("Content-Type %q, want %q", ct, tt.mime)
+			}
+			p, err := decode(body, decodeLimits{maxPixels: 1 << 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.width != 32 || p.height != 24 || p.frameCount() != 3 {
+				t.Errorf("%dx%d, %d frames; want 32x24, 3", p.width, p.height, p.frameCount())
+			}
+		})
+	}
 }
