@@ -143,47 +143,72 @@ func TestVP8DecodeMatchesXImage(t *testing.T) {
 		if l.vp8 == nil {
 			continue
 		}
-		t.Run(name, func(t *testing.T) {
-			got, err := decodeVP8(l.vp8, vp8Options{})
-			if err != nil {
-				t.Fatalf("decodeVP8: %v", err)
-			}
-			dec := vp8.NewDecoder()
-			dec.Init(bytes.NewReader(l.vp8), len(l.vp8))
-			if _, err := dec.DecodeFrameHeader(); err != nil {
-				t.Fatal(err)
-			}
-			want, err := dec.DecodeFrame()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got.Rect != want.Rect {
-				t.Fatalf("size %v, want %v", got.Rect, want.Rect)
-			}
-			w, h := want.Rect.Dx(), want.Rect.Dy()
-			planes := []struct {
-				name   string
-				a, b   []byte
-				sa, sb int
-				pw, ph int
-			}{
-				{"Y", got.Y, want.Y, got.YStride, want.YStride, w, h},
-				{"Cb", got.Cb, want.Cb, got.CStride, want.CStride, (w + 1) / 2, (h + 1) / 2},
-				{"Cr", got.Cr, want.Cr, got.CStride, want.CStride, (w + 1) / 2, (h + 1) / 2},
-			}
-			for _, p := range planes {
-				for y := range p.ph {
-					ra, rb := p.a[y*p.sa:y*p.sa+p.pw], p.b[y*p.sb:y*p.sb+p.pw]
-					if !bytes.Equal(ra, rb) {
-						x := 0
-						for ra[x] == rb[x] {
-							x++
-						}
-						t.Fatalf("%s plane differs first at (%d, %d): %d, want %d", p.name, x, y, ra[x], rb[x])
-					}
+		t.Run(name, func(t *testing.T) { vp8MatchesXImage(t, l.vp8) })
+	}
+}
+
+// TestVP8DecodeEightPartitions decodes a frame whose tokens are split
+// over eight partitions (our encoder does that for large frames; a low
+// limit forces it here).
+func TestVP8DecodeEightPartitions(t *testing.T) {
+	e := newVP8Encoder(cropRGBA(webpTestImage(t, "schwarzy.jpg"), 0, 0, 200, 150), 80)
+	e.tokenLimit = 100
+	vp8, err := e.run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &vp8Dec{first: newBoolDec(vp8[10:])}
+	if err := d.parseHeader(vp8[10+int(binary.LittleEndian.Uint32(append(vp8[:3:3], 0))>>5):]); err != nil {
+		t.Fatal(err)
+	}
+	if d.nparts != 8 {
+		t.Fatalf("%d partitions, want 8", d.nparts)
+	}
+	vp8MatchesXImage(t, vp8)
+}
+
+// vp8MatchesXImage decodes a VP8 chunk with decodeVP8 and with
+// golang.org/x/image/vp8 and checks that the planes are the same bytes.
+func vp8MatchesXImage(t *testing.T, chunk []byte) {
+	t.Helper()
+	got, err := decodeVP8(chunk, vp8Options{})
+	if err != nil {
+		t.Fatalf("decodeVP8: %v", err)
+	}
+	dec := vp8.NewDecoder()
+	dec.Init(bytes.NewReader(chunk), len(chunk))
+	if _, err := dec.DecodeFrameHeader(); err != nil {
+		t.Fatal(err)
+	}
+	want, err := dec.DecodeFrame()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Rect != want.Rect {
+		t.Fatalf("size %v, want %v", got.Rect, want.Rect)
+	}
+	w, h := want.Rect.Dx(), want.Rect.Dy()
+	planes := []struct {
+		name   string
+		a, b   []byte
+		sa, sb int
+		pw, ph int
+	}{
+		{"Y", got.Y, want.Y, got.YStride, want.YStride, w, h},
+		{"Cb", got.Cb, want.Cb, got.CStride, want.CStride, (w + 1) / 2, (h + 1) / 2},
+		{"Cr", got.Cr, want.Cr, got.CStride, want.CStride, (w + 1) / 2, (h + 1) / 2},
+	}
+	for _, p := range planes {
+		for y := range p.ph {
+			ra, rb := p.a[y*p.sa:y*p.sa+p.pw], p.b[y*p.sb:y*p.sb+p.pw]
+			if !bytes.Equal(ra, rb) {
+				x := 0
+				for ra[x] == rb[x] {
+					x++
 				}
+				t.Fatalf("%s plane differs first at (%d, %d): %d, want %d", p.name, x, y, ra[x], rb[x])
 			}
-		})
+		}
 	}
 }
 
