@@ -47,24 +47,21 @@ func webpClip8(v int32) uint8 {
 // and bottom edges). Pixel 2x−1 and 2x take 9/16 of their nearest chroma
 // sample (nu[x−1] and nu[x]), 3/16 of each of the two next and 1/16 of
 // the farthest, with libwebp's two-step rounding; the first pixel, and
-// the last of an even row, blend only vertically.
-func webpFancyRow(dst, y, nu, nv, fu, fv []byte, w int) {
+// the last of an even row, blend only vertically. uv is scratch of w
+// words: the row's chroma is upsampled into it first (u in the low
+// half), then converted with the luma in one tight loop.
+func webpFancyRow(dst, y, nu, nv, fu, fv []byte, w int, uv []uint32) {
 	if w <= 0 {
 		return
 	}
 	dst = dst[:4*w]
 	y = y[:w]
+	uv = uv[:w]
 	cw := (w + 1) / 2
 	nu, nv, fu, fv = nu[:cw], nv[:cw], fu[:cw], fv[:cw]
-	put := func(i int, uv uint32) {
-		yy, u, v := int32(y[i]), int32(uv&0xff), int32(uv>>16)
-		p := dst[4*i : 4*i+4 : 4*i+4]
-		p[0], p[1], p[2], p[3] = webpYUVToR(yy, v), webpYUVToG(yy, u, v), webpYUVToB(yy, u), 0xff
-	}
-	// Both chroma components ride in one word, u in the low half.
 	tl := uint32(nu[0]) | uint32(nv[0])<<16 // near row, column x−1
 	l := uint32(fu[0]) | uint32(fv[0])<<16  // far row, column x−1
-	put(0, (3*tl+l+0x00020002)>>2)
+	uv[0] = (3*tl + l + 0x00020002) >> 2 & 0x00ff00ff
 	last := (w - 1) >> 1
 	for x := 1; x <= last; x++ {
 		t := uint32(nu[x]) | uint32(nv[x])<<16
@@ -72,12 +69,17 @@ func webpFancyRow(dst, y, nu, nv, fu, fv []byte, w int) {
 		avg := tl + t + l + c + 0x00080008
 		d12 := (avg + 2*(t+l)) >> 3
 		d03 := (avg + 2*(tl+c)) >> 3
-		put(2*x-1, ((d12+tl)>>1)&0x00ff00ff)
-		put(2*x, ((d03+t)>>1)&0x00ff00ff)
+		uv[2*x-1] = (d12 + tl) >> 1 & 0x00ff00ff
+		uv[2*x] = (d03 + t) >> 1 & 0x00ff00ff
 		tl, l = t, c
 	}
 	if w&1 == 0 {
-		put(w-1, (3*tl+l+0x00020002)>>2)
+		uv[w-1] = (3*tl + l + 0x00020002) >> 2 & 0x00ff00ff
+	}
+	for i, c := range uv {
+		yy, u, v := int32(y[i]), int32(c&0xff), int32(c>>16)
+		p := dst[4*i : 4*i+4 : 4*i+4]
+		p[0], p[1], p[2], p[3] = webpYUVToR(yy, v), webpYUVToG(yy, u, v), webpYUVToB(yy, u), 0xff
 	}
 }
 
@@ -101,11 +103,12 @@ func webpChromaRows(y, h int) (near, far int) {
 func webpPlanesToRGBA(m *image.YCbCr, alpha []byte, astride int) *image.RGBA {
 	w, h := m.Rect.Dx(), m.Rect.Dy()
 	dst := image.NewRGBA(image.Rect(0, 0, w, h))
+	uv := make([]uint32, w)
 	for y := range h {
 		near, far := webpChromaRows(y, h)
 		d := dst.Pix[y*dst.Stride : y*dst.Stride+4*w]
 		yo, no, fo := y*m.YStride, near*m.CStride, far*m.CStride
-		webpFancyRow(d, m.Y[yo:], m.Cb[no:], m.Cr[no:], m.Cb[fo:], m.Cr[fo:], w)
+		webpFancyRow(d, m.Y[yo:], m.Cb[no:], m.Cr[no:], m.Cb[fo:], m.Cr[fo:], w, uv)
 		if alpha != nil {
 			webpApplyAlpha(d, alpha[y*astride:y*astride+w])
 		}
