@@ -135,11 +135,16 @@ func withWebPEXIF(simple []byte, w, h int, tiff []byte) []byte {
 	return b
 }
 
-// animatedWebP is the start of an animated WebP: VP8X with the animation
-// flag, ANIM, and one ANMF chunk holding a lossless frame.
-func animatedWebP() []byte {
-	vp8x := []byte{1 << 1, 0, 0, 0, 3, 0, 0, 2, 0, 0}                                                 // 4x3
-	anmf := append([]byte{0, 0, 0, 0, 0, 0, 3, 0, 0, 2, 0, 0, 100, 0, 0, 0}, patLosslessWebP[12:]...) // 4x3 at (0, 0), 100 ms
+// animatedWebP is an animated WebP: VP8X with the animation flag, ANIM,
+// and one ANMF chunk holding a 4x3 lossless frame.
+func animatedWebP() []byte { return animatedWebPAt(0) }
+
+// animatedWebPAt is animatedWebP with its frame at (2x, 0) on the 4x3
+// canvas: outside it when x > 0.
+func animatedWebPAt(x byte) []byte {
+	vp8x := []byte{1 << 1, 0, 0, 0, 3, 0, 0, 2, 0, 0} // 4x3
+	// At (2x, 0), 4x3, 100 ms.
+	anmf := append([]byte{x, 0, 0, 0, 0, 0, 3, 0, 0, 2, 0, 0, 100, 0, 0, 0}, patLosslessWebP[12:]...)
 	b := []byte("RIFF\x00\x00\x00\x00WEBP")
 	b = append(b, webpChunk("VP8X", vp8x)...)
 	b = append(b, webpChunk("ANIM", make([]byte, 6))...)
@@ -460,7 +465,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"gif with invalid LZW data", rawGIF(4, 4, 2, 4, 4, []byte{0xff, 0xff, 0xff}), errCorruptImage},
 		{"webp cut in half", webpData[:len(webpData)/2], errCorruptImage},
 		{"bmp cut in half", encodeBMP(t, letterImage("abc/def"))[:40], errCorruptImage},
-		{"animated webp, frame outside the canvas", append(animatedWebP()[:len(animatedWebP())-len(patLosslessWebP)+12-16], append([]byte{1, 0, 0, 0, 0, 0, 3, 0, 0, 2, 0, 0, 100, 0, 0, 0}, patLosslessWebP[12:]...)...), errCorruptImage},
+		{"animated webp, frame outside the canvas", animatedWebPAt(1), errCorruptImage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

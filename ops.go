@@ -57,7 +57,7 @@ func transform(src []byte, r *request, eo engineOptions, images func(path string
 		}
 		return result{data: src, format: h.format}, nil
 	}
-	hintW, hintH := shrinkHint(src, r.ops) // non-zero for a JPEG source only
+	hintW, hintH := shrinkHint(src, r.ops) // non-zero for a JPEG or WebP source only
 	toJPEG := hintW > 0 && straightToJPEG(outputFormat(r.format, eo, "jpeg"), r.ops)
 	pic, err := decodeFirstOp(src, eo, r.ops, hintW, hintH, toJPEG)
 	if err != nil {
@@ -180,7 +180,7 @@ func straightToJPEG(format string, ops []operation) bool {
 	return format == "jpeg" && len(ops) > 0 && ops[0].scaling().name != "pad" && onlyNoop(ops[1:])
 }
 
-// shrinkHint is the size to which the first of ops scales a JPEG src
+// shrinkHint is the size to which the first of ops scales a JPEG or WebP src
 // down (its crop's cover size for a thumbnail), or 0×0 when it does not
 // scale it down: decodeScaled may then decode the source smaller, and
 // keep it in planes, for applyShrunk to finish the operation.
