@@ -191,6 +191,22 @@ type vp8lDec struct {
 
 // decodeVP8L decodes a VP8L chunk to NRGBA.
 func decodeVP8L(data []byte, check func() error) (*image.NRGBA, error) {
+	pix, err := decodeVP8LPixels(data, check)
+	if err != nil {
+		return nil, err
+	}
+	w, h, _ := vp8lSize(data)
+	img := image.NewNRGBA(image.Rect(0, 0, w, h))
+	for i, c := range pix {
+		p := img.Pix[4*i : 4*i+4 : 4*i+4]
+		p[0], p[1], p[2], p[3] = uint8(c>>16), uint8(c>>8), uint8(c), uint8(c>>24)
+	}
+	return img, nil
+}
+
+// decodeVP8LPixels decodes a VP8L chunk to its ARGB pixels, row after
+// row.
+func decodeVP8LPixels(data []byte, check func() error) ([]uint32, error) {
 	if len(data) < 5 || data[0] != 0x2f {
 		return nil, corrupt("webp lossless: bad signature")
 	}
@@ -201,16 +217,7 @@ func decodeVP8L(data []byte, check func() error) (*image.NRGBA, error) {
 	if d.r.read(3) != 0 {
 		return nil, corrupt("webp lossless: bad version")
 	}
-	pix, err := d.imageStream(w, h)
-	if err != nil {
-		return nil, err
-	}
-	img := image.NewNRGBA(image.Rect(0, 0, w, h))
-	for i, c := range pix {
-		p := img.Pix[4*i : 4*i+4 : 4*i+4]
-		p[0], p[1], p[2], p[3] = uint8(c>>16), uint8(c>>8), uint8(c), uint8(c>>24)
-	}
-	return img, nil
+	return d.imageStream(w, h)
 }
 
 // vp8lSize reads a VP8L chunk's picture size.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/binary"
+	"fmt"
 	"image"
 	"math"
 )
@@ -274,4 +275,106 @@ func webpPlanes(m *image.YCbCr) *jpegDecoder {
 	d.comp[1] = jpegComponent{h: 1, v: 1, rx: 2, ry: 2, bs: 8, plane: m.Cb, stride: m.CStride, vw: cw, vh: ch}
 	d.comp[2] = jpegComponent{h: 1, v: 1, rx: 2, ry: 2, bs: 8, plane: m.Cr, stride: m.CStride, vw: cw, vh: ch}
 	return d
+}
+
+// decodeWebPScaled is decodeFirstOp's streaming path for the still WebPs
+// that have alpha or are lossless (the others take the planar path):
+// when the first operation scales, their rows are converted one at a
+// time and pushed into stream.go's rowResampler, as a PNG's are, so the
+// full-size RGBA image is never made. It returns nil, nil when it does
+// not apply, leaving the errors to decodeScaled.
+func decodeWebPScaled(src []byte, eo engineOptions, ops []operation) (*picture, error) {
+	if len(ops) == 0 || sniff(src) != "webp" {
+		return nil, nil
+	}
+	l, err := webpLayoutOf(src)
+	if err != nil || l.animated || l.vp8l == nil && (l.vp8 == nil || l.alph == nil) {
+		return nil, nil
+	}
+	h, err := readHeader(src)
+	if err != nil || h.orientation != 1 {
+		return nil, nil
+	}
+	if n := sourcePixels(h); eo.decode.maxPixels > 0 && n > eo.decode.maxPixels {
+		return nil, nil
+	}
+	plan, ok, err := planScale(ops[0], h.width, h.height, eo.maxOutputPixels)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ops[0].name, err)
+	}
+	if !ok {
+		return nil, nil
+	}
+	var img *image.RGBA
+	err = guard("webp", func() error {
+		var err error
+		img, err = decodeWebPRows(l, h, plan)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	img = plan.finish(img)
+	return &picture{format: "webp", width: img.Rect.Dx(), height: img.Rect.Dy(), still: img, applied: true}, nil
+}
+
+// decodeWebPRows decodes a lossless WebP, or a lossy one with alpha, and
+// resamples it by plan, a row at a time.
+func decodeWebPRows(l webpLayout, h header, plan scalePlan) (*image.RGBA, error) {
+	w := h.width
+	rs := newRowResampler(w, plan)
+	straight := rs.takeNRGBA() // rows may go unpremultiplied
+	if l.vp8 == nil {
+		if vw, vh, err := vp8lSize(l.vp8l); err != nil || vw != h.width || vh != h.height {
+			return nil, corrupt("webp: VP8L frame size differs from the canvas's")
+		}
+		pix, err := decodeVP8LPixels(l.vp8l, nil)
+		if err != nil {
+			return nil, err
+		}
+		for y := range h.height {
+			d := rs.rowBuf()
+			for x, c := range pix[y*w : y*w+w] {
+				u := c&0xff00ff00 | c>>16&0xff | c&0xff<<16 // ARGB to little-endian RGBA
+				if !straight {
+					u = premulPixel(u)
+				}
+				binary.LittleEndian.PutUint32(d[4*x:], u)
+			}
+			rs.push()
+		}
+		return rs.dst, nil
+	}
+	fi, err := parseVP8Frame(l.vp8)
+	if err != nil {
+		return nil, err
+	}
+	if fi.width != h.width || fi.height != h.height {
+		return nil, corrupt("webp: VP8 frame size differs from the canvas's")
+	}
+	m, err := decodeVP8(l.vp8, vp8Options{})
+	if err != nil {
+		return nil, err
+	}
+	alpha, err := decodeAlpha(l.alph, h.width, h.height)
+	if err != nil {
+		return nil, err
+	}
+	uv := make([]uint32, w)
+	for y := range h.height {
+		near, far := webpChromaRows(y, h.height)
+		d := rs.rowBuf()
+		yo, no, fo := y*m.YStride, near*m.CStride, far*m.CStride
+		webpFancyRow(d, m.Y[yo:], m.Cb[no:], m.Cr[no:], m.Cb[fo:], m.Cr[fo:], w, uv)
+		a := alpha[y*w : y*w+w]
+		if straight {
+			for x, av := range a {
+				d[4*x+3] = av
+			}
+		} else {
+			webpApplyAlpha(d, a)
+		}
+		rs.push()
+	}
+	return rs.dst, nil
 }

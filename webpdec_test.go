@@ -812,3 +812,66 @@ func TestAnimatedWebPThroughHTTP(t *testing.T) {
 		})
 	}
 }
+
+// TestWebPScaledNeverWholeRGBA checks that scaling a lossy WebP source
+// without alpha never makes its full-size RGBA image (its planes go to
+// the planar resampler, at half size when shrunk 4x): each request,
+// once the resampler's scratch is warm, allocates less than that image
+// alone. Sources with alpha and lossless ones stream their rows into
+// the row resampler instead of decoding to RGBA first: they must
+// allocate less than that route (decode, then scale).
+func TestWebPScaledNeverWholeRGBA(t *testing.T) {
+	srcs := webpTestSources(t)
+	var lossless bytes.Buffer
+	if err := encodeWebP(&lossless, cropRGBA(webpTestImage(t, "alpha-arc-colors-2140x1200.png"), 0, 0, 1600, 1000), 80, true); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		data   []byte
+		w, h   int
+		query  string
+		planar bool
+	}{
+		{"lossy seeding", srcs["seeding"], 1920, 1080, "op=resize&w=400", true},
+		{"lossy seeding, 2x", srcs["seeding"], 1920, 1080, "op=resize&w=960", true},
+		{"lossy with alpha", srcs["alpha-arc"], 2140, 1200, "op=thumbnail&w=200&h=150", false},
+		{"lossless", lossless.Bytes(), 1600, 1000, "op=resize&w=300", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := parseTestRequest(t, "path=x&"+tt.query+"&fmt=png")
+			var err error
+			run := func() { _, err = transform(tt.data, r, testEngine, nil) }
+			run() // warms passPool
+			if err != nil {
+				t.Fatal(err)
+			}
+			alloc := allocatedDuring(run)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.planar {
+				rgba := uint64(4 * tt.w * tt.h)
+				t.Logf("%s: %d bytes allocated, the RGBA image %d", tt.name, alloc, rgba)
+				if alloc >= rgba {
+					t.Errorf("%s: %d bytes allocated, want less than the full RGBA image's %d", tt.name, alloc, rgba)
+				}
+				return
+			}
+			old := allocatedDuring(func() {
+				p, err := decode(tt.data, testEngine.decode)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := applyOps(p.still, r.ops, nil, testEngine.maxOutputPixels); err != nil {
+					t.Fatal(err)
+				}
+			})
+			t.Logf("%s: %d bytes allocated, %d decoding to RGBA then scaling", tt.name, alloc, old)
+			if alloc >= old {
+				t.Errorf("%s: %d bytes allocated, want less than decoding to RGBA then scaling (%d)", tt.name, alloc, old)
+			}
+		})
+	}
+}
