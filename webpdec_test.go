@@ -815,9 +815,10 @@ func TestAnimatedWebPThroughHTTP(t *testing.T) {
 
 // TestWebPScaledNeverWholeRGBA checks that scaling a lossy WebP source
 // without alpha never makes its full-size RGBA image (its planes go to
-// the planar resampler, at half size when shrunk 4x): each request,
-// once the resampler's scratch is warm, allocates less than that image
-// alone. Sources with alpha and lossless ones stream their rows into
+// the planar resampler, at half size when shrunk 4x): a request
+// allocates less than that image alone. (Shrunk less than 4x, the
+// planar passes' scratch, about the RGBA image's size, comes from a
+// sync.Pool that a GC may have emptied: no such bound there.) Sources with alpha and lossless ones stream their rows into
 // the row resampler instead of decoding to RGBA first: they must
 // allocate less than that route (decode, then scale).
 func TestWebPScaledNeverWholeRGBA(t *testing.T) {
@@ -834,7 +835,6 @@ func TestWebPScaledNeverWholeRGBA(t *testing.T) {
 		planar bool
 	}{
 		{"lossy seeding", srcs["seeding"], 1920, 1080, "op=resize&w=400", true},
-		{"lossy seeding, 2x", srcs["seeding"], 1920, 1080, "op=resize&w=960", true},
 		{"lossy with alpha", srcs["alpha-arc"], 2140, 1200, "op=thumbnail&w=200&h=150", false},
 		{"lossless", lossless.Bytes(), 1600, 1000, "op=resize&w=300", false},
 	}
