@@ -318,6 +318,10 @@ func FuzzDecodeWebP(f *testing.F) {
 		f.Add(buf.Bytes())
 	}
 	f.Add(paletteWebP(f, 4))
+	scaled := []*request{
+		parseTestRequest(f, "path=x&op=resize&w=7&fmt=png"),
+		parseTestRequest(f, "path=x&op=thumbnail&w=3&h=5&fmt=jpg"),
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		chunk := data
 		if l, err := webpLayoutOf(data); err == nil && l.vp8 != nil {
@@ -343,6 +347,16 @@ func FuzzDecodeWebP(f *testing.F) {
 			}
 			if err != nil && !errors.Is(err, errCorruptImage) {
 				t.Fatalf("decodeVP8: %v is not errCorruptImage", err)
+			}
+		}
+		// Scaled, the first operation runs while decoding (the planar and
+		// the streaming paths): guard turns a panic there into an error
+		// that says so.
+		eo := testEngine
+		eo.decode.maxPixels = 1 << 20
+		for _, r := range scaled {
+			if _, err := transform(data, r, eo, nil); err != nil && strings.Contains(err.Error(), "decoder panic") {
+				t.Fatalf("transform %v: %v", r.ops, err)
 			}
 		}
 		p, err := decode(data, decodeLimits{maxPixels: 1 << 20})
