@@ -136,6 +136,7 @@ const (
 	pngStdBytes     = 13      // image/png (interlaced, 16-bit): rows, NRGBA64, RGBA
 	xImageBytes     = 8       // the x/image decoders' own image, then RGBA
 	gifScreenBytes  = 9       // the canvas, the previous canvas, a frame's indices
+	webpPlaneBytes  = 2       // a lossy WebP's 4:2:0 planes and the decoder's rows
 	streamRowsCount = 32      // rows a streamed PNG holds while resampling
 	gifAnimBytes    = 14      // gifAnimation: the shown canvas, the pending frame, indices, masks
 	webpAnimBytes   = 8       // webpAnimation: the previous frame, the changed rectangle
@@ -152,6 +153,8 @@ type source struct {
 	bytes       int
 	progressive bool // a progressive JPEG
 	components  int  // a JPEG's components: 1 grey, 3 YCbCr, 4 CMYK
+	lossless    bool // a WebP coded lossless (VP8L)
+	alpha       bool // a lossy WebP with an alpha plane (ALPH)
 	rowByRow    bool // a PNG our decoder reads row by row (not interlaced, not 16-bit)
 }
 
@@ -165,6 +168,10 @@ func inspectSource(data []byte) (source, error) {
 	switch h.format {
 	case "jpeg":
 		s.progressive, s.components = jpegFrame(data)
+	case "webp":
+		if l, err := webpLayoutOf(data); err == nil {
+			s.lossless, s.alpha = l.vp8 == nil, l.alph != nil
+		}
 	case "png": // IHDR: depth at 24, colour type at 25, interlace at 28
 		if len(data) > 28 {
 			depth, ct := data[24], data[25]
@@ -300,8 +307,40 @@ func decodeFootprint(src source, ops []operation, eo engineOptions) (bytes, shri
 		return px * (pngStdBytes + turned), 1
 	case "gif":
 		return px * gifScreenBytes, 1
+	case "webp":
+		return webpDecodeFootprint(src, ops, eo)
 	}
-	return px * (xImageBytes + turned), 1 // bmp, webp
+	return px * (xImageBytes + turned), 1 // bmp
+}
+
+// webpDecodeFootprint is decodeFootprint for a still WebP (webpdec.go): a
+// lossy one without alpha goes to 4:2:0 planes when the first operation
+// shrinks it (at half size from 4x), others are streamed row by row from
+// the whole decoded picture, or decoded whole to RGBA.
+func webpDecodeFootprint(src source, ops []operation, eo engineOptions) (bytes, shrink int64) {
+	W, H := src.width, src.height
+	px := int64(W) * int64(H)
+	turned := int64(0)
+	if src.orientation != 1 {
+		turned = rgbaBytes
+	}
+	hintW, hintH := hintFor(src.header, ops)
+	switch {
+	case !src.lossless && !src.alpha && hintW > 0 && hintH > 0:
+		shrink = 1
+		if W >= vp8HalfShrink*hintW && H >= vp8HalfShrink*hintH {
+			shrink = 2
+		}
+		return px / (shrink * shrink) * webpPlaneBytes, shrink
+	case src.orientation == 1 && streams(ops, W, H, eo):
+		if src.lossless {
+			return px * rgbaBytes, 0 // its ARGB pixels, then rows
+		}
+		return px * (webpPlaneBytes + 1 + rgbaBytes), 0 // planes, alpha (decoded as VP8L pixels), then rows
+	case src.lossless:
+		return px * (2*rgbaBytes + turned), 1 // ARGB pixels, RGBA
+	}
+	return px * (webpPlaneBytes + 1 + 2*rgbaBytes + turned), 1
 }
 
 // uploadFootprint is what checkUpload's decode of an upload holds besides

@@ -10,7 +10,6 @@ import (
 	"image/png"
 
 	"golang.org/x/image/bmp"
-	"golang.org/x/image/webp"
 )
 
 // header is what readHeader learns without decoding pixels.
@@ -61,6 +60,9 @@ func inspect(data []byte) (h header, noTrailer bool, err error) {
 		if err != nil {
 			return header{}, false, err
 		}
+		if format == "webp" && webpAnimated(data) {
+			h.frames = max(webpFrameCount(data), 1) // for the pixel limit
+		}
 	}
 	if h.width <= 0 || h.height <= 0 {
 		return header{}, false, fmt.Errorf("read %s header: %w: size %dx%d", format, errCorruptImage, h.width, h.height)
@@ -98,7 +100,11 @@ func decodeConfig(format string, data []byte) (image.Config, error) {
 	case "bmp":
 		cfg, err = bmp.DecodeConfig(r)
 	case "webp":
-		cfg, err = webp.DecodeConfig(r)
+		w, h, err := webpConfig(data)
+		if err != nil {
+			return cfg, fmt.Errorf("read webp header: %w", err)
+		}
+		return image.Config{Width: w, Height: h}, nil
 	default:
 		return cfg, fmt.Errorf("read header: %w: %s", errUnsupportedFormat, format)
 	}
@@ -132,9 +138,24 @@ func decodeError(format string, err error) error {
 	return fmt.Errorf("decode %s: %w: %v", format, errCorruptImage, err)
 }
 
+// animation is a source decoded frame by frame as it is walked: an
+// animated GIF (gif.go) or WebP (webpanim.go).
+type animation interface {
+	// eachCanvas calls fn for every frame in display order with the
+	// composited width×height canvas (the walk's own), the runs of
+	// pixels that changed since the last call and the delay in 1/100 s.
+	eachCanvas(ctx context.Context, width, height int, fn func(img *image.RGBA, changed []canvasRun, delay int) error) error
+	check(ctx context.Context) error // decodes every frame, for the errors
+	frameCount() int                 // frames
+	loops() int                      // as gif.GIF.LoopCount
+}
+
+func (a *gifAnim) frameCount() int { return a.frames }
+func (a *gifAnim) loops() int      { return a.loopCount }
+
 // webpAnimated tells whether a WebP's VP8X header (always its first
-// chunk when present) sets the animation flag: golang.org/x/image/webp
-// reads no animation, and would call the file invalid.
+// chunk when present) sets the animation flag: such a WebP is decoded
+// frame by frame (webpanim.go).
 func webpAnimated(data []byte) bool {
 	return len(data) >= 21 && string(data[12:16]) == "VP8X" && data[20]&(1<<1) != 0
 }
@@ -295,7 +316,7 @@ type picture struct {
 	format        string
 	width, height int         // displayed size, after EXIF orientation
 	still         *image.RGBA // every source except animated GIFs (frames > 1)
-	anim          *gifAnim    // animated GIF, decoded frame by frame when walked
+	anim          animation   // animated GIF or WebP, decoded frame by frame when walked
 	// shrunk is set when decodeScaled decoded still smaller than
 	// width×height, or decoded a JPEG to planes (at any scale) instead of
 	// still: the picture then lies in the part x×y of still, or of the
@@ -352,7 +373,12 @@ func decodeScaled(ctx context.Context, data []byte, lim decodeLimits, hintW, hin
 	}
 
 	if h.format == "webp" && webpAnimated(data) {
-		return nil, fmt.Errorf("decode webp: %w: animated webp", errUnsupportedFormat)
+		// Decoded frame by frame as eachFrame walks them (webpanim.go).
+		a, err := newWebPAnim(data, h.width, h.height)
+		if err != nil {
+			return nil, fmt.Errorf("decode webp: %w", err)
+		}
+		return &picture{format: "webp", width: h.width, height: h.height, anim: a}, nil
 	}
 
 	p := &picture{format: h.format}
@@ -394,6 +420,17 @@ func decodeScaled(ctx context.Context, data []byte, lim decodeLimits, hintW, hin
 		return p, nil
 	}
 
+	if h.format == "webp" { // our own decoder: a panic in it is a bug, a 500
+		l, err := webpLayoutOf(data)
+		if err == nil {
+			err = decodeWebPPicture(ctx, p, l, h, hintW, hintH)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+
 	if h.format == "png" {
 		img, err := decodePNG(ctx, data)
 		if err != nil {
@@ -416,8 +453,6 @@ func decodeScaled(ctx context.Context, data []byte, lim decodeLimits, hintW, hin
 		switch h.format {
 		case "bmp":
 			m, err = bmp.Decode(r)
-		case "webp":
-			m, err = webp.Decode(r)
 		}
 		if err != nil {
 			return decodeError(h.format, err)
@@ -587,7 +622,7 @@ func sourcePixels(h header) int64 {
 
 func (p *picture) frameCount() int {
 	if p.anim != nil {
-		return p.anim.frames
+		return p.anim.frameCount()
 	}
 	return 1
 }
@@ -596,7 +631,7 @@ func (p *picture) frameCount() int {
 // plays once, n plays n+1 times); it is 0 for stills.
 func (p *picture) loopCount() int {
 	if p.anim != nil {
-		return p.anim.loopCount
+		return p.anim.loops()
 	}
 	return 0
 }

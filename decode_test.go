@@ -136,11 +136,16 @@ func withWebPEXIF(simple []byte, w, h int, tiff []byte) []byte {
 	return b
 }
 
-// animatedWebP is the start of an animated WebP: VP8X with the animation
-// flag, ANIM, and one ANMF chunk holding a lossless frame.
-func animatedWebP() []byte {
+// animatedWebP is an animated WebP: VP8X with the animation flag, ANIM,
+// and one ANMF chunk holding a 4x3 lossless frame.
+func animatedWebP() []byte { return animatedWebPAt(0) }
+
+// animatedWebPAt is animatedWebP with its frame at (2x, 0) on the 4x3
+// canvas: outside it when x > 0.
+func animatedWebPAt(x byte) []byte {
 	vp8x := []byte{1 << 1, 0, 0, 0, 3, 0, 0, 2, 0, 0} // 4x3
-	anmf := append(make([]byte, 16), patLosslessWebP[12:]...)
+	// At (2x, 0), 4x3, 100 ms.
+	anmf := append([]byte{x, 0, 0, 0, 0, 0, 3, 0, 0, 2, 0, 0, 100, 0, 0, 0}, patLosslessWebP[12:]...)
 	b := []byte("RIFF\x00\x00\x00\x00WEBP")
 	b = append(b, webpChunk("VP8X", vp8x)...)
 	b = append(b, webpChunk("ANIM", make([]byte, 6))...)
@@ -299,7 +304,7 @@ func TestReadHeader(t *testing.T) {
 		{"tiny lossy webp", tinyLossyWebP, header{"webp", 1, 1, 1, 1}},
 		{"lossless webp", patLosslessWebP, header{"webp", 4, 3, 1, 1}},
 		{"lossy webp with alpha", patLossyAlphaWebP, header{"webp", 4, 3, 1, 1}},
-		{"animated webp (decode refuses it)", animatedWebP(), header{"webp", 4, 3, 1, 1}},
+		{"animated webp", animatedWebP(), header{"webp", 4, 3, 1, 1}},
 		{"webp with EXIF chunk", withWebPEXIF(patLosslessWebP, 4, 3, tiff6), header{"webp", 4, 3, 1, 6}},
 		{"png with eXIf chunk", withPNGEXIF(encodePNG(t, letterImage("abc/def")), tiff6), header{"png", 3, 2, 1, 6}},
 		{"bmp", encodeBMP(t, letterImage("abcde/fghij/klmno")), header{"bmp", 5, 3, 1, 1}},
@@ -461,7 +466,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"gif with invalid LZW data", rawGIF(4, 4, 2, 4, 4, []byte{0xff, 0xff, 0xff}), errCorruptImage},
 		{"webp cut in half", webpData[:len(webpData)/2], errCorruptImage},
 		{"bmp cut in half", encodeBMP(t, letterImage("abc/def"))[:40], errCorruptImage},
-		{"animated webp", animatedWebP(), errUnsupportedFormat},
+		{"animated webp, frame outside the canvas", animatedWebPAt(1), errCorruptImage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

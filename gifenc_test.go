@@ -129,13 +129,6 @@ func frameError(a, b *image.RGBA) (pixel, block float64) {
 	return sum / n, bsum / float64(blocks*3)
 }
 
-func abs32(v int32) int32 {
-	if v < 0 {
-		return -v
-	}
-	return v
-}
-
 // TestGIFAnimationVsImageMagick compares the corpus's imgproxy demo at
 // w=300 with ImageMagick's "-coalesce -resize 300x -layers optimize":
 // no more than 1.25x its bytes, every frame kept, and each composited

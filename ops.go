@@ -77,7 +77,7 @@ func transform(ctx context.Context, src []byte, r *request, eo engineOptions, im
 		}
 		return result{data: src, format: h.format}, nil
 	}
-	hintW, hintH := shrinkHint(src, r.ops) // non-zero for a JPEG source only
+	hintW, hintH := shrinkHint(src, r.ops) // non-zero for a JPEG or WebP source only
 	toJPEG := hintW > 0 && straightToJPEG(outputFormat(r.format, eo, "jpeg"), r.ops)
 	pic, err := decodeFirstOp(ctx, src, eo, r.ops, hintW, hintH, toJPEG)
 	if err != nil {
@@ -187,24 +187,24 @@ func straightToJPEG(format string, ops []operation) bool {
 	return format == "jpeg" && len(ops) > 0 && ops[0].scaling().name != "pad" && onlyNoop(ops[1:])
 }
 
-// shrinkHint is the size to which the first of ops scales a JPEG src
+// shrinkHint is the size to which the first of ops scales a JPEG or WebP src
 // down (its crop's cover size for a thumbnail), or 0×0 when it does not
 // scale it down: decodeScaled may then decode the source smaller, and
 // keep it in planes, for applyShrunk to finish the operation.
 func shrinkHint(src []byte, ops []operation) (w, h int) {
-	if len(ops) == 0 || sniff(src) != "jpeg" {
+	if f := sniff(src); len(ops) == 0 || f != "jpeg" && f != "webp" {
 		return 0, 0 // before readHeader, which walks a GIF's every frame
 	}
 	hd, err := readHeader(src)
-	if err != nil || hd.format != "jpeg" {
+	if err != nil {
 		return 0, 0
 	}
 	return hintFor(hd, ops)
 }
 
-// hintFor is shrinkHint for a JPEG source's header.
+// hintFor is shrinkHint for a JPEG or WebP source's header.
 func hintFor(hd header, ops []operation) (w, h int) {
-	if len(ops) == 0 || hd.format != "jpeg" {
+	if len(ops) == 0 || hd.format != "jpeg" && hd.format != "webp" {
 		return 0, 0
 	}
 	W, H := hd.width, hd.height

@@ -445,6 +445,8 @@ func BenchmarkPipeline(b *testing.B) {
 		{"dragonfly-prog-w800", "large-dragonfly-4224x3168-progressive.jpg", "op=resize&w=800"},
 		{"picture1a-prog-w400", "progressive-picture1a-1365x1074.jpg", "op=resize&w=400"},
 		{"webp-wood-w800-jpg", "webp-wood-d-4096x4096.webp", "op=resize&w=800&fmt=jpg"},
+		{"webp-wood-w400-jpg", "webp-wood-d-4096x4096.webp", "op=resize&w=400&fmt=jpg"},
+		{"webp-seeding-w800-jpg", "webp-seeding-1920x1080.webp", "op=resize&w=800&fmt=jpg"},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {

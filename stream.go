@@ -95,11 +95,15 @@ func (p scalePlan) finish(img *image.RGBA) *image.RGBA {
 	return centre(img, p.padW, p.padH, p.fill)
 }
 
-// decodeFirstOp decodes src for ops. A PNG whose first operation scales
-// is decoded and scaled in one go (the picture's applied is then set);
-// anything else goes to decodeScaled with the hint.
+// decodeFirstOp decodes src for ops. A PNG, or a WebP with alpha or
+// lossless (webpdec.go), whose first operation scales is decoded and
+// scaled in one go (the picture's applied is then set); anything else
+// goes to decodeScaled with the hint.
 func decodeFirstOp(ctx context.Context, src []byte, eo engineOptions, ops []operation, hintW, hintH int, toJPEG bool) (*picture, error) {
 	if p, err := decodePNGScaled(ctx, src, eo, ops); p != nil || err != nil {
+		return p, err
+	}
+	if p, err := decodeWebPScaled(ctx, src, eo, ops); p != nil || err != nil {
 		return p, err
 	}
 	return decodeScaled(ctx, src, eo.decode, hintW, hintH, toJPEG)

@@ -84,9 +84,6 @@ func (s *server) handleUpload(w http.ResponseWriter, r *http.Request) {
 func (s *server) checkUpload(ctx context.Context, data []byte, fetched func()) (header, error) {
 	src, err := inspectSource(data)
 	h := src.header
-	if err == nil && h.format == "webp" && webpAnimated(data) {
-		err = fmt.Errorf("%w: animated webp", errUnsupportedFormat)
-	}
 	if err == nil {
 		err = s.checkSourceHeader(h)
 	}

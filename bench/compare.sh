@@ -40,6 +40,7 @@ cases=(
 	"imgproxy gif 125 frames w=100|animated-imgproxy-demo-978x720-125f.gif|100x|[n=-1]|%s.gif|op=resize&w=100"
 	"seeding progressive w=800|large-seeding-5312x2988-progressive.jpg|800x||%s.jpg[Q=80]|op=resize&w=800"
 	"webp wood w=800 to jpeg|webp-wood-d-4096x4096.webp|800x||%s.jpg[Q=80]|op=resize&w=800&fmt=jpg"
+	"webp wood w=400 to jpeg|webp-wood-d-4096x4096.webp|400x||%s.jpg[Q=80]|op=resize&w=400&fmt=jpg"
 )
 printf '%-32s %12s %12s %7s\n' "case" "vips ms/img" "picfit ms/img" "ratio"
 for c in "${cases[@]}"; do
@@ -68,6 +69,24 @@ for c in "${cases[@]}"; do
 done
 
 echo "peak RSS of picfit over the cases above: $(awk '/VmHWM/ {printf "%d MiB", $2/1024}' /proc/$pid/status)"
+
+# The peak RSS of one request, the 4096x4096 WebP to a 400 wide JPEG, on
+# a fresh picfit (vipsthumbnail's for the same, for scale).
+webp=webp-wood-d-4096x4096.webp
+if [ -f "$corpus/$webp" ]; then
+	kill $pid && wait $pid 2>/dev/null || true
+	"$work/picfit" -c "$work/config.json" & pid=$!
+	until curl -sf "http://127.0.0.1:$port/healthcheck" >/dev/null; do sleep 0.1; done
+	idle=$(awk '/VmHWM/ {printf "%d", $2/1024}' /proc/$pid/status)
+	cp "$corpus/$webp" "$work/src/wood.webp"
+	curl -sf -o /dev/null "http://127.0.0.1:$port/display?path=wood.webp&op=resize&w=400&fmt=jpg" || echo "picfit failed on $webp" >&2
+	vips_kb=0
+	if [ -x /usr/bin/time ]; then
+		/usr/bin/time -f %M -o "$work/rss" vipsthumbnail "$corpus/$webp" -s 400x -o "$work/v/wood_%s.jpg[Q=80]" >/dev/null 2>&1
+		vips_kb=$(tail -1 "$work/rss")
+	fi
+	echo "peak RSS of one $webp to w=400 jpeg request: picfit $(awk '/VmHWM/ {printf "%d MiB", $2/1024}' /proc/$pid/status) (${idle} MiB idle), vipsthumbnail $((vips_kb / 1024)) MiB"
+fi
 
 # A bounded load of uncached thumbnails of the large JPEG, 2 connections,
 # on a fresh picfit so that its peak RSS is this load's alone.
