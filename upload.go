@@ -76,23 +76,26 @@ func (s *server) handleUpload(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// checkUpload refuses what picfit would not serve: another format, an
-// animated WebP, too many pixels or frames by the header; then, in a
-// processing slot, an image that does not decode wholly (truncated past
-// its header, which readHeader cannot see). fetched is called once data
-// is in a slot or refused.
+// checkUpload refuses what picfit would not serve: another format, too
+// many pixels or frames by the header; then, in a processing slot and
+// with its share of the memory budget, an image that does not decode
+// wholly (truncated past its header, which readHeader cannot see).
+// fetched is called once the check is done.
 func (s *server) checkUpload(ctx context.Context, data []byte, fetched func()) (header, error) {
+	// The read place is kept until the check is done (a url= source gives
+	// it up once in a slot): so at most max_processor_concurrent upload
+	// buffers are in memory, and the decode's share of the budget is
+	// never waited for behind more buffers than that.
+	defer fetched()
 	src, err := inspectSource(data)
 	h := src.header
 	if err == nil {
 		err = s.checkSourceHeader(h)
 	}
 	if err != nil {
-		fetched()
 		return h, err
 	}
 	release, err := s.limiter.acquire(ctx)
-	fetched()
 	if err != nil {
 		return h, err
 	}
