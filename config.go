@@ -378,7 +378,8 @@ type optionsConfig struct {
 	MaxQueue int `json:"max_queue"`
 	// FetchTimeout bounds fetching a url= source, redirects included.
 	FetchTimeout duration `json:"fetch_timeout"`
-	// RequestTimeout bounds a whole request.
+	// RequestTimeout bounds a whole request; it also bounds sending a
+	// /display answer (a write deadline) and receiving an upload's body.
 	RequestTimeout duration `json:"request_timeout"`
 	// MaxStoreQueue (Beyond) is how many /display results may wait to be
 	// stored in the background.
@@ -1415,7 +1416,7 @@ Options: limits (cannot be 0: omit a key to keep its default):
   options.fetch_timeout             duration  "10s"
       Time to fetch a url= source, redirects included.
   options.request_timeout           duration  "1m0s"
-      Time for a whole request.
+      Time for a whole request; also for sending a /display answer and receiving an upload.
   options.transform_timeout         duration  "0s"
       Time to process an image once it holds a processor (504 past it); 0: request_timeout.
   options.mimetype_detector         string    ""
