@@ -779,9 +779,16 @@ func etagMatches(header, key string) bool {
 
 // fail answers err with the status httpStatus gives it. 4xx bodies say
 // what was wrong; 5xx bodies only the status text, the detail is logged.
+// maxErrorBytes bounds the message of an error answer: it may quote a
+// request's value, and a request may be a megabyte.
+const maxErrorBytes = 512
+
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code := httpStatus(err)
 	msg := err.Error()
+	if len(msg) > maxErrorBytes { // a 900 KB query is not echoed back
+		msg = strings.ToValidUTF8(msg[:maxErrorBytes], "") + "…"
+	}
 	if code == http.StatusTooManyRequests {
 		s.metrics.add(rejections, 1)
 	}

@@ -14,8 +14,12 @@ import (
 	"image"
 	"image/color"
 	"image/gif"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -156,5 +160,71 @@ func TestHostileGenerators(t *testing.T) {
 	}
 	if m.Rect.Dx() != 300 || m.Rect.Dy() != 200 || m.Pix[4*(199*300+299)] != 7 {
 		t.Errorf("interlaced PNG decodes to %v, last pixel %d", m.Rect, m.Pix[4*(199*300+299)])
+	}
+}
+
+// TestHostileRequests sends the attacks of bench/hostile.sh through real
+// HTTP to a server with max_memory 256MiB: each is refused, with a status
+// and a message naming the limit, before it costs what it asks for, and
+// the memory budget is whole again afterwards. (The peaks of memory and
+// time are measured by bench/hostile.sh against a real process.)
+func TestHostileRequests(t *testing.T) {
+	files := hostileFiles(t)
+	files["scans-2000.jpg"] = manyScanJPEG(2000, 2000, 10000)
+	e := newTestEnv(t, func(c *config) {
+		c.Options.MaxMemory = 256 << 20
+		c.Options.AllowPrivateNetworks = true
+	})
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(e.srcDir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	origin := httptest.NewServer(http.FileServer(http.Dir(e.srcDir)))
+	defer origin.Close()
+
+	// Elements as sent: spaces, written + in the query.
+	flat8 := "op:flat pos:0.0.100.100"
+	for _, c := range "abcdefgh" {
+		flat8 += " path:big-" + string(c) + ".png"
+	}
+	flatMany := "op:flat pos:0.0.100.100 stick:top-left w:10 h:10" + strings.Repeat(" path:avatar.png", 50000)
+	tests := []struct {
+		name, query string
+		status      int
+		names       string // what the answer must name
+	}{
+		{"10000 frames at 6000x6000", "path=frames-10000.gif&op=resize&w=6000&h=6000", 413, "max_output_total_pixels"},
+		{"50 frames at 4000x4000 by url=", "url=" + url.QueryEscape(origin.URL+"/frames-50.gif") + "&op=resize&w=4000&h=4000", 413, "max_output_total_pixels"},
+		{"a 10000x10000 screen, one 1x1 frame", "path=screen-10000.gif&op=resize&w=200", 413, "max_memory"},
+		{"the same screen, rotated", "path=screen-10000.gif&op=rotate", 413, "max_memory"},
+		{"100 MP interlaced PNG", "path=interlaced-10000.png&op=resize&w=200", 413, "max_memory"},
+		{"8 large PNGs in a flat", "path=avatar.png&op=resize&w=200&op=" + url.QueryEscape(flat8), 413, "max_memory"},
+		{"50000 path: tokens", "path=avatar.png&op=" + url.QueryEscape(flatMany), 400, "maxFlatImages"},
+		{"10000 scans, 10000x10000", "path=scans-10000.jpg&op=rotate", 413, "max_memory"},
+		{"10000 scans, 2000x2000", "path=scans-2000.jpg&op=rotate", 413, "maxJPEGScans"},
+		{"100 MP PNG, streamed", "path=plain-10000.png&op=resize&w=200", 200, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := e.get(t, "/display?"+tt.query)
+			body := readBody(t, resp)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d %q, want %d", resp.StatusCode, body, tt.status)
+			}
+			if tt.status == 200 {
+				if m := decodeAny(t, body); m.Bounds().Dx() != 200 || m.Bounds().Dy() != 200 {
+					t.Errorf("streamed PNG is %v, want 200x200", m.Bounds())
+				}
+				return
+			}
+			if !strings.Contains(string(body), tt.names) || len(body) > 1024 {
+				t.Errorf("answer %q (%d bytes) does not name %s in under 1 KB", body, len(body), tt.names)
+			}
+		})
+	}
+	e.s.stores.stop(context.Background())
+	if n := e.s.budget.inUse(); n != 0 {
+		t.Errorf("memory budget in use %d after the attacks, want 0", n)
 	}
 }
