@@ -663,56 +663,70 @@ func ditherFS(img *image.RGBA, dst *image.Paletted, pal color.Palette, transpare
 	f := newNearestColor(pal, first)
 	defer f.release()
 	w, h := img.Rect.Dx(), img.Rect.Dy()
-	// Errors in 1/16ths, with one pixel of padding each side.
 	cur := make([][3]int32, w+2)
 	next := make([][3]int32, w+2)
 	for y := range h {
 		row := img.Pix[y*img.Stride : y*img.Stride+w*4]
 		out := dst.Pix[y*dst.Stride : y*dst.Stride+w]
-		clear(next)
-		x, end, dx := 0, w, 1
-		if y%2 == 1 {
-			x, end, dx = w-1, -1, -1
-		}
-		for ; x != end; x += dx {
-			p := (*[4]uint8)(row[x*4:])
-			if p[3] < 128 {
-				out[x] = 0
-				continue
-			}
-			r, g, b := opaqueRGB(p)
-			e := &cur[x+1]
-			r = min(max(r+(e[0]+8)>>4, 0), 255)
-			g = min(max(g+(e[1]+8)>>4, 0), 255)
-			b = min(max(b+(e[2]+8)>>4, 0), 255)
-			// f.lookup, by hand: it is too big to be inlined.
-			cell := r>>nearGridShift<<(2*nearGridBits) | g>>nearGridShift<<nearGridBits | b>>nearGridShift
-			v := f.cache[cell&(1<<(3*nearGridBits)-1)]
-			k := uint8(v - 1)
-			if v == 0 {
-				k = f.search(cell, r, g, b)
-			}
-			out[x] = k
-			c := &f.col[k]
-			er, eg, eb := r-c[0], g-c[1], b-c[2]
-			if er|eg|eb == 0 {
-				continue
-			}
-			fw, bw, dn := &cur[x+1+dx], &next[x+1-dx], &next[x+1]
-			fw[0] += er * 7
-			fw[1] += eg * 7
-			fw[2] += eb * 7
-			bw[0] += er * 3
-			bw[1] += eg * 3
-			bw[2] += eb * 3
-			dn[0] += er * 5
-			dn[1] += eg * 5
-			dn[2] += eb * 5
-			fw = &next[x+1+dx]
-			fw[0] += er
-			fw[1] += eg
-			fw[2] += eb
-		}
+		f.ditherRow(row, out, nil, true, y, cur, next)
 		cur, next = next, cur
+	}
+}
+
+// ditherRow maps one row of pixels onto f's palette with serpentine
+// Floyd-Steinberg error diffusion, right to left on odd rows y. cur holds
+// the errors the row takes, in 1/16ths with one pixel of padding each
+// side; next receives those of the row below. With mark, only the marked
+// pixels are mapped and take error (the others keep theirs: what an
+// animation frame leaves unchanged); with cutAlpha, a pixel under half
+// opaque is index 0, transparent.
+func (f *nearestColor) ditherRow(row []byte, out []uint8, mark []bool, cutAlpha bool, y int, cur, next [][3]int32) {
+	w := len(out)
+	clear(next)
+	x, end, dx := 0, w, 1
+	if y%2 == 1 {
+		x, end, dx = w-1, -1, -1
+	}
+	for ; x != end; x += dx {
+		if mark != nil && !mark[x] {
+			continue
+		}
+		p := (*[4]uint8)(row[x*4:])
+		if cutAlpha && p[3] < 128 {
+			out[x] = 0
+			continue
+		}
+		r, g, b := opaqueRGB(p)
+		e := &cur[x+1]
+		r = min(max(r+(e[0]+8)>>4, 0), 255)
+		g = min(max(g+(e[1]+8)>>4, 0), 255)
+		b = min(max(b+(e[2]+8)>>4, 0), 255)
+		// f.lookup, by hand: it is too big to be inlined.
+		cell := r>>nearGridShift<<(2*nearGridBits) | g>>nearGridShift<<nearGridBits | b>>nearGridShift
+		v := f.cache[cell&(1<<(3*nearGridBits)-1)]
+		k := uint8(v - 1)
+		if v == 0 {
+			k = f.search(cell, r, g, b)
+		}
+		out[x] = k
+		c := &f.col[k]
+		er, eg, eb := r-c[0], g-c[1], b-c[2]
+		if er|eg|eb == 0 {
+			continue
+		}
+		fw, bw, dn := &cur[x+1+dx], &next[x+1-dx], &next[x+1]
+		fw[0] += er * 7
+		fw[1] += eg * 7
+		fw[2] += eb * 7
+		bw[0] += er * 3
+		bw[1] += eg * 3
+		bw[2] += eb * 3
+		dn[0] += er * 5
+		dn[1] += eg * 5
+		dn[2] += eb * 5
+		fw = &next[x+1+dx]
+		fw[0] += er
+		fw[1] += eg
+		fw[2] += eb
 	}
 }

@@ -553,48 +553,7 @@ func ditherMasked(img *image.RGBA, box image.Rectangle, mark []bool, W int, inde
 		row := img.Pix[y*img.Stride+box.Min.X*4 : y*img.Stride+box.Max.X*4]
 		m := mark[y*W+box.Min.X : y*W+box.Max.X]
 		out := index[y*W+box.Min.X : y*W+box.Max.X]
-		clear(next)
-		x, end, dx := 0, w, 1
-		if y%2 == 1 {
-			x, end, dx = w-1, -1, -1
-		}
-		for ; x != end; x += dx {
-			if !m[x] {
-				continue
-			}
-			r, g, b := opaqueRGB((*[4]uint8)(row[x*4:]))
-			e := &cur[x+1]
-			r = min(max(r+(e[0]+8)>>4, 0), 255)
-			g = min(max(g+(e[1]+8)>>4, 0), 255)
-			b = min(max(b+(e[2]+8)>>4, 0), 255)
-			// f.lookup, by hand, as in ditherFS.
-			cell := r>>nearGridShift<<(2*nearGridBits) | g>>nearGridShift<<nearGridBits | b>>nearGridShift
-			v := f.cache[cell&(1<<(3*nearGridBits)-1)]
-			k := uint8(v - 1)
-			if v == 0 {
-				k = f.search(cell, r, g, b)
-			}
-			out[x] = k
-			c := &f.col[k]
-			er, eg, eb := r-c[0], g-c[1], b-c[2]
-			if er|eg|eb == 0 {
-				continue
-			}
-			fw, bw, dn := &cur[x+1+dx], &next[x+1-dx], &next[x+1]
-			fw[0] += er * 7
-			fw[1] += eg * 7
-			fw[2] += eb * 7
-			bw[0] += er * 3
-			bw[1] += eg * 3
-			bw[2] += eb * 3
-			dn[0] += er * 5
-			dn[1] += eg * 5
-			dn[2] += eb * 5
-			fw = &next[x+1+dx]
-			fw[0] += er
-			fw[1] += eg
-			fw[2] += eb
-		}
+		f.ditherRow(row, out, m, false, y, cur, next)
 		cur, next = next, cur
 	}
 }
