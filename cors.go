@@ -57,7 +57,7 @@ func newCORSPolicy(origins, methods, headers []string) (*corsPolicy, error) {
 		host := strings.ToLower(u.Hostname())
 		if suffix, ok := strings.CutPrefix(host, "*."); ok {
 			if suffix == "" || strings.Contains(suffix, "*") {
-				return nil, fmt.Errorf("allowed_origins: %q: a pattern needs a domain after *.", o)
+				return nil, fmt.Errorf("allowed_origins: %q: a pattern needs a domain after its *. prefix", o)
 			}
 			p.patterns = append(p.patterns, originPattern{scheme: scheme, suffix: "." + suffix, port: u.Port()})
 			continue

@@ -69,6 +69,7 @@ type server struct {
 
 // Errors the handlers add to those of errors.go.
 var (
+	//lint:ignore ST1005 the original's answer, word for word (SPEC)
 	errSignature = errors.New("Invalid signature")
 	errForbidden = errors.New("forbidden")
 )

@@ -289,20 +289,20 @@ func (p placement) resolvePicture(ctx context.Context, pic *picture, w, h int) (
 // side: from the planes, the Y plane's boxes with the Cb and Cr samples
 // at their centres, never resampled with a filter (a Lanczos pass from
 // the planes cost 5 ms of the 30 of the 20 MP corpus JPEG's thumbnail).
-func (pic *picture) smallCopy(ctx context.Context) (*image.RGBA, error) {
-	x, y := pic.x, pic.y
-	d := pic.planes
+func (p *picture) smallCopy(ctx context.Context) (*image.RGBA, error) {
+	x, y := p.x, p.y
+	d := p.planes
 	if d == nil {
-		r := image.Rect(int(x.from), int(y.from), int(math.Ceil(x.from+x.size)), int(math.Ceil(y.from+y.size))).Intersect(pic.still.Rect)
-		img := view(pic.still, r.Min.X-pic.still.Rect.Min.X, r.Min.Y-pic.still.Rect.Min.Y, r.Dx(), r.Dy())
+		r := image.Rect(int(x.from), int(y.from), int(math.Ceil(x.from+x.size)), int(math.Ceil(y.from+y.size))).Intersect(p.still.Rect)
+		img := view(p.still, r.Min.X-p.still.Rect.Min.X, r.Min.Y-p.still.Rect.Min.Y, r.Dx(), r.Dy())
 		w, h := saliencySize(r.Dx(), r.Dy())
 		return boxShrink(img, w, h), nil
 	}
 	sw, sh := d.outSize()
-	if pic.orientation >= 5 {
-		x, y = orientSpans(x, y, sh, sw, inverseOrientation(pic.orientation))
+	if p.orientation >= 5 {
+		x, y = orientSpans(x, y, sh, sw, inverseOrientation(p.orientation))
 	} else {
-		x, y = orientSpans(x, y, sw, sh, inverseOrientation(pic.orientation))
+		x, y = orientSpans(x, y, sw, sh, inverseOrientation(p.orientation))
 	}
 	// The part as stored, in whole samples of the Y plane.
 	lum := &d.comp[0]
@@ -334,11 +334,11 @@ func (pic *picture) smallCopy(ctx context.Context) (*image.RGBA, error) {
 				cx, cy = min(cx, cb.vw-1), min(cy, cb.vh-1)
 				r, g, b = color.YCbCrToRGB(yv, cb.plane[cy*cb.stride+cx], cr.plane[cy*cr.stride+cx])
 			}
-			p := row[4*i : 4*i+4 : 4*i+4]
-			p[0], p[1], p[2], p[3] = r, g, b, 0xff
+			px := row[4*i : 4*i+4 : 4*i+4]
+			px[0], px[1], px[2], px[3] = r, g, b, 0xff
 		}
 	}
-	return orient(ctx, dst, pic.orientation)
+	return orient(ctx, dst, p.orientation)
 }
 
 // smartPNG finds the smart placement of a w×h thumbnail of the W×H PNG
