@@ -20,8 +20,9 @@ var (
 	// errCorruptImage: the bytes claim a supported format but do not
 	// decode (truncated, invalid, no frames) (422).
 	errCorruptImage = errors.New("corrupt image")
-	// errTooLarge: the source or the output is over a configured limit
-	// (413 for sources, 400 for requested sizes).
+	// errTooLarge: a source, an output or a request's memory is over a
+	// configured limit (413). A requested w or h over max_output_dimension
+	// is errBadParam (400).
 	errTooLarge = errors.New("image too large")
 	// errNotFound: the source file, object or origin URL does not exist (404).
 	errNotFound = errors.New("not found")

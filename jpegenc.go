@@ -902,7 +902,7 @@ func (e *jpegEnc) flushBytes() {
 
 // The forward DCT below is image/jpeg's (Go 1.25 and later, dct.go;
 // Copyright 2025 The Go Authors, BSD licence, see
-// https://go.dev/LICENSE), copied so that the coefficients, and so the
+// LICENSE-GO), copied so that the coefficients, and so the
 // bytes written, are the same. Only the names changed.
 
 const (
