@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"image"
 	"image/png"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 )
 
@@ -79,42 +81,47 @@ func moireChart() *image.RGBA {
 	return m
 }
 
-// moireCase is the chart as JPEG q90 and as PNG, and the truth at 300x200.
+// moireCase is the chart, and the chart as JPEG q90 and as PNG.
 type moireCase struct {
+	chart    *image.RGBA
 	jpg, png []byte
-	truth    *image.RGBA
 }
 
 func newMoireCase(t testing.TB) moireCase {
 	t.Helper()
-	chart := moireChart()
+	c := moireCase{chart: moireChart()}
 	var jb, pb bytes.Buffer
-	if err := encodeJPEG(context.Background(), &jb, chart, jpegOptions{quality: 90}); err != nil {
+	if err := encodeJPEG(context.Background(), &jb, c.chart, jpegOptions{quality: 90}); err != nil {
 		t.Fatal(err)
 	}
-	if err := png.Encode(&pb, chart); err != nil {
+	if err := png.Encode(&pb, c.chart); err != nil {
 		t.Fatal(err)
 	}
-	c := moireCase{jpg: jb.Bytes(), png: pb.Bytes()}
-	// The truth: the full-size chart's pixels through the Lanczos-3 of the
-	// reference path (no shrink-on-load, no JPEG), as TestShrinkOnLoadQuality.
-	truth, err := applyOps(context.Background(), chart, parseTestRequest(t, "path=x&op=resize&w=300").ops, nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.truth = truth
+	c.jpg, c.png = jb.Bytes(), pb.Bytes()
 	return c
 }
 
-// oursSSIM is the luma SSIM against the truth of the engine's 300-wide PNG
-// of src.
-func (c moireCase) oursSSIM(t testing.TB, src []byte) float64 {
+// truth is the chart resized to w wide by the reference path: its own
+// pixels (no shrink-on-load, no JPEG) through the Lanczos-3 of applyOps,
+// as TestShrinkOnLoadQuality.
+func (c moireCase) truth(t testing.TB, w int) *image.RGBA {
 	t.Helper()
-	got := transformRGBA(t, src, parseTestRequest(t, "path=x&op=resize&w=300&fmt=png"))
-	if got.Rect.Dx() != 300 || got.Rect.Dy() != 200 {
-		t.Fatalf("resized to %v, want 300x200", got.Rect.Size())
+	m, err := applyOps(context.Background(), c.chart, parseTestRequest(t, fmt.Sprintf("path=x&op=resize&w=%d", w)).ops, nil, 0)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return ssimLuma(c.truth, got)
+	return m
+}
+
+// oursSSIM is the luma SSIM against the truth of the engine's w-wide PNG
+// of src.
+func (c moireCase) oursSSIM(t testing.TB, src []byte, w int) float64 {
+	t.Helper()
+	got := transformRGBA(t, src, parseTestRequest(t, fmt.Sprintf("path=x&op=resize&w=%d&fmt=png", w)))
+	if got.Rect.Dx() != w || got.Rect.Dy() != w*2/3 {
+		t.Fatalf("resized to %v, want %dx%d", got.Rect.Size(), w, w*2/3)
+	}
+	return ssimLuma(c.truth(t, w), got)
 }
 
 // TestNoMoireFromJPEG resizes the chart to 300 wide from JPEG q90 and from
@@ -126,7 +133,7 @@ func (c moireCase) oursSSIM(t testing.TB, src []byte) float64 {
 // 1/8 instead (the DC alone) drops it to 0.742.
 func TestNoMoireFromJPEG(t *testing.T) {
 	c := newMoireCase(t)
-	fromJPEG, fromPNG := c.oursSSIM(t, c.jpg), c.oursSSIM(t, c.png)
+	fromJPEG, fromPNG := c.oursSSIM(t, c.jpg, 300), c.oursSSIM(t, c.png, 300)
 	t.Logf("luma SSIM against the reference Lanczos-3 of the chart: from JPEG q90 %.4f, from PNG %.4f", fromJPEG, fromPNG)
 	if fromJPEG < moireBound || fromJPEG < fromPNG-0.005 {
 		t.Errorf("from JPEG: SSIM %.4f, want >= %.4f and within 0.005 of the PNG's %.4f", fromJPEG, moireBound, fromPNG)
@@ -146,24 +153,21 @@ func TestQualityReport(t *testing.T) {
 		t.Skip("set PICFIT_QUALITY_REPORT=1 (bench/quality.sh)")
 	}
 	c := newMoireCase(t)
-	row := func(name string, jpg, pngv float64) {
-		t.Logf("%-12s from JPEG q90 %.4f   from PNG %.4f", name, jpg, pngv)
-	}
-	t.Logf("chart 2400x1600 resized to 300 wide; luma SSIM against the reference Lanczos-3 (applyOps on its pixels)")
-	row("picfit", c.oursSSIM(t, c.jpg), c.oursSSIM(t, c.png))
 	vips, err := exec.LookPath("vipsthumbnail")
 	if err != nil {
 		t.Logf("vipsthumbnail: absent")
-		return
 	}
 	dir := t.TempDir()
-	vipsSSIM := func(name string, data []byte) float64 {
+	vipsSSIM := func(name string, data []byte, w int) float64 {
+		if vips == "" {
+			return math.NaN()
+		}
 		in := filepath.Join(dir, name)
 		if err := os.WriteFile(in, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		out := filepath.Join(dir, "vips-"+name+".png")
-		if b, err := exec.Command(vips, in, "-s", "300", "-o", out).CombinedOutput(); err != nil {
+		if b, err := exec.Command(vips, in, "-s", strconv.Itoa(w), "-o", out).CombinedOutput(); err != nil {
 			t.Fatalf("vipsthumbnail: %v: %s", err, b)
 		}
 		f, err := os.ReadFile(out)
@@ -174,7 +178,12 @@ func TestQualityReport(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return ssimLuma(c.truth, toRGBA(m))
+		return ssimLuma(c.truth(t, w), toRGBA(m))
 	}
-	row("libvips", vipsSSIM("chart.jpg", c.jpg), vipsSSIM("chart.png", c.png))
+	t.Logf("chart 2400x1600 resized; luma SSIM against the reference Lanczos-3 (applyOps on its pixels)")
+	for _, w := range []int{300, 150} {
+		// Our DCT scale for the JPEG: 1/4 at 300 wide, 1/8 at 150.
+		t.Logf("w=%d  picfit   from JPEG q90 %.4f   from PNG %.4f", w, c.oursSSIM(t, c.jpg, w), c.oursSSIM(t, c.png, w))
+		t.Logf("w=%d  libvips  from JPEG q90 %.4f   from PNG %.4f", w, vipsSSIM("chart.jpg", c.jpg, w), vipsSSIM("chart.png", c.png, w))
+	}
 }
