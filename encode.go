@@ -336,6 +336,7 @@ func (h *wuHist) add(img *image.RGBA) (transparent bool) {
 				transparent = true
 				continue
 			}
+			// addPixel, written out: it is too big to be inlined.
 			r, g, b := opaqueRGB(p)
 			k := uint(r>>3)*wuPlane + uint(g>>3)*wuSide + uint(b>>3) + wuPlane + wuSide + 1
 			c := &h.m[k]

@@ -552,16 +552,14 @@ func (s *server) process(ctx context.Context, req *request) (result, error) {
 	return res, nil
 }
 
-// readExtras reads the images that req's flat operations draw, once each.
+// readExtras reads the images that req's flat operations draw, once each;
+// parse has refused them when there is no source storage.
 func (s *server) readExtras(ctx context.Context, req *request) (map[string][]byte, error) {
 	extras := map[string][]byte{}
 	for _, op := range req.ops {
 		for _, p := range op.images {
 			if _, ok := extras[p]; ok {
 				continue
-			}
-			if s.src == nil {
-				return nil, fmt.Errorf("%w: flat image %s: path: images need a source storage", errBadParam, p)
 			}
 			data, err := s.readSource(ctx, p)
 			if err != nil {
