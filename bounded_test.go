@@ -256,11 +256,11 @@ func TestCancelStopsWork(t *testing.T) {
 		{"small blur", 200, func(ctx context.Context) error { _, err := gaussianBlur(ctx, big, 2); return err }},
 		{"rotate", 10, func(ctx context.Context) error { _, err := rotate90(ctx, big); return err }},
 		{"flip", 200, func(ctx context.Context) error { _, err := flipH(ctx, big); return err }},
-		{"encode jpeg", 30, func(ctx context.Context) error { return encodeImage(ctx, io.Discard, big, "jpeg", 80, false) }},
-		{"encode png", 300, func(ctx context.Context) error { return encodeImage(ctx, io.Discard, big, "png", 0, false) }},
-		{"encode webp", 20, func(ctx context.Context) error { return encodeImage(ctx, io.Discard, big, "webp", 80, false) }},
-		{"encode webp lossless: predictors", 30, func(ctx context.Context) error { return encodeImage(ctx, io.Discard, big, "webp", 80, true) }},
-		{"encode webp lossless: matches", 150, func(ctx context.Context) error { return encodeImage(ctx, io.Discard, big, "webp", 80, true) }},
+		{"encode jpeg", 30, func(ctx context.Context) error { return encodeImage(ctx, io.Discard, big, formatJPEG, 80, false) }},
+		{"encode png", 300, func(ctx context.Context) error { return encodeImage(ctx, io.Discard, big, formatPNG, 0, false) }},
+		{"encode webp", 20, func(ctx context.Context) error { return encodeImage(ctx, io.Discard, big, formatWebP, 80, false) }},
+		{"encode webp lossless: predictors", 30, func(ctx context.Context) error { return encodeImage(ctx, io.Discard, big, formatWebP, 80, true) }},
+		{"encode webp lossless: matches", 150, func(ctx context.Context) error { return encodeImage(ctx, io.Discard, big, formatWebP, 80, true) }},
 		{"whole transform", 500, func(ctx context.Context) error {
 			_, err := transform(ctx, jpg.Bytes(), parseTestRequest(t, "path=x&op=rotate&op=op:effect+filter:blur&fmt=png"), testEngine, nil)
 			return discard(err)
@@ -483,13 +483,13 @@ func TestFlatDecodesImagesAtCellSize(t *testing.T) {
 	}
 	base := image.NewRGBA(image.Rect(0, 0, 800, 100))
 	var basePNG bytes.Buffer
-	if err := encodeImage(context.Background(), &basePNG, base, "png", 0, false); err != nil {
+	if err := encodeImage(context.Background(), &basePNG, base, formatPNG, 0, false); err != nil {
 		t.Fatal(err)
 	}
 	for _, format := range []string{"jpeg", "png"} {
 		t.Run(format, func(t *testing.T) {
 			var data bytes.Buffer
-			if err := encodeImage(context.Background(), &data, src, format, 90, false); err != nil {
+			if err := encodeImage(context.Background(), &data, src, testFormat(t, format), 90, false); err != nil {
 				t.Fatal(err)
 			}
 			var q strings.Builder

@@ -166,13 +166,13 @@ func inspectSource(data []byte) (source, error) {
 	}
 	s := source{header: h, bytes: len(data)}
 	switch h.format {
-	case "jpeg":
+	case formatJPEG:
 		s.progressive, s.components = jpegFrame(data)
-	case "webp":
+	case formatWebP:
 		if l, err := webpLayoutOf(data); err == nil {
 			s.lossless, s.alpha = l.vp8 == nil, l.alph != nil
 		}
-	case "png": // IHDR: depth at 24, colour type at 25, interlace at 28
+	case formatPNG: // IHDR: depth at 24, colour type at 25, interlace at 28
 		if len(data) > 28 {
 			depth, ct := data[24], data[25]
 			s.rowByRow = data[28] == 0 && depth != 16 && (ct == 3 || depth == 8)
@@ -188,7 +188,7 @@ func inspectSource(data []byte) (source, error) {
 // frame of an animation, in a buffer that grows by doubling). It is
 // read from the headers, meant as an upper bound for the paths picfit
 // takes; BENCHMARKS.md holds it against measured peaks.
-func footprint(src source, extras []source, r *request, eo engineOptions, format string) estimate {
+func footprint(src source, extras []source, r *request, eo engineOptions, format format) estimate {
 	total, shrink := decodeFootprint(src, r.ops, eo)
 	total += int64(src.bytes)
 	W, H := src.width, src.height // upright
@@ -196,7 +196,7 @@ func footprint(src source, extras []source, r *request, eo engineOptions, format
 		W, H = H, W
 	}
 	first := 0 // the first operation whose input is a new image
-	if src.format == "gif" {
+	if src.format == formatGIF {
 		first = -1 // every frame's canvas is copied into the chain
 	}
 
@@ -229,23 +229,23 @@ func footprint(src source, extras []source, r *request, eo engineOptions, format
 	total += step
 
 	e := estimate{width: w, height: h, frames: 1}
-	if (format == "gif" || format == "webp") && src.frames > 1 {
+	if (format == formatGIF || format == formatWebP) && src.frames > 1 {
 		e.animated, e.frames = true, src.frames
 		per := int64(webpAnimBytes)
-		if format == "gif" {
+		if format == formatGIF {
 			per = gifAnimBytes
 		}
 		total += int64(w) * int64(h) * per
 	}
 	e.bytes = total + 2*int64(e.frames)*encodedBound(format, w, h)
 	switch format {
-	case "png":
+	case formatPNG:
 		e.bytes += pngEncodeBytes
-	case "webp":
+	case formatWebP:
 		// Lossless when asked, or for a picture of few colours: not
 		// known before decoding, so for any source but a photo.
 		per := int64(webpVP8LBytes)
-		if src.format == "jpeg" && !r.lossless {
+		if src.format == formatJPEG && !r.lossless {
 			per = webpLossyBytes
 		}
 		e.bytes += int64(w) * int64(h) * per
@@ -284,7 +284,7 @@ func decodeFootprint(src source, ops []operation, eo engineOptions) (bytes, shri
 	}
 	px := int64(W) * int64(H)
 	switch src.format {
-	case "jpeg":
+	case formatJPEG:
 		hintW, hintH := hintFor(src.header, ops)
 		shrink = int64(shrinkOnLoad(src.header, hintW, hintH))
 		dpx := (int64(src.width)/shrink + 1) * (int64(src.height)/shrink + 1)
@@ -297,7 +297,7 @@ func decodeFootprint(src source, ops []operation, eo engineOptions) (bytes, shri
 			bytes += dpx * (rgbaBytes + turned)
 		}
 		return bytes, shrink
-	case "png":
+	case formatPNG:
 		switch {
 		case src.rowByRow && src.orientation == 1 && streams(ops, W, H, eo):
 			return int64(W) * streamRowsCount * (rgbaBytes + wideBytes), 0
@@ -305,9 +305,9 @@ func decodeFootprint(src source, ops []operation, eo engineOptions) (bytes, shri
 			return px * (rgbaBytes + turned), 1
 		}
 		return px * (pngStdBytes + turned), 1
-	case "gif":
+	case formatGIF:
 		return px * gifScreenBytes, 1
-	case "webp":
+	case formatWebP:
 		return webpDecodeFootprint(src, ops, eo)
 	}
 	return px * (xImageBytes + turned), 1 // bmp
@@ -347,7 +347,7 @@ func webpDecodeFootprint(src source, ops []operation, eo engineOptions) (bytes, 
 // its bytes: a JPEG decoded at 1/8 to planes, anything else whole.
 func uploadFootprint(src source, eo engineOptions) int64 {
 	var ops []operation
-	if src.format == "jpeg" {
+	if src.format == formatJPEG {
 		ops = []operation{{name: "resize", w: 1, h: 1}} // as decodeScaled(…, 1, 1, …)
 	}
 	bytes, _ := decodeFootprint(src, ops, eo)
@@ -393,12 +393,12 @@ func opOutput(op operation, w, h int, shrink int64, maxPixels int64) (ow, oh int
 }
 
 // encodedBound is at most the bytes an encoder writes for one w×h frame.
-func encodedBound(format string, w, h int) int64 {
+func encodedBound(format format, w, h int) int64 {
 	px := int64(w) * int64(h)
 	switch format {
-	case "gif":
+	case formatGIF:
 		return px*3/2 + 1024 // LZW can grow incompressible indices by half
-	case "jpeg":
+	case formatJPEG:
 		return px*2 + 1024
 	}
 	return px*rgbaBytes + px/8 + 1024 // bmp, png, lossless webp: raw and overheads

@@ -143,7 +143,7 @@ func TestMemBudget(t *testing.T) {
 // below them (every byte allocated bounds what is live at once), nor far
 // above (a loose estimate refuses requests the budget could serve).
 func TestFootprintBoundsAllocations(t *testing.T) {
-	eo := engineOptions{quality: 80, defaultFormat: "png", maxOutputPixels: 40_000_000, decode: decodeLimits{maxPixels: 100_000_000}}
+	eo := engineOptions{quality: 80, defaultFormat: formatPNG, maxOutputPixels: 40_000_000, decode: decodeLimits{maxPixels: 100_000_000}}
 	tests := []struct {
 		src, query string
 	}{
@@ -239,7 +239,7 @@ func heapUse(f func()) (peak, allocated int64) {
 }
 
 func TestFootprintAnimation(t *testing.T) {
-	eo := engineOptions{quality: 80, defaultFormat: "png", maxOutputPixels: 40_000_000}
+	eo := engineOptions{quality: 80, defaultFormat: formatPNG, maxOutputPixels: 40_000_000}
 	giphy := readTestdata(t, "giphy.gif")
 	in, err := inspectSource(giphy)
 	if err != nil {

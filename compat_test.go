@@ -381,7 +381,7 @@ func TestDstRO(t *testing.T) {
 		t.Fatal(err)
 	}
 	name := got["path"]
-	if got["url"] != "http://ro.example.com/"+name || name != storedName(got["key"], "png", shardConfig{RestOnly: true}) {
+	if got["url"] != "http://ro.example.com/"+name || name != storedName(got["key"], formatPNG, shardConfig{RestOnly: true}) {
 		t.Errorf("/get = %v, want the path and a url on dst-ro", got)
 	}
 	if !slices.Equal(fsKeys(t, dst), []string{name}) || len(fsKeys(t, ro)) != 0 {
@@ -702,7 +702,7 @@ func TestMigrationConfig(t *testing.T) {
 	if err := json.Unmarshal(body, &got); resp.StatusCode != http.StatusOK || err != nil {
 		t.Fatalf("/get = %d %s", resp.StatusCode, body)
 	}
-	name := storedName(got["key"], "png", shardConfig{Width: 1, Depth: 2, RestOnly: true})
+	name := storedName(got["key"], formatPNG, shardConfig{Width: 1, Depth: 2, RestOnly: true})
 	if got["path"] != name || got["url"] != "https://img.example.com/"+name || got["filename"] != filepath.Base(name) {
 		t.Errorf("/get = %v, want path %s and its url", got, name)
 	}

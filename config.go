@@ -907,7 +907,7 @@ func (c *config) check() error {
 		storageTypes = []string{"fs", "s3", "dos3", "gcs", "http+fs", "http+s3", "http+dos3"}
 		s3ACLs       = []string{"private", "public-read", "public-read-write", "authenticated-read", "bucket-owner-read", "bucket-owner-full-control"}
 		dos3Regions  = []string{"nyc1", "nyc2", "nyc3", "ams2", "ams3", "sfo1", "sfo2", "sfo3", "sgp1", "lon1", "fra1", "tor1", "blr1", "syd1"}
-		formatNames  = []string{"jpeg", "png", "gif", "bmp", "webp"}
+		formatNames  = imageFormatNames()
 	)
 	var errs []error
 	bad := func(path, format string, args ...any) {
@@ -1083,10 +1083,9 @@ func (c *config) check() error {
 	}
 	format := func(path string, f *string) {
 		*f = strings.ToLower(*f)
-		if *f == "jpg" {
-			*f = "jpeg"
-		}
-		if *f != "" {
+		if v, ok := parseFormat(*f, false); ok {
+			*f = v.String() // "jpg" is "jpeg"
+		} else if *f != "" {
 			oneOf(path, *f, formatNames)
 		}
 	}

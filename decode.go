@@ -14,7 +14,7 @@ import (
 
 // header is what readHeader learns without decoding pixels.
 type header struct {
-	format        string // "jpeg", "png", "gif", "bmp", "webp"
+	format        format // an image format
 	width, height int    // as stored, before EXIF orientation
 	frames        int    // 1, or the number of frames of a GIF
 	orientation   int    // EXIF orientation 1..8, 1 when absent or invalid
@@ -41,11 +41,11 @@ func readHeader(data []byte) (header, error) {
 // do not).
 func inspect(data []byte) (h header, noTrailer bool, err error) {
 	format := sniff(data)
-	if format == "" {
+	if format == formatNone {
 		return header{}, false, fmt.Errorf("read header: %w", errUnsupportedFormat)
 	}
 	h = header{format: format, frames: 1, orientation: 1}
-	if format == "gif" {
+	if format == formatGIF {
 		l, err := walkGIF(data)
 		if err != nil {
 			return header{}, false, err
@@ -60,7 +60,7 @@ func inspect(data []byte) (h header, noTrailer bool, err error) {
 		if err != nil {
 			return header{}, false, err
 		}
-		if format == "webp" && webpAnimated(data) {
+		if format == formatWebP && webpAnimated(data) {
 			h.frames = max(webpFrameCount(data), 1) // for the pixel limit
 		}
 	}
@@ -71,35 +71,18 @@ func inspect(data []byte) (h header, noTrailer bool, err error) {
 	return h, noTrailer, nil
 }
 
-// sniff names the format whose magic bytes start data, or "".
-func sniff(data []byte) string {
-	switch {
-	case bytes.HasPrefix(data, []byte("\xff\xd8\xff")):
-		return "jpeg"
-	case bytes.HasPrefix(data, []byte("\x89PNG\r\n\x1a\n")):
-		return "png"
-	case bytes.HasPrefix(data, []byte("GIF87a")), bytes.HasPrefix(data, []byte("GIF89a")):
-		return "gif"
-	case bytes.HasPrefix(data, []byte("BM")):
-		return "bmp"
-	case len(data) >= 12 && string(data[:4]) == "RIFF" && string(data[8:12]) == "WEBP":
-		return "webp"
-	}
-	return ""
-}
-
-func decodeConfig(format string, data []byte) (image.Config, error) {
+func decodeConfig(format format, data []byte) (image.Config, error) {
 	r := bytes.NewReader(data)
 	var cfg image.Config
 	var err error
 	switch format {
-	case "jpeg":
+	case formatJPEG:
 		cfg, err = jpeg.DecodeConfig(r)
-	case "png":
+	case formatPNG:
 		cfg, err = png.DecodeConfig(r)
-	case "bmp":
+	case formatBMP:
 		cfg, err = bmp.DecodeConfig(r)
-	case "webp":
+	case formatWebP:
 		w, h, err := webpConfig(data)
 		if err != nil {
 			return cfg, fmt.Errorf("read webp header: %w", err)
@@ -118,7 +101,7 @@ func decodeConfig(format string, data []byte) (image.Config, error) {
 // (they have had some on hostile input) into errCorruptImage. Our own
 // decoders run unguarded: a panic there is a bug, which flightGroup.run
 // turns into a logged 500 with its stack, never a 422 that echoes it.
-func guard(format string, f func() error) (err error) {
+func guard(format format, f func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("decode %s: %w: decoder panic: %v", format, errCorruptImage, r)
@@ -129,7 +112,7 @@ func guard(format string, f func() error) (err error) {
 
 // decodeError wraps a decoder's error: valid but unsupported features
 // become errUnsupportedFormat, everything else errCorruptImage.
-func decodeError(format string, err error) error {
+func decodeError(format format, err error) error {
 	var je jpeg.UnsupportedError
 	var pe png.UnsupportedError
 	if errors.As(err, &je) || errors.As(err, &pe) || errors.Is(err, bmp.ErrUnsupported) {
@@ -313,7 +296,7 @@ func (lim decodeLimits) checkDimensions(h header) error {
 
 // picture is a decoded source.
 type picture struct {
-	format        string
+	format        format
 	width, height int         // displayed size, after EXIF orientation
 	still         *image.RGBA // every source except animated GIFs (frames > 1)
 	anim          animation   // animated GIF or WebP, decoded frame by frame when walked
@@ -372,17 +355,17 @@ func decodeScaled(ctx context.Context, data []byte, lim decodeLimits, hintW, hin
 		return nil, err
 	}
 
-	if h.format == "webp" && webpAnimated(data) {
+	if h.format == formatWebP && webpAnimated(data) {
 		// Decoded frame by frame as eachFrame walks them (webpanim.go).
 		a, err := newWebPAnim(data, h.width, h.height)
 		if err != nil {
 			return nil, fmt.Errorf("decode webp: %w", err)
 		}
-		return &picture{format: "webp", width: h.width, height: h.height, anim: a}, nil
+		return &picture{format: formatWebP, width: h.width, height: h.height, anim: a}, nil
 	}
 
 	p := &picture{format: h.format}
-	if h.format == "gif" {
+	if h.format == formatGIF {
 		// Animations are decoded frame by frame as eachFrame walks them
 		// (gif.go); a single frame is composited now.
 		p.width, p.height = h.width, h.height
@@ -402,7 +385,7 @@ func decodeScaled(ctx context.Context, data []byte, lim decodeLimits, hintW, hin
 		return p, nil
 	}
 
-	if h.format == "jpeg" {
+	if h.format == formatJPEG {
 		if n := jpegScanCount(data); n > maxJPEGScans {
 			return nil, fmt.Errorf("decode jpeg: %w: %d scans, over the limit of %d (maxJPEGScans)", errTooLarge, n, maxJPEGScans)
 		}
@@ -420,7 +403,7 @@ func decodeScaled(ctx context.Context, data []byte, lim decodeLimits, hintW, hin
 		return p, nil
 	}
 
-	if h.format == "webp" { // our own decoder: a panic in it is a bug, a 500
+	if h.format == formatWebP { // our own decoder: a panic in it is a bug, a 500
 		l, err := webpLayoutOf(data)
 		if err == nil {
 			err = decodeWebPPicture(ctx, p, l, h, hintW, hintH)
@@ -431,7 +414,7 @@ func decodeScaled(ctx context.Context, data []byte, lim decodeLimits, hintW, hin
 		return p, nil
 	}
 
-	if h.format == "png" {
+	if h.format == formatPNG {
 		img, err := decodePNG(ctx, data)
 		if err != nil {
 			return nil, err
@@ -451,7 +434,7 @@ func decodeScaled(ctx context.Context, data []byte, lim decodeLimits, hintW, hin
 		var err error
 		r := bytes.NewReader(data)
 		switch h.format {
-		case "bmp":
+		case formatBMP:
 			m, err = bmp.Decode(r)
 		}
 		if err != nil {
@@ -601,7 +584,7 @@ func orientSpans(x, y span, w, h, orientation int) (span, span) {
 // scaling in the DCT domain works block by block and shows on hard edges
 // when the Lanczos resample has little left to do.
 func shrinkOnLoad(h header, hintW, hintH int) int {
-	if h.format != "jpeg" || hintW <= 0 || hintH <= 0 {
+	if h.format != formatJPEG || hintW <= 0 || hintH <= 0 {
 		return 1
 	}
 	if h.orientation >= 5 { // stored turned a quarter

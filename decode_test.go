@@ -284,32 +284,32 @@ func TestReadHeader(t *testing.T) {
 		data []byte
 		want header
 	}{
-		{"tiny-1x1.png", testdataFile(t, "tiny-1x1.png"), header{"png", 1, 1, 1, 1}},
-		{"tiny-1x1.jpg", testdataFile(t, "tiny-1x1.jpg"), header{"jpeg", 1, 1, 1, 1}},
-		{"tiny-1x1.gif", testdataFile(t, "tiny-1x1.gif"), header{"gif", 1, 1, 1, 1}},
-		{"avatar.png", testdataFile(t, "avatar.png"), header{"png", 400, 400, 1, 1}},
-		{"schwarzy.jpg", testdataFile(t, "schwarzy.jpg"), header{"jpeg", 500, 357, 1, 1}},
-		{"schwarzy_exif3.jpg", testdataFile(t, "schwarzy_exif3.jpg"), header{"jpeg", 500, 357, 1, 3}},
-		{"schwarzy_exif6.jpg", testdataFile(t, "schwarzy_exif6.jpg"), header{"jpeg", 500, 357, 1, 6}},
-		{"schwarzy_exif8.jpg", testdataFile(t, "schwarzy_exif8.jpg"), header{"jpeg", 500, 357, 1, 8}},
-		{"exif-orient6-blinds-1200x1920.jpg", testdataFile(t, "exif-orient6-blinds-1200x1920.jpg"), header{"jpeg", 1200, 1920, 1, 6}},
-		{"medium-blinds-1920x1200.jpg (camera EXIF, orientation 1)", testdataFile(t, "medium-blinds-1920x1200.jpg"), header{"jpeg", 1920, 1200, 1, 1}},
-		{"cmyk-blinds-1920x1200.jpg", testdataFile(t, "cmyk-blinds-1920x1200.jpg"), header{"jpeg", 1920, 1200, 1, 1}},
-		{"progressive-picture1a-1365x1074.jpg", testdataFile(t, "progressive-picture1a-1365x1074.jpg"), header{"jpeg", 1365, 1074, 1, 1}},
-		{"giphy.gif", giphy, header{"gif", 400, 300, 37, 1}},
-		{"giphy.gif without its trailer", giphy[:len(giphy)-1], header{"gif", 400, 300, 37, 1}},
-		{"alpha-arc-colors-2140x1200.png", testdataFile(t, "alpha-arc-colors-2140x1200.png"), header{"png", 2140, 1200, 1, 1}},
-		{"webp-alpha-arc-colors-2140x1200.webp", testdataFile(t, "webp-alpha-arc-colors-2140x1200.webp"), header{"webp", 2140, 1200, 1, 1}},
-		{"webp-seeding-1920x1080.webp", testdataFile(t, "webp-seeding-1920x1080.webp"), header{"webp", 1920, 1080, 1, 1}},
-		{"tiny lossy webp", tinyLossyWebP, header{"webp", 1, 1, 1, 1}},
-		{"lossless webp", patLosslessWebP, header{"webp", 4, 3, 1, 1}},
-		{"lossy webp with alpha", patLossyAlphaWebP, header{"webp", 4, 3, 1, 1}},
-		{"animated webp", animatedWebP(), header{"webp", 4, 3, 1, 1}},
-		{"webp with EXIF chunk", withWebPEXIF(patLosslessWebP, 4, 3, tiff6), header{"webp", 4, 3, 1, 6}},
-		{"png with eXIf chunk", withPNGEXIF(encodePNG(t, letterImage("abc/def")), tiff6), header{"png", 3, 2, 1, 6}},
-		{"bmp", encodeBMP(t, letterImage("abcde/fghij/klmno")), header{"bmp", 5, 3, 1, 1}},
-		{"huge png header only", pngFile(pngChunk("IHDR", pngIHDR(100000, 100000))), header{"png", 100000, 100000, 1, 1}},
-		{"gif of 200 frames, LZW data not valid", rawGIF(1000, 1000, 200, 1000, 1000, []byte{0xff, 0xff}), header{"gif", 1000, 1000, 200, 1}},
+		{"tiny-1x1.png", testdataFile(t, "tiny-1x1.png"), header{formatPNG, 1, 1, 1, 1}},
+		{"tiny-1x1.jpg", testdataFile(t, "tiny-1x1.jpg"), header{formatJPEG, 1, 1, 1, 1}},
+		{"tiny-1x1.gif", testdataFile(t, "tiny-1x1.gif"), header{formatGIF, 1, 1, 1, 1}},
+		{"avatar.png", testdataFile(t, "avatar.png"), header{formatPNG, 400, 400, 1, 1}},
+		{"schwarzy.jpg", testdataFile(t, "schwarzy.jpg"), header{formatJPEG, 500, 357, 1, 1}},
+		{"schwarzy_exif3.jpg", testdataFile(t, "schwarzy_exif3.jpg"), header{formatJPEG, 500, 357, 1, 3}},
+		{"schwarzy_exif6.jpg", testdataFile(t, "schwarzy_exif6.jpg"), header{formatJPEG, 500, 357, 1, 6}},
+		{"schwarzy_exif8.jpg", testdataFile(t, "schwarzy_exif8.jpg"), header{formatJPEG, 500, 357, 1, 8}},
+		{"exif-orient6-blinds-1200x1920.jpg", testdataFile(t, "exif-orient6-blinds-1200x1920.jpg"), header{formatJPEG, 1200, 1920, 1, 6}},
+		{"medium-blinds-1920x1200.jpg (camera EXIF, orientation 1)", testdataFile(t, "medium-blinds-1920x1200.jpg"), header{formatJPEG, 1920, 1200, 1, 1}},
+		{"cmyk-blinds-1920x1200.jpg", testdataFile(t, "cmyk-blinds-1920x1200.jpg"), header{formatJPEG, 1920, 1200, 1, 1}},
+		{"progressive-picture1a-1365x1074.jpg", testdataFile(t, "progressive-picture1a-1365x1074.jpg"), header{formatJPEG, 1365, 1074, 1, 1}},
+		{"giphy.gif", giphy, header{formatGIF, 400, 300, 37, 1}},
+		{"giphy.gif without its trailer", giphy[:len(giphy)-1], header{formatGIF, 400, 300, 37, 1}},
+		{"alpha-arc-colors-2140x1200.png", testdataFile(t, "alpha-arc-colors-2140x1200.png"), header{formatPNG, 2140, 1200, 1, 1}},
+		{"webp-alpha-arc-colors-2140x1200.webp", testdataFile(t, "webp-alpha-arc-colors-2140x1200.webp"), header{formatWebP, 2140, 1200, 1, 1}},
+		{"webp-seeding-1920x1080.webp", testdataFile(t, "webp-seeding-1920x1080.webp"), header{formatWebP, 1920, 1080, 1, 1}},
+		{"tiny lossy webp", tinyLossyWebP, header{formatWebP, 1, 1, 1, 1}},
+		{"lossless webp", patLosslessWebP, header{formatWebP, 4, 3, 1, 1}},
+		{"lossy webp with alpha", patLossyAlphaWebP, header{formatWebP, 4, 3, 1, 1}},
+		{"animated webp", animatedWebP(), header{formatWebP, 4, 3, 1, 1}},
+		{"webp with EXIF chunk", withWebPEXIF(patLosslessWebP, 4, 3, tiff6), header{formatWebP, 4, 3, 1, 6}},
+		{"png with eXIf chunk", withPNGEXIF(encodePNG(t, letterImage("abc/def")), tiff6), header{formatPNG, 3, 2, 1, 6}},
+		{"bmp", encodeBMP(t, letterImage("abcde/fghij/klmno")), header{formatBMP, 5, 3, 1, 1}},
+		{"huge png header only", pngFile(pngChunk("IHDR", pngIHDR(100000, 100000))), header{formatPNG, 100000, 100000, 1, 1}},
+		{"gif of 200 frames, LZW data not valid", rawGIF(1000, 1000, 200, 1000, 1000, []byte{0xff, 0xff}), header{formatGIF, 1000, 1000, 200, 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -400,7 +400,7 @@ func TestDecode(t *testing.T) {
 			if err != nil {
 				t.Fatalf("decode(context.Background(), %s): %v", tt.name, err)
 			}
-			if p.format != tt.format || p.width != tt.width || p.height != tt.height || p.frameCount() != tt.frames {
+			if p.format.String() != tt.format || p.width != tt.width || p.height != tt.height || p.frameCount() != tt.frames {
 				t.Errorf("decode(context.Background(), %s) = %s %dx%d %d frames, want %s %dx%d %d frames",
 					tt.name, p.format, p.width, p.height, p.frameCount(), tt.format, tt.width, tt.height, tt.frames)
 			}
@@ -680,7 +680,7 @@ func TestDecodeBMPCorpus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.format != "bmp" || p.width != 800 || p.height != 500 {
+	if p.format != formatBMP || p.width != 800 || p.height != 500 {
 		t.Errorf("decode(context.Background(), bmp-blinds) = %s %dx%d, want bmp 800x500", p.format, p.width, p.height)
 	}
 }

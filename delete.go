@@ -10,10 +10,6 @@ import (
 	"strings"
 )
 
-// resultFormats are the formats a result may be stored in, tried in turn
-// when neither the kv store nor the request tell which one it is.
-var resultFormats = []string{"jpeg", "png", "gif", "bmp", "webp"}
-
 // handleDelete serves DELETE (options.enable_delete), as the original
 // picfit: no signature, but restricted to allowed_ip_addresses.
 //
@@ -107,7 +103,7 @@ func (s *server) deleteChildren(ctx context.Context, p string) error {
 		return err
 	}
 	for _, key := range keys {
-		if _, err := s.deleteStored(ctx, key, ""); err != nil {
+		if _, err := s.deleteStored(ctx, key, formatNone); err != nil {
 			return err
 		}
 	}
@@ -132,9 +128,9 @@ func (s *server) deleteResult(ctx context.Context, params url.Values) error {
 
 // deleteStored deletes the result of key from the destination, under the
 // name the kv store records and the deterministic name for format (every
-// format when "" and the kv store does not know), then its kv entry. It
+// format when formatNone and the kv store does not know), then its kv entry. It
 // reports whether a file was deleted.
-func (s *server) deleteStored(ctx context.Context, key, format string) (bool, error) {
+func (s *server) deleteStored(ctx context.Context, key string, format format) (bool, error) {
 	var names []string
 	if s.kv != nil {
 		name, err := s.kv.Get(ctx, s.prefix+key)
@@ -146,12 +142,12 @@ func (s *server) deleteStored(ctx context.Context, key, format string) (bool, er
 		}
 	}
 	switch {
-	case format != "":
+	case format != formatNone:
 		if name := storedName(key, format, s.shard); len(names) == 0 || names[0] != name {
 			names = append(names, name)
 		}
 	case len(names) == 0:
-		for _, f := range resultFormats {
+		for _, f := range imageFormats { // the formats a result may be stored in
 			names = append(names, storedName(key, f, s.shard))
 		}
 	}

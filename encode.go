@@ -13,35 +13,34 @@ import (
 	"golang.org/x/image/bmp"
 )
 
-// encodeImage writes img to w in format ("jpeg", "png", "gif", "bmp" or
-// "webp"). quality (1..100) is used by JPEG and lossy WebP. WebP is lossy
+// encodeImage writes img to w in format. quality (1..100) is used by JPEG and lossy WebP. WebP is lossy
 // unless lossless is set or img has few colours (webpLossless). Formats
 // without alpha (JPEG, BMP) get the image flattened onto white first; GIF
 // is quantised to an adaptive palette by quantize. Any other format is
 // errUnsupportedFormat. The encoders poll ctx once a row (of MCUs,
 // macroblocks); those of x/image (GIF, BMP) only before they start.
-func encodeImage(ctx context.Context, w io.Writer, img *image.RGBA, format string, quality int, lossless bool) error {
+func encodeImage(ctx context.Context, w io.Writer, img *image.RGBA, format format, quality int, lossless bool) error {
 	switch format {
-	case "gif", "bmp":
+	case formatGIF, formatBMP:
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("encode %s: %w", format, err)
 		}
 	}
 	switch format {
-	case "jpeg":
+	case formatJPEG:
 		// image/jpeg has fast paths for *image.RGBA (it converts each 8x8
 		// block straight from Pix) and *image.YCbCr. Converting to YCbCr
 		// ourselves (4:4:4 or 4:2:0) was measured no faster overall and
 		// costs a full-size allocation, so the RGBA goes in as is.
 		return encodeJPEG(ctx, w, flattenWhite(img), jpegOptions{quality: quality})
-	case "png":
+	case formatPNG:
 		// writePNG writes what image/png would (8-bit RGB when opaque,
 		// else 8-bit RGBA unpremultiplied row by row), at a cheaper
 		// zlib level (see pngLevel).
 		if err := writePNG(ctx, w, img); err != nil {
 			return fmt.Errorf("encode png: %w", err)
 		}
-	case "gif":
+	case formatGIF:
 		m := quantize(img)
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("encode gif: %w", err)
@@ -49,46 +48,16 @@ func encodeImage(ctx context.Context, w io.Writer, img *image.RGBA, format strin
 		if err := gif.Encode(w, m, nil); err != nil {
 			return fmt.Errorf("encode gif: %w", err)
 		}
-	case "bmp":
+	case formatBMP:
 		if err := bmp.Encode(w, flattenWhite(img)); err != nil {
 			return fmt.Errorf("encode bmp: %w", err)
 		}
-	case "webp":
+	case formatWebP:
 		return encodeWebP(ctx, w, img, quality, webpLossless(img, lossless))
 	default:
 		return fmt.Errorf("encode %q: %w", format, errUnsupportedFormat)
 	}
 	return nil
-}
-
-// contentType returns the MIME type for a format name, and
-// application/octet-stream for a name that is not one.
-func contentType(format string) string {
-	switch format {
-	case "jpeg":
-		return "image/jpeg"
-	case "png":
-		return "image/png"
-	case "gif":
-		return "image/gif"
-	case "bmp":
-		return "image/bmp"
-	case "webp":
-		return "image/webp"
-	}
-	return "application/octet-stream"
-}
-
-// extension returns the stored-file extension (no dot) for a format name,
-// as the original picfit names its files, and "" for a name that is not one.
-func extension(format string) string {
-	switch format {
-	case "jpeg":
-		return "jpg"
-	case "png", "gif", "bmp", "webp":
-		return format
-	}
-	return ""
 }
 
 // flattenWhite returns img composited onto opaque white. An image that is

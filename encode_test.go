@@ -133,7 +133,7 @@ func TestEncodeImageRoundTrip(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := encodeImage(context.Background(), &buf, tt.img, tt.format, 90, false); err != nil {
+			if err := encodeImage(context.Background(), &buf, tt.img, testFormat(t, tt.format), 90, false); err != nil {
 				t.Fatalf("encodeImage(context.Background(), %s): %v", tt.format, err)
 			}
 			m := encTestDecode(t, tt.format, buf.Bytes())
@@ -173,7 +173,7 @@ func TestEncodeImageFlattensOnWhite(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := encodeImage(context.Background(), &buf, img, tt.format, 95, false); err != nil {
+			if err := encodeImage(context.Background(), &buf, img, testFormat(t, tt.format), 95, false); err != nil {
 				t.Fatalf("encodeImage(context.Background(), %s): %v", tt.format, err)
 			}
 			m := encTestDecode(t, tt.format, buf.Bytes())
@@ -269,7 +269,7 @@ func TestEncodePNGAlpha(t *testing.T) {
 		img.Set(x, 0, c)
 	}
 	var buf bytes.Buffer
-	if err := encodeImage(context.Background(), &buf, img, "png", 0, false); err != nil {
+	if err := encodeImage(context.Background(), &buf, img, formatPNG, 0, false); err != nil {
 		t.Fatalf("encodeImage(context.Background(), png): %v", err)
 	}
 	if got := buf.Bytes()[25]; got != 6 {
@@ -288,7 +288,7 @@ func TestEncodePNGAlpha(t *testing.T) {
 	}
 
 	buf.Reset()
-	if err := encodeImage(context.Background(), &buf, encTestStripes(8, 8, 3), "png", 0, false); err != nil {
+	if err := encodeImage(context.Background(), &buf, encTestStripes(8, 8, 3), formatPNG, 0, false); err != nil {
 		t.Fatalf("encodeImage(context.Background(), png): %v", err)
 	}
 	if got := buf.Bytes()[25]; got != 2 {
@@ -507,16 +507,16 @@ func TestEncodeImageErrors(t *testing.T) {
 	img := encTestStripes(4, 4, 2)
 	tests := []struct {
 		name    string
-		format  string
+		format  format
 		quality int
 		want    error
 	}{
-		{"webp quality 0", "webp", 0, errBadParam},
-		{"unknown", "tiff", 80, errUnsupportedFormat},
-		{"alias", "jpg", 80, errUnsupportedFormat},
-		{"empty", "", 80, errUnsupportedFormat},
-		{"jpeg quality 0", "jpeg", 0, errBadParam},
-		{"jpeg quality 101", "jpeg", 101, errBadParam},
+		{"webp quality 0", formatWebP, 0, errBadParam},
+		{"unknown", format(99), 80, errUnsupportedFormat},
+		{"auto", formatAuto, 80, errUnsupportedFormat},
+		{"empty", formatNone, 80, errUnsupportedFormat},
+		{"jpeg quality 0", formatJPEG, 0, errBadParam},
+		{"jpeg quality 101", formatJPEG, 101, errBadParam},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -534,22 +534,24 @@ func TestEncodeImageErrors(t *testing.T) {
 
 func TestContentTypeExtension(t *testing.T) {
 	tests := []struct {
-		format, mime, ext string
+		format    format
+		mime, ext string
 	}{
-		{"jpeg", "image/jpeg", "jpg"},
-		{"png", "image/png", "png"},
-		{"gif", "image/gif", "gif"},
-		{"bmp", "image/bmp", "bmp"},
-		{"webp", "image/webp", "webp"},
-		{"tiff", "application/octet-stream", ""},
+		{formatJPEG, "image/jpeg", "jpg"},
+		{formatPNG, "image/png", "png"},
+		{formatGIF, "image/gif", "gif"},
+		{formatBMP, "image/bmp", "bmp"},
+		{formatWebP, "image/webp", "webp"},
+		{formatNone, "application/octet-stream", ""},
+		{formatAuto, "application/octet-stream", ""},
 	}
 	for _, tt := range tests {
-		t.Run(tt.format, func(t *testing.T) {
-			if got := contentType(tt.format); got != tt.mime {
-				t.Errorf("contentType(%q) = %q, want %q", tt.format, got, tt.mime)
+		t.Run(tt.format.String(), func(t *testing.T) {
+			if got := tt.format.contentType(); got != tt.mime {
+				t.Errorf("%q.contentType() = %q, want %q", tt.format, got, tt.mime)
 			}
-			if got := extension(tt.format); got != tt.ext {
-				t.Errorf("extension(%q) = %q, want %q", tt.format, got, tt.ext)
+			if got := tt.format.extension(); got != tt.ext {
+				t.Errorf("%q.extension() = %q, want %q", tt.format, got, tt.ext)
 			}
 		})
 	}
@@ -563,7 +565,7 @@ func BenchmarkEncodeJPEG(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				buf.Reset()
-				if err := encodeImage(context.Background(), &buf, img, "jpeg", q, false); err != nil {
+				if err := encodeImage(context.Background(), &buf, img, formatJPEG, q, false); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -581,7 +583,7 @@ func BenchmarkEncodePNG(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			buf.Reset()
-			if err := encodeImage(context.Background(), &buf, img, "png", 0, false); err != nil {
+			if err := encodeImage(context.Background(), &buf, img, formatPNG, 0, false); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -625,7 +627,7 @@ func BenchmarkEncodeImageGIF(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf.Reset()
-		if err := encodeImage(context.Background(), &buf, img, "gif", 0, false); err != nil {
+		if err := encodeImage(context.Background(), &buf, img, formatGIF, 0, false); err != nil {
 			b.Fatal(err)
 		}
 	}

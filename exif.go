@@ -10,14 +10,14 @@ import (
 // eXIf chunk of a PNG, the EXIF chunk of a WebP. It returns 1 when there
 // is none or it is unreadable or out of 1..8: a bad EXIF block never
 // makes an image fail.
-func exifOrientation(format string, data []byte) int {
+func exifOrientation(format format, data []byte) int {
 	var tiff []byte
 	switch format {
-	case "jpeg":
+	case formatJPEG:
 		tiff = jpegEXIF(data)
-	case "png":
+	case formatPNG:
 		tiff = pngEXIF(data)
-	case "webp":
+	case formatWebP:
 		tiff = webpEXIF(data)
 	}
 	return tiffOrientation(tiff)

@@ -131,7 +131,7 @@ func TestJPEGEXIF(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := exifOrientation("jpeg", tt.data); got != tt.want {
+			if got := exifOrientation(formatJPEG, tt.data); got != tt.want {
 				t.Errorf("exifOrientation(jpeg % x) = %d, want %d", tt.data, got, tt.want)
 			}
 		})
@@ -168,7 +168,7 @@ func TestContainerEXIF(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := exifOrientation(tt.format, tt.data); got != tt.want {
+			if got := exifOrientation(testFormat(t, tt.format), tt.data); got != tt.want {
 				t.Errorf("exifOrientation(%s %s) = %d, want %d", tt.format, tt.name, got, tt.want)
 			}
 		})

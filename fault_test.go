@@ -129,12 +129,12 @@ func checkFaultObject(ctx context.Context, c *minio.Client, bucket, key string, 
 		return "", "decode: " + err.Error()
 	}
 	if want := guessFormat(key); p.format != want {
-		return "", "decodes as " + p.format + ", its name says " + want
+		return "", "decodes as " + p.format.String() + ", its name says " + want.String()
 	}
-	if ct := info.ContentType; ct != contentType(p.format) {
-		return "", "Content-Type " + ct + ", the image is " + p.format
+	if ct := info.ContentType; ct != p.format.contentType() {
+		return "", "Content-Type " + ct + ", the image is " + p.format.String()
 	}
-	return p.format, ""
+	return p.format.String(), ""
 }
 
 // checkFaultKV checks every string entry below prefix: a result entry

@@ -190,7 +190,7 @@ func (s *server) handleImage(method string) http.HandlerFunc {
 			defer body.Close()
 			out.data = nil // body holds them while it needs them
 			h := w.Header()
-			h.Set("Content-Type", contentType(out.format))
+			h.Set("Content-Type", out.format.contentType())
 			h.Set("ETag", etag)
 			h.Set("Cache-Control", s.cacheControl)
 			s.setWriteDeadline(w)
@@ -270,7 +270,7 @@ func (s *server) checkSizes(req *request) error {
 // made is a result found in or made for the destination storage.
 type made struct {
 	name    string         // stored name, "" when not stored (yet)
-	format  string         // output format
+	format  format         // output format
 	data    []byte         // the encoded image, when it was made or read whole
 	body    readSeekCloser // the stored file, when found and opened
 	modTime time.Time
@@ -306,7 +306,7 @@ func (s *server) find(ctx context.Context, req *request, open bool) (made, error
 			s.log.Warn("kv get failed, serving uncached", "key", req.key, "err", err)
 		}
 	}
-	if f := s.predictFormat(req); f != "" {
+	if f := s.predictFormat(req); f != formatNone {
 		if name := storedName(req.key, f, s.shard); len(names) == 0 || names[0] != name {
 			names = append(names, name)
 		}
@@ -358,7 +358,7 @@ func (s *server) readDst() storage {
 
 // predictFormat is the output format of req when it can be known without
 // reading the source, from fmt, engine.format or the source's extension.
-func (s *server) predictFormat(req *request) string {
+func (s *server) predictFormat(req *request) format {
 	source := req.path
 	if req.url != nil {
 		source = req.url.Path
@@ -367,8 +367,8 @@ func (s *server) predictFormat(req *request) string {
 	if onlyNoop(req.ops) {
 		return g
 	}
-	if req.format == "auto" || (req.format == "" && s.engine.format == "" && !writableFormats[g]) {
-		return ""
+	if req.format == formatAuto || (req.format == formatNone && s.engine.format == formatNone && !g.image()) {
+		return formatNone
 	}
 	return outputFormat(req.format, s.engine, g)
 }
@@ -547,7 +547,7 @@ func (s *server) process(ctx context.Context, req *request) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	s.metrics.processed(req.ops[0].name, res.format, s.elapsed(start))
+	s.metrics.processed(req.ops[0].name, res.format.String(), s.elapsed(start))
 	s.metrics.add(outputBytes, uint64(len(res.data)))
 	return res, nil
 }
@@ -622,7 +622,7 @@ func (s *server) readSource(ctx context.Context, name string) ([]byte, error) {
 // store writes m to the destination, then records it in the kv store:
 // a kv entry never points at a file that is not yet complete.
 func (s *server) store(ctx context.Context, req *request, m made) error {
-	if err := s.dst.Put(ctx, m.name, bytes.NewReader(m.data), int64(len(m.data)), contentType(m.format)); err != nil {
+	if err := s.dst.Put(ctx, m.name, bytes.NewReader(m.data), int64(len(m.data)), m.format.contentType()); err != nil {
 		return fmt.Errorf("store %s: %w", m.name, err)
 	}
 	if s.kv != nil {

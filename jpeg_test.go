@@ -627,15 +627,15 @@ func TestShrinkOnLoad(t *testing.T) {
 		hintW, hintH int
 		want         int
 	}{
-		{"kleiber thumbnail", header{format: "jpeg", width: 6028, height: 3391, orientation: 1}, 356, 200, 8},
-		{"seeding w=800", header{format: "jpeg", width: 5312, height: 2988, orientation: 1}, 800, 450, 2},
-		{"blinds w=800", header{format: "jpeg", width: 1920, height: 1200, orientation: 1}, 800, 500, 1},
-		{"blinds w=480", header{format: "jpeg", width: 1920, height: 1200, orientation: 1}, 480, 300, 2},
-		{"no hint", header{format: "jpeg", width: 6028, height: 3391, orientation: 1}, 0, 0, 1},
-		{"png", header{format: "png", width: 6028, height: 3391, orientation: 1}, 100, 100, 1},
+		{"kleiber thumbnail", header{format: formatJPEG, width: 6028, height: 3391, orientation: 1}, 356, 200, 8},
+		{"seeding w=800", header{format: formatJPEG, width: 5312, height: 2988, orientation: 1}, 800, 450, 2},
+		{"blinds w=800", header{format: formatJPEG, width: 1920, height: 1200, orientation: 1}, 800, 500, 1},
+		{"blinds w=480", header{format: formatJPEG, width: 1920, height: 1200, orientation: 1}, 480, 300, 2},
+		{"no hint", header{format: formatJPEG, width: 6028, height: 3391, orientation: 1}, 0, 0, 1},
+		{"png", header{format: formatPNG, width: 6028, height: 3391, orientation: 1}, 100, 100, 1},
 		// Stored 1200x1920, displayed 1920x1200: the hint is displayed.
-		{"orientation 6", header{format: "jpeg", width: 1200, height: 1920, orientation: 6}, 480, 300, 2},
-		{"orientation 6, hint not turned", header{format: "jpeg", width: 1200, height: 1920, orientation: 6}, 300, 480, 1},
+		{"orientation 6", header{format: formatJPEG, width: 1200, height: 1920, orientation: 6}, 480, 300, 2},
+		{"orientation 6, hint not turned", header{format: formatJPEG, width: 1200, height: 1920, orientation: 6}, 300, 480, 1},
 	}
 	for _, tt := range tests {
 		if got := shrinkOnLoad(tt.h, tt.hintW, tt.hintH); got != tt.want {
@@ -828,7 +828,7 @@ func FuzzDecodeJPEG(f *testing.F) {
 		// Like decode, refuse before decoding what readHeader refuses or
 		// says is large: the decoder allocates what the frame claims.
 		h, err := readHeader(data)
-		if err != nil || h.format != "jpeg" || h.width*h.height > 1<<20 {
+		if err != nil || h.format != formatJPEG || h.width*h.height > 1<<20 {
 			return
 		}
 		img, err := decodeJPEG(context.Background(), data, scale)
@@ -914,7 +914,7 @@ func BenchmarkDecodeJPEGScaled(b *testing.B) {
 func chromaPlanes(t testing.TB, src []byte, r *request, scaled bool) (*image.YCbCr, int) {
 	t.Helper()
 	w, h := shrinkHint(src, r.ops)
-	if w == 0 || !straightToJPEG("jpeg", r.ops) {
+	if w == 0 || !straightToJPEG(formatJPEG, r.ops) {
 		t.Fatalf("%v: not a shrink straight to JPEG", r.ops)
 	}
 	pic, err := decodeScaled(context.Background(), src, testEngine.decode, w, h, scaled)

@@ -540,7 +540,7 @@ func TestTransformJPEGProgressive(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if prog.format != "jpeg" {
+			if prog.format != formatJPEG {
 				t.Fatalf("format %q, want jpeg", prog.format)
 			}
 			if markers, _ := jpegMarkers(t, prog.data); !bytes.Contains(markers, []byte{jpegSOF2}) {
@@ -718,7 +718,7 @@ func jpegEncoderInput(t *testing.T, src []byte, query string, eo engineOptions) 
 		t.Fatal(err)
 	}
 	var m image.Image
-	if w, h := shrinkHint(src, r.ops); w > 0 && straightToJPEG("jpeg", r.ops) {
+	if w, h := shrinkHint(src, r.ops); w > 0 && straightToJPEG(formatJPEG, r.ops) {
 		pic, err := decodeFirstOp(context.Background(), src, eo, r.ops, w, h, true)
 		if err != nil {
 			t.Fatal(err)

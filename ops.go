@@ -17,18 +17,18 @@ type engineOptions struct {
 	jpegQuality     int    // engine.jpeg_quality: JPEG's instead, 0 = quality
 	webpQuality     int    // engine.webp_quality: WebP's instead, 0 = quality
 	jpegProgressive bool   // write progressive JPEGs (engine.jpeg_progressive)
-	format          string // output format forced by engine.format, or ""
-	defaultFormat   string // when neither fmt nor the source's format applies
+	format          format // output format forced by engine.format, or formatNone
+	defaultFormat   format // when neither fmt nor the source's format applies
 	maxOutputPixels int64  // any intermediate or final image, 0 = unlimited
 	decode          decodeLimits
 }
 
 // defaultQuality is the quality of format when the request has no q.
-func (eo engineOptions) defaultQuality(format string) int {
+func (eo engineOptions) defaultQuality(format format) int {
 	switch {
-	case format == "jpeg" && eo.jpegQuality > 0:
+	case format == formatJPEG && eo.jpegQuality > 0:
 		return eo.jpegQuality
-	case format == "webp" && eo.webpQuality > 0:
+	case format == formatWebP && eo.webpQuality > 0:
 		return eo.webpQuality
 	}
 	return eo.quality
@@ -37,21 +37,18 @@ func (eo engineOptions) defaultQuality(format string) int {
 // result is an encoded image, ready to serve and store.
 type result struct {
 	data   []byte
-	format string
+	format format
 }
-
-// writableFormats are the formats the engine encodes.
-var writableFormats = map[string]bool{"jpeg": true, "png": true, "gif": true, "bmp": true, "webp": true}
 
 // outputFormat picks the output format: fmt, else engine.format, else the
 // source's format when picfit writes it, else engine.default_format.
-func outputFormat(requested string, eo engineOptions, source string) string {
+func outputFormat(requested format, eo engineOptions, source format) format {
 	switch {
-	case requested != "" && requested != "auto":
+	case requested != formatNone && requested != formatAuto:
 		return requested
-	case eo.format != "":
+	case eo.format != formatNone:
 		return eo.format
-	case writableFormats[source]:
+	case source.image():
 		return source
 	}
 	return eo.defaultFormat
@@ -78,13 +75,13 @@ func transform(ctx context.Context, src []byte, r *request, eo engineOptions, im
 		return result{data: src, format: h.format}, nil
 	}
 	hintW, hintH := shrinkHint(src, r.ops) // non-zero for a JPEG or WebP source only
-	toJPEG := hintW > 0 && straightToJPEG(outputFormat(r.format, eo, "jpeg"), r.ops)
+	toJPEG := hintW > 0 && straightToJPEG(outputFormat(r.format, eo, formatJPEG), r.ops)
 	pic, err := decodeFirstOp(ctx, src, eo, r.ops, hintW, hintH, toJPEG)
 	if err != nil {
 		return result{}, err
 	}
 	format := outputFormat(r.format, eo, pic.format)
-	if !writableFormats[format] {
+	if !format.image() {
 		return result{}, fmt.Errorf("%w: fmt: picfit does not write %s yet", errBadParam, format)
 	}
 	quality := r.quality
@@ -117,7 +114,7 @@ func transform(ctx context.Context, src []byte, r *request, eo engineOptions, im
 
 	extras := newFlatImages(images, eo.decode)
 
-	animated := (format == "gif" || format == "webp") && pic.frameCount() > 1
+	animated := (format == formatGIF || format == formatWebP) && pic.frameCount() > 1
 	var still *image.RGBA
 	var buf bytes.Buffer
 	// Frames are coded and written as they come.
@@ -155,7 +152,7 @@ func transform(ctx context.Context, src []byte, r *request, eo engineOptions, im
 		case !animated:
 			still = out
 			return errStopFrames
-		case format == "webp":
+		case format == formatWebP:
 			return anim.add(ctx, out, delay)
 		}
 		return gifAnim.add(out, delay)
@@ -165,11 +162,11 @@ func transform(ctx context.Context, src []byte, r *request, eo engineOptions, im
 	}
 
 	switch {
-	case animated && format == "webp":
+	case animated && format == formatWebP:
 		err = anim.finish(&buf, pic.loopCount())
 	case animated:
 		err = gifAnim.finish()
-	case format == "jpeg" && eo.jpegProgressive:
+	case format == formatJPEG && eo.jpegProgressive:
 		err = encodeJPEG(ctx, &buf, flattenWhite(still), jpegOptions{quality: quality, progressive: true})
 	default:
 		err = encodeImage(ctx, &buf, still, format, quality, r.lossless)
@@ -183,8 +180,8 @@ func transform(ctx context.Context, src []byte, r *request, eo engineOptions, im
 // straightToJPEG reports whether a picture decoded to planes goes from
 // them to the JPEG encoder's 4:2:0 YCbCr (applyShrunkYCbCr): one
 // scaling, not pad, to JPEG.
-func straightToJPEG(format string, ops []operation) bool {
-	return format == "jpeg" && len(ops) > 0 && ops[0].scaling().name != "pad" && onlyNoop(ops[1:])
+func straightToJPEG(format format, ops []operation) bool {
+	return format == formatJPEG && len(ops) > 0 && ops[0].scaling().name != "pad" && onlyNoop(ops[1:])
 }
 
 // shrinkHint is the size to which the first of ops scales a JPEG or WebP src
@@ -192,7 +189,7 @@ func straightToJPEG(format string, ops []operation) bool {
 // scale it down: decodeScaled may then decode the source smaller, and
 // keep it in planes, for applyShrunk to finish the operation.
 func shrinkHint(src []byte, ops []operation) (w, h int) {
-	if f := sniff(src); len(ops) == 0 || f != "jpeg" && f != "webp" {
+	if f := sniff(src); len(ops) == 0 || f != formatJPEG && f != formatWebP {
 		return 0, 0 // before readHeader, which walks a GIF's every frame
 	}
 	hd, err := readHeader(src)
@@ -204,7 +201,7 @@ func shrinkHint(src []byte, ops []operation) (w, h int) {
 
 // hintFor is shrinkHint for a JPEG or WebP source's header.
 func hintFor(hd header, ops []operation) (w, h int) {
-	if len(ops) == 0 || hd.format != "jpeg" && hd.format != "webp" {
+	if len(ops) == 0 || hd.format != formatJPEG && hd.format != formatWebP {
 		return 0, 0
 	}
 	W, H := hd.width, hd.height

@@ -32,7 +32,7 @@ func parseTestRequest(t testing.TB, query string) *request {
 	return r
 }
 
-var testEngine = engineOptions{quality: 95, defaultFormat: "png", maxOutputPixels: 40_000_000, decode: decodeLimits{maxPixels: 100_000_000}}
+var testEngine = engineOptions{quality: 95, defaultFormat: formatPNG, maxOutputPixels: 40_000_000, decode: decodeLimits{maxPixels: 100_000_000}}
 
 func readTestdata(t testing.TB, name string) []byte {
 	t.Helper()
@@ -264,8 +264,11 @@ func TestOutputFormat(t *testing.T) {
 		{"auto", "", "bmp", "bmp"},
 	}
 	for _, tt := range tests {
-		eo := engineOptions{format: tt.forced, defaultFormat: "png"}
-		if got := outputFormat(tt.requested, eo, tt.source); got != tt.want {
+		requested, _ := parseFormat(tt.requested, true)
+		forced, _ := parseFormat(tt.forced, false)
+		source, _ := parseFormat(tt.source, false)
+		eo := engineOptions{format: forced, defaultFormat: formatPNG}
+		if got := outputFormat(requested, eo, source); got.String() != tt.want {
 			t.Errorf("outputFormat(%q, engine %q, source %q) = %q, want %q", tt.requested, tt.forced, tt.source, got, tt.want)
 		}
 	}
@@ -324,7 +327,7 @@ func TestCorpusThroughEveryOperation(t *testing.T) {
 			t.Run(f.name+"/"+op.query, func(t *testing.T) {
 				res := transformFile(t, f.name, op.query)
 				wantW, wantH := op.size(f.w, f.h)
-				if res.format == "gif" {
+				if res.format == formatGIF {
 					g, err := gif.DecodeAll(bytes.NewReader(res.data))
 					if err != nil {
 						t.Fatal(err)
@@ -478,7 +481,7 @@ func flatOf(t *testing.T, images map[string]*image.RGBA) *flatImages {
 	data := map[string][]byte{}
 	for p, m := range images {
 		var buf bytes.Buffer
-		if err := encodeImage(context.Background(), &buf, m, "png", 0, false); err != nil {
+		if err := encodeImage(context.Background(), &buf, m, formatPNG, 0, false); err != nil {
 			t.Fatal(err)
 		}
 		data[p] = buf.Bytes()

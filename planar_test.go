@@ -180,7 +180,7 @@ func TestPlanarJPEGOutput(t *testing.T) {
 				t.Fatalf("size %v, want %v", got.Rect, exact.Rect)
 			}
 			var buf bytes.Buffer
-			if err := encodeImage(context.Background(), &buf, exact, "jpeg", 90, false); err != nil {
+			if err := encodeImage(context.Background(), &buf, exact, formatJPEG, 90, false); err != nil {
 				t.Fatal(err)
 			}
 			mad, psnr := rgbaDiff(t, got, exact)

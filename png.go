@@ -692,10 +692,10 @@ func decodePNG(ctx context.Context, data []byte) (*image.RGBA, error) {
 	}
 	if !ok {
 		var m image.Image
-		err := guard("png", func() error {
+		err := guard(formatPNG, func() error {
 			var err error
 			if m, err = png.Decode(bytes.NewReader(data)); err != nil {
-				return decodeError("png", err)
+				return decodeError(formatPNG, err)
 			}
 			return nil
 		})

@@ -40,7 +40,7 @@ type request struct {
 	path    string     // source file in the source storage, or ""
 	url     *url.URL   // source URL, or nil
 	ops     []operation
-	format  string // requested output: "", "jpeg", "png", "gif", "bmp", "webp" or "auto"
+	format  format // requested output: an image format, formatNone or formatAuto
 	quality int    // 1..100, or 0 for the engine default
 	force   bool   // regenerate, ignoring the kv store
 	// lossless asks for lossless WebP (photos are otherwise lossy).
@@ -92,11 +92,6 @@ func (r *request) images() int {
 var operationNames = map[string]bool{
 	"resize": true, "thumbnail": true, "fit": true, "pad": true, "flip": true,
 	"rotate": true, "flat": true, "effect": true, "noop": true,
-}
-
-var formatNames = map[string]string{
-	"jpg": "jpeg", "jpeg": "jpeg", "png": "png", "gif": "gif", "bmp": "bmp",
-	"webp": "webp", "auto": "auto",
 }
 
 // parsePathStyle turns the part of a path-style URL after the method
@@ -215,7 +210,7 @@ func parseRequest(params url.Values, lim requestLimits) (*request, error) {
 	}
 
 	if f := params.Get("fmt"); f != "" {
-		name, ok := formatNames[strings.ToLower(f)]
+		name, ok := parseFormat(f, true)
 		if !ok {
 			return nil, fmt.Errorf("%w: fmt: want jpg, jpeg, png, gif, bmp, webp or auto, got %q", errBadParam, f)
 		}
@@ -455,18 +450,18 @@ func cleanPath(p string) (string, error) {
 // without fmt, so caches hold each variant once and never mix them. A
 // request without fmt=auto is left as it is.
 func (r *request) negotiate(accept string) {
-	if r.format != "auto" {
+	if r.format != formatAuto {
 		return
 	}
 	params := make(url.Values, len(r.params))
 	for k, v := range r.params {
 		params[k] = v
 	}
-	r.format = ""
+	r.format = formatNone
 	delete(params, "fmt")
 	if acceptsWebP(accept) {
-		r.format = "webp"
-		params["fmt"] = []string{"webp"}
+		r.format = formatWebP
+		params["fmt"] = []string{formatWebP.String()}
 	}
 	r.key = requestKey(params)
 	r.negotiated = true

@@ -66,7 +66,7 @@ func checker(img *image.RGBA, r image.Rectangle, sq int) {
 func encodeTestImage(t *testing.T, img *image.RGBA, format string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := encodeImage(context.Background(), &buf, img, format, 95, false); err != nil {
+	if err := encodeImage(context.Background(), &buf, img, testFormat(t, format), 95, false); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()

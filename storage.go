@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -253,25 +252,8 @@ func (s *fsStorage) fsError(name string, err error) error {
 
 // storedName is where the result of key in format is stored: the sharded
 // key plus the format's extension.
-func storedName(key, format string, sc shardConfig) string {
-	return shard(key, sc) + "." + extension(format)
-}
-
-// guessFormat maps a file name's extension to a format name, or "".
-func guessFormat(name string) string {
-	switch strings.ToLower(path.Ext(name)) {
-	case ".jpg", ".jpeg":
-		return "jpeg"
-	case ".png":
-		return "png"
-	case ".gif":
-		return "gif"
-	case ".bmp":
-		return "bmp"
-	case ".webp":
-		return "webp"
-	}
-	return ""
+func storedName(key string, format format, sc shardConfig) string {
+	return shard(key, sc) + "." + format.extension()
 }
 
 // backendTransport is the HTTP transport of the S3 and http+ storages: it

@@ -279,7 +279,7 @@ func newPairEnv(t *testing.T, p pairSetup, edit func(*config)) *testEnv {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := e.s.src.Put(context.Background(), name, strings.NewReader(string(data)), int64(len(data)), contentType(guessFormat(name))); err != nil {
+		if err := e.s.src.Put(context.Background(), name, strings.NewReader(string(data)), int64(len(data)), guessFormat(name).contentType()); err != nil {
 			t.Fatalf("seed %s: %v", name, err)
 		}
 	}

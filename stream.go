@@ -112,7 +112,7 @@ func decodeFirstOp(ctx context.Context, src []byte, eo engineOptions, ops []oper
 // decodePNGScaled is decodeFirstOp's streaming path; it returns nil, nil
 // when it does not apply.
 func decodePNGScaled(ctx context.Context, src []byte, eo engineOptions, ops []operation) (*picture, error) {
-	if len(ops) == 0 || sniff(src) != "png" {
+	if len(ops) == 0 || sniff(src) != formatPNG {
 		return nil, nil
 	}
 	h, err := readHeader(src)
@@ -153,7 +153,7 @@ func decodePNGScaled(ctx context.Context, src []byte, eo engineOptions, ops []op
 		return nil, pngError(err)
 	}
 	img = plan.finish(img)
-	return &picture{format: "png", width: img.Rect.Dx(), height: img.Rect.Dy(), still: img, applied: true}, nil
+	return &picture{format: formatPNG, width: img.Rect.Dx(), height: img.Rect.Dy(), still: img, applied: true}, nil
 }
 
 // decodeResampled decodes the image and resamples it by plan on the way,

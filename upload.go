@@ -65,7 +65,7 @@ func (s *server) handleUpload(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("upload %s: %w", name, err))
 		return
 	}
-	if err := s.src.Put(ctx, name, bytes.NewReader(data), int64(len(data)), contentType(h.format)); err != nil {
+	if err := s.src.Put(ctx, name, bytes.NewReader(data), int64(len(data)), h.format.contentType()); err != nil {
 		s.fail(w, r, fmt.Errorf("upload: %w", err))
 		return
 	}
@@ -105,7 +105,7 @@ func (s *server) checkUpload(ctx context.Context, data []byte, fetched func()) (
 		return h, err
 	}
 	defer spent()
-	if h.format == "jpeg" {
+	if h.format == formatJPEG {
 		// At 1/8 scale: every coefficient is still read, so a truncated or
 		// corrupt stream fails the same, with 1/64 of the pixels held.
 		_, err = decodeScaled(ctx, data, s.engine.decode, 1, 1, false)

@@ -178,7 +178,7 @@ func reportWritePNG(t *testing.T, path string, img *image.RGBA) {
 func reportJPEG(t *testing.T, img *image.RGBA, q int) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := encodeImage(context.Background(), &buf, img, "jpeg", q, false); err != nil {
+	if err := encodeImage(context.Background(), &buf, img, formatJPEG, q, false); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()

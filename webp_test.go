@@ -314,7 +314,7 @@ func TestEncodeImageWebPChoosesLossless(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := encodeImage(context.Background(), &buf, tt.img, "webp", 75, tt.lossless); err != nil {
+			if err := encodeImage(context.Background(), &buf, tt.img, formatWebP, 75, tt.lossless); err != nil {
 				t.Fatal(err)
 			}
 			chunks := webpChunks(t, buf.Bytes())
@@ -695,7 +695,7 @@ func TestNegotiateKeys(t *testing.T) {
 	const base = "path=avatar.png&op=resize&w=100&h=100"
 	plain := parse(base)
 	plain.negotiate("image/webp")
-	if plain.key != "895b545d9dca01413aec42d6ae3c6197" || plain.negotiated || plain.format != "" {
+	if plain.key != "895b545d9dca01413aec42d6ae3c6197" || plain.negotiated || plain.format != formatNone {
 		t.Errorf("without fmt=auto: key %s, negotiated %v, format %q; want the original key, untouched", plain.key, plain.negotiated, plain.format)
 	}
 	webpReq := parse(base + "&fmt=webp")
@@ -709,7 +709,7 @@ func TestNegotiateKeys(t *testing.T) {
 		r := parse(base + "&fmt=auto")
 		auto := r.key
 		r.negotiate(tt.accept)
-		if r.format != tt.format || r.key != tt.key || !r.negotiated || r.key == auto {
+		if r.format.String() != tt.format || r.key != tt.key || !r.negotiated || r.key == auto {
 			t.Errorf("negotiate(%q) = format %q key %s negotiated %v, want %q %s true", tt.accept, r.format, r.key, r.negotiated, tt.format, tt.key)
 		}
 	}

@@ -285,7 +285,7 @@ func webpPlanes(m *image.YCbCr) *jpegDecoder {
 // full-size RGBA image is never made. It returns nil, nil when it does
 // not apply, leaving the errors to decodeScaled.
 func decodeWebPScaled(ctx context.Context, src []byte, eo engineOptions, ops []operation) (*picture, error) {
-	if len(ops) == 0 || sniff(src) != "webp" {
+	if len(ops) == 0 || sniff(src) != formatWebP {
 		return nil, nil
 	}
 	l, err := webpLayoutOf(src)
@@ -311,7 +311,7 @@ func decodeWebPScaled(ctx context.Context, src []byte, eo engineOptions, ops []o
 		return nil, err
 	}
 	img = plan.finish(img)
-	return &picture{format: "webp", width: img.Rect.Dx(), height: img.Rect.Dy(), still: img, applied: true}, nil
+	return &picture{format: formatWebP, width: img.Rect.Dx(), height: img.Rect.Dy(), still: img, applied: true}, nil
 }
 
 // decodeWebPRows decodes a lossless WebP, or a lossy one with alpha, and

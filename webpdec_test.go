@@ -429,7 +429,7 @@ func TestWebPSourceOps(t *testing.T) {
 				if err != nil {
 					t.Fatalf("transform: %v", err)
 				}
-				if res.format != format {
+				if res.format.String() != format {
 					t.Errorf("format %s, want %s", res.format, format)
 				}
 				got, err := decode(context.Background(), res.data, decodeLimits{maxPixels: 1 << 25})
@@ -439,7 +439,7 @@ func TestWebPSourceOps(t *testing.T) {
 				// The reference goes through the same encoder (which
 				// flattens alpha for JPEG and BMP, quantises for GIF).
 				var buf bytes.Buffer
-				if err := encodeImage(context.Background(), &buf, want, format, testEngine.quality, false); err != nil {
+				if err := encodeImage(context.Background(), &buf, want, testFormat(t, format), testEngine.quality, false); err != nil {
 					t.Fatal(err)
 				}
 				wp, err := decode(context.Background(), buf.Bytes(), decodeLimits{maxPixels: 1 << 25})
