@@ -27,7 +27,7 @@ type limiter struct {
 	admitted chan struct{}
 	fetching chan struct{}
 	slots    chan struct{}
-	ops      map[string]bool // nil: every request counts
+	ops      map[opKind]bool // nil: every request counts
 }
 
 func newLimiter(concurrent, maxQueue int, ops ...string) *limiter {
@@ -38,9 +38,11 @@ func newLimiter(concurrent, maxQueue int, ops ...string) *limiter {
 		slots:    make(chan struct{}, concurrent),
 	}
 	if len(ops) > 0 {
-		l.ops = make(map[string]bool, len(ops))
+		l.ops = make(map[opKind]bool, len(ops))
 		for _, op := range ops {
-			l.ops[op] = true
+			if k, ok := parseOpKind(op); ok { // config.check refuses other names
+				l.ops[k] = true
+			}
 		}
 	}
 	return l
@@ -53,7 +55,7 @@ func (l *limiter) forOps(ops []operation) *limiter {
 		return l
 	}
 	for _, op := range ops {
-		if l.ops[op.name] {
+		if l.ops[op.kind] {
 			return l
 		}
 	}

@@ -348,7 +348,7 @@ func webpDecodeFootprint(src source, ops []operation, eo engineOptions) (bytes, 
 func uploadFootprint(src source, eo engineOptions) int64 {
 	var ops []operation
 	if src.format == formatJPEG {
-		ops = []operation{{name: "resize", w: 1, h: 1}} // as decodeScaled(…, 1, 1, …)
+		ops = []operation{{kind: opResize, w: 1, h: 1}} // as decodeScaled(…, 1, 1, …)
 	}
 	bytes, _ := decodeFootprint(src, ops, eo)
 	return bytes
@@ -367,8 +367,8 @@ func streams(ops []operation, W, H int, eo engineOptions) bool {
 // allocates on the way; the frame may be held 1/shrink as large, as a
 // JPEG decoded smaller is.
 func opOutput(op operation, w, h int, shrink int64, maxPixels int64) (ow, oh int, scratch int64) {
-	switch op.name {
-	case "resize", "thumbnail", "fit", "pad":
+	switch op.kind {
+	case opResize, opThumbnail, opFit, opPad:
 		p, ok, err := planScale(op, w, h, maxPixels)
 		if err != nil || !ok {
 			return w, h, 0 // unchanged, or refused before it allocates
@@ -380,13 +380,13 @@ func opOutput(op operation, w, h int, shrink int64, maxPixels int64) (ow, oh int
 			ow, oh = p.padW, p.padH
 		}
 		return ow, oh, scratch
-	case "rotate":
+	case opRotate:
 		if op.deg != 180 {
 			return h, w, 0
 		}
-	case "effect":
+	case opEffect:
 		return w, h, int64(w) * int64(h) * max(blurBytes, wideBytes)
-	case "flat":
+	case opFlat:
 		return w, h, int64(w) * int64(h) * rgbaBytes // the images scaled to their cells
 	}
 	return w, h, 0

@@ -320,7 +320,11 @@ func TestLimiterForOps(t *testing.T) {
 	ops := func(names ...string) []operation {
 		var o []operation
 		for _, n := range names {
-			o = append(o, operation{name: n})
+			k, ok := parseOpKind(n)
+			if !ok {
+				t.Fatalf("parseOpKind(%q): not an operation", n)
+			}
+			o = append(o, operation{kind: k})
 		}
 		return o
 	}

@@ -1127,7 +1127,7 @@ func (c *config) check() error {
 	atLeast("options.max_operations", int64(o.MaxOperations), 1)
 	atLeast("options.max_processor_concurrent", int64(o.MaxProcessorConcurrent), 1)
 	for i, op := range o.MaxProcessorConcurrentOperations {
-		if !operationNames[op] {
+		if _, ok := parseOpKind(op); !ok {
 			bad(fmt.Sprintf("options.max_processor_concurrent_operations[%d]", i), "%q is not an operation", op)
 		}
 	}

@@ -94,8 +94,8 @@ func parseDPR(s string) (float64, error) {
 // and checks the multiplied size against max_output_dimension. Other
 // operations are returned as they are.
 func (op operation) withDPR(dpr float64, maxDimension int) (operation, error) {
-	switch op.name {
-	case "resize", "thumbnail", "fit", "pad":
+	switch op.kind {
+	case opResize, opThumbnail, opFit, opPad:
 	default:
 		return op, nil
 	}

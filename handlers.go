@@ -244,9 +244,9 @@ func (s *server) checkSizes(req *request) error {
 		return nil
 	}
 	for _, op := range req.ops {
-		switch op.name {
-		case "resize", "thumbnail", "fit", "pad":
-		case "flat":
+		switch op.kind {
+		case opResize, opThumbnail, opFit, opPad:
+		case opFlat:
 			if op.w == 0 && op.h == 0 {
 				continue
 			}
@@ -547,7 +547,7 @@ func (s *server) process(ctx context.Context, req *request) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	s.metrics.processed(req.ops[0].name, res.format.String(), s.elapsed(start))
+	s.metrics.processed(req.ops[0].kind.String(), res.format.String(), s.elapsed(start))
 	s.metrics.add(outputBytes, uint64(len(res.data)))
 	return res, nil
 }

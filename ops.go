@@ -97,7 +97,7 @@ func transform(ctx context.Context, src []byte, r *request, eo engineOptions, im
 		// YCbCr, never through RGBA.
 		m, err := ops[0].applyShrunkYCbCr(ctx, pic, eo.maxOutputPixels)
 		if err != nil {
-			return result{}, fmt.Errorf("%s: %w", ops[0].name, err)
+			return result{}, fmt.Errorf("%s: %w", ops[0].kind, err)
 		}
 		var buf bytes.Buffer
 		if err := encodeJPEG(ctx, &buf, m, jpegOptions{quality: quality, progressive: eo.jpegProgressive}); err != nil {
@@ -107,7 +107,7 @@ func transform(ctx context.Context, src []byte, r *request, eo engineOptions, im
 	}
 	if pic.shrunk { // decoded smaller: the first operation finishes the job
 		if pic.still, err = ops[0].applyShrunk(ctx, pic, eo.maxOutputPixels); err != nil {
-			return result{}, fmt.Errorf("%s: %w", ops[0].name, err)
+			return result{}, fmt.Errorf("%s: %w", ops[0].kind, err)
 		}
 		ops = ops[1:]
 	}
@@ -181,7 +181,7 @@ func transform(ctx context.Context, src []byte, r *request, eo engineOptions, im
 // them to the JPEG encoder's 4:2:0 YCbCr (applyShrunkYCbCr): one
 // scaling, not pad, to JPEG.
 func straightToJPEG(format format, ops []operation) bool {
-	return format == formatJPEG && len(ops) > 0 && ops[0].scaling().name != "pad" && onlyNoop(ops[1:])
+	return format == formatJPEG && len(ops) > 0 && ops[0].scaling().kind != opPad && onlyNoop(ops[1:])
 }
 
 // shrinkHint is the size to which the first of ops scales a JPEG or WebP src
@@ -209,15 +209,15 @@ func hintFor(hd header, ops []operation) (w, h int) {
 		W, H = H, W
 	}
 	op := ops[0].scaling()
-	switch op.name {
-	case "resize":
+	switch op.kind {
+	case opResize:
 		w, h = resizeSize(W, H, op.w, op.h)
-	case "fit", "pad":
-		if op.name == "pad" && !op.upscale && (op.w > W || op.h > H) {
+	case opFit, opPad:
+		if op.kind == opPad && !op.upscale && (op.w > W || op.h > H) {
 			return 0, 0 // apply leaves the image as it is
 		}
 		w, h = fitSize(W, H, op.w, op.h)
-	case "thumbnail":
+	case opThumbnail:
 		if !op.upscale && (op.w > W || op.h > H) {
 			return 0, 0 // likewise
 		}
@@ -234,8 +234,8 @@ func hintFor(hd header, ops []operation) (w, h int) {
 // scaling is op as apply runs it when it scales: thumbnail and pad with
 // one side behave like resize.
 func (op operation) scaling() operation {
-	if (op.name == "thumbnail" || op.name == "pad") && (op.w == 0 || op.h == 0) {
-		op.name = "resize"
+	if (op.kind == opThumbnail || op.kind == opPad) && (op.w == 0 || op.h == 0) {
+		op.kind = opResize
 	}
 	return op
 }
@@ -247,7 +247,7 @@ func (op operation) scaling() operation {
 // holds the picture.
 func (op operation) applyShrunk(ctx context.Context, p *picture, maxPixels int64) (*image.RGBA, error) {
 	op = op.scaling()
-	if op.name == "pad" {
+	if op.kind == opPad {
 		if err := checkPixels(op.w, op.h, maxPixels); err != nil {
 			return nil, err
 		}
@@ -257,7 +257,7 @@ func (op operation) applyShrunk(ctx context.Context, p *picture, maxPixels int64
 		return nil, err
 	}
 	img, err := p.scaleArea(ctx, x, y, w, h, maxPixels)
-	if err != nil || op.name != "pad" {
+	if err != nil || op.kind != opPad {
 		return img, err
 	}
 	return centre(img, op.w, op.h, op.color), nil
@@ -278,14 +278,14 @@ func (op operation) applyShrunkYCbCr(ctx context.Context, p *picture, maxPixels 
 // then centres on op.w×op.h).
 func (op operation) shrunkArea(ctx context.Context, p *picture) (x, y span, w, h int, err error) {
 	W, H := p.width, p.height
-	switch op.name {
-	case "resize":
+	switch op.kind {
+	case opResize:
 		w, h = resizeSize(W, H, op.w, op.h)
 		return p.x, p.y, w, h, nil
-	case "fit":
+	case opFit:
 		w, h = fitSize(W, H, op.w, op.h)
 		return p.x, p.y, w, h, nil
-	case "thumbnail":
+	case opThumbnail:
 		fx, fy := p.x.size/float64(W), p.y.size/float64(H) // full size to decoded
 		place, err := op.place.resolvePicture(ctx, p, op.w, op.h)
 		if err != nil {
@@ -295,16 +295,16 @@ func (op operation) shrunkArea(ctx context.Context, p *picture) (x, y span, w, h
 		x = span{p.x.from + float64(x0)*fx, float64(cw) * fx}
 		y = span{p.y.from + float64(y0)*fy, float64(ch) * fy}
 		return x, y, op.w, op.h, nil
-	case "pad":
+	case opPad:
 		iw, ih := fitSize(W, H, op.w, op.h)
 		return p.x, p.y, min(iw, op.w), min(ih, op.h), nil
 	}
-	return x, y, 0, 0, fmt.Errorf("shrink on load for %s", op.name) // shrinkHint gives no size for it
+	return x, y, 0, 0, fmt.Errorf("shrink on load for %s", op.kind) // shrinkHint gives no size for it
 }
 
 func onlyNoop(ops []operation) bool {
 	for _, op := range ops {
-		if op.name != "noop" {
+		if op.kind != opNoop {
 			return false
 		}
 	}
@@ -316,7 +316,7 @@ func applyOps(ctx context.Context, img *image.RGBA, ops []operation, extras *fla
 	var err error
 	for _, op := range ops {
 		if img, err = op.apply(ctx, img, extras, maxPixels); err != nil {
-			return nil, fmt.Errorf("%s: %w", op.name, err)
+			return nil, fmt.Errorf("%s: %w", op.kind, err)
 		}
 	}
 	return img, nil
@@ -327,36 +327,36 @@ func applyOps(ctx context.Context, img *image.RGBA, ops []operation, extras *fla
 func (op operation) apply(ctx context.Context, img *image.RGBA, extras *flatImages, maxPixels int64) (*image.RGBA, error) {
 	W, H := img.Rect.Dx(), img.Rect.Dy()
 	enlarges := op.w > W || op.h > H
-	switch op.name {
-	case "resize":
+	switch op.kind {
+	case opResize:
 		w, h := resizeSize(W, H, op.w, op.h)
 		if !op.upscale && (w > W || h > H) {
 			return img, nil
 		}
 		return scaleTo(ctx, img, w, h, maxPixels)
-	case "thumbnail", "pad":
+	case opThumbnail, opPad:
 		if op.w == 0 || op.h == 0 { // with one side, both behave like resize
-			return operation{name: "resize", w: op.w, h: op.h, upscale: op.upscale}.apply(ctx, img, extras, maxPixels)
+			return operation{kind: opResize, w: op.w, h: op.h, upscale: op.upscale}.apply(ctx, img, extras, maxPixels)
 		}
 		if !op.upscale && enlarges {
 			return img, nil
 		}
-		if op.name == "thumbnail" {
+		if op.kind == opThumbnail {
 			return thumbnail(ctx, img, op.w, op.h, op.place, maxPixels)
 		}
 		return pad(ctx, img, op.w, op.h, op.color, maxPixels)
-	case "fit":
+	case opFit:
 		w, h := fitSize(W, H, op.w, op.h)
 		if w >= W && h >= H {
 			return img, nil // fit never enlarges
 		}
 		return scaleTo(ctx, img, w, h, maxPixels)
-	case "flip":
+	case opFlip:
 		if op.axis == 'h' {
 			return flipH(ctx, img)
 		}
 		return flipV(ctx, img)
-	case "rotate":
+	case opRotate:
 		switch op.deg {
 		case 180:
 			return rotate180(ctx, img)
@@ -364,9 +364,9 @@ func (op operation) apply(ctx context.Context, img *image.RGBA, extras *flatImag
 			return rotate270(ctx, img)
 		}
 		return rotate90(ctx, img)
-	case "flat":
+	case opFlat:
 		return flat(ctx, img, op, extras, maxPixels)
-	case "effect":
+	case opEffect:
 		sigma := math.Min(50, float64(max(W, H))/20)
 		if sigma <= 0 {
 			return img, nil
@@ -622,7 +622,7 @@ func (f *flatImages) scaled(ctx context.Context, path string, w, h int, maxPixel
 	if err != nil {
 		return nil, err
 	}
-	resize := []operation{{name: "resize", w: w, h: h, upscale: true}}
+	resize := []operation{{kind: opResize, w: w, h: h, upscale: true}}
 	eo := engineOptions{maxOutputPixels: maxPixels, decode: f.lim}
 	var hintW, hintH int // a JPEG is shrunk on load when it shrinks
 	if s := f.sizes[path]; w < s.X && h < s.Y {

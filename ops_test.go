@@ -125,11 +125,11 @@ func TestOperationPixels(t *testing.T) {
 		corner [4]color.RGBA // top-left, top-right, bottom-left, bottom-right after
 		w, h   int
 	}{
-		{"flip h", operation{name: "flip", axis: 'h'}, [4]color.RGBA{green, red, yellow, blue}, 5, 3},
-		{"flip v", operation{name: "flip", axis: 'v'}, [4]color.RGBA{blue, yellow, red, green}, 5, 3},
-		{"rotate 90 ccw", operation{name: "rotate", deg: 90}, [4]color.RGBA{green, yellow, red, blue}, 3, 5},
-		{"rotate 180", operation{name: "rotate", deg: 180}, [4]color.RGBA{yellow, blue, green, red}, 5, 3},
-		{"rotate 270 ccw", operation{name: "rotate", deg: 270}, [4]color.RGBA{blue, red, yellow, green}, 3, 5},
+		{"flip h", operation{kind: opFlip, axis: 'h'}, [4]color.RGBA{green, red, yellow, blue}, 5, 3},
+		{"flip v", operation{kind: opFlip, axis: 'v'}, [4]color.RGBA{blue, yellow, red, green}, 5, 3},
+		{"rotate 90 ccw", operation{kind: opRotate, deg: 90}, [4]color.RGBA{green, yellow, red, blue}, 3, 5},
+		{"rotate 180", operation{kind: opRotate, deg: 180}, [4]color.RGBA{yellow, blue, green, red}, 5, 3},
+		{"rotate 270 ccw", operation{kind: opRotate, deg: 270}, [4]color.RGBA{blue, red, yellow, green}, 3, 5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -154,7 +154,7 @@ func TestPadFillsAndKeepsAspect(t *testing.T) {
 	for i := range src.Pix {
 		src.Pix[i] = 255 // opaque white
 	}
-	op := operation{name: "pad", w: 100, h: 100, upscale: true, color: color.NRGBA{255, 0, 0, 255}, filled: true}
+	op := operation{kind: opPad, w: 100, h: 100, upscale: true, color: color.NRGBA{255, 0, 0, 255}, filled: true}
 	out, err := op.apply(context.Background(), src, nil, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -178,7 +178,7 @@ func TestPadFillsAndKeepsAspect(t *testing.T) {
 			t.Errorf("pad pixel (%d,%d) = %v, want %v", c.x, c.y, got, c.want)
 		}
 	}
-	transparent := operation{name: "pad", w: 100, h: 100, upscale: true}
+	transparent := operation{kind: opPad, w: 100, h: 100, upscale: true}
 	out, _ = transparent.apply(context.Background(), src, nil, 0)
 	if got := out.RGBAAt(50, 5); got.A != 0 {
 		t.Errorf("pad without colour: border = %v, want transparent", got)
@@ -195,7 +195,7 @@ func TestThumbnailCropsCentre(t *testing.T) {
 			src.SetRGBA(x, y, c)
 		}
 	}
-	out, err := operation{name: "thumbnail", w: 100, h: 100, upscale: true}.apply(context.Background(), src, nil, 0)
+	out, err := operation{kind: opThumbnail, w: 100, h: 100, upscale: true}.apply(context.Background(), src, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +215,7 @@ func TestFlatDrawsRectangleAndImages(t *testing.T) {
 	for i := 3; i < len(fg.Pix); i += 4 {
 		fg.Pix[i] = 255 // opaque black
 	}
-	op := operation{name: "flat", rect: [4]int{0, 0, 50, 100}, color: color.NRGBA{255, 0, 0, 255}, filled: true, images: []string{"fg"}}
+	op := operation{kind: opFlat, rect: [4]int{0, 0, 50, 100}, color: color.NRGBA{255, 0, 0, 255}, filled: true, images: []string{"fg"}}
 	out, err := op.apply(context.Background(), bg, flatOf(t, map[string]*image.RGBA{"fg": fg}), 0)
 	if err != nil {
 		t.Fatal(err)
@@ -231,12 +231,12 @@ func TestFlatDrawsRectangleAndImages(t *testing.T) {
 	if got := bg.RGBAAt(50, 50); got != (color.RGBA{255, 255, 255, 255}) {
 		t.Errorf("flat changed its input: %v", got)
 	}
-	op = operation{name: "flat", rect: [4]int{50, 0, 100, 100}, color: color.NRGBA{255, 0, 0, 255}, filled: true}
+	op = operation{kind: opFlat, rect: [4]int{50, 0, 100, 100}, color: color.NRGBA{255, 0, 0, 255}, filled: true}
 	out, _ = op.apply(context.Background(), bg, nil, 0)
 	if got := out.RGBAAt(150, 50); got != (color.RGBA{255, 0, 0, 255}) {
 		t.Errorf("flat rectangle = %v, want red", got)
 	}
-	stick := operation{name: "flat", rect: [4]int{0, 0, 100, 100}, w: 20, h: 20, stick: "bottom-right", images: []string{"fg"}}
+	stick := operation{kind: opFlat, rect: [4]int{0, 0, 100, 100}, w: 20, h: 20, stick: "bottom-right", images: []string{"fg"}}
 	out, _ = stick.apply(context.Background(), bg, flatOf(t, map[string]*image.RGBA{"fg": fg}), 0)
 	if got := out.RGBAAt(190, 90); got != (color.RGBA{0, 0, 0, 255}) {
 		t.Errorf("stick bottom-right pixel = %v, want black", got)
@@ -247,7 +247,7 @@ func TestFlatDrawsRectangleAndImages(t *testing.T) {
 }
 
 func TestOutputPixelLimit(t *testing.T) {
-	_, err := operation{name: "resize", w: 5000, h: 5000, upscale: true}.apply(context.Background(), pattern(10, 10), nil, 1_000_000)
+	_, err := operation{kind: opResize, w: 5000, h: 5000, upscale: true}.apply(context.Background(), pattern(10, 10), nil, 1_000_000)
 	if !errors.Is(err, errTooLarge) {
 		t.Errorf("resize past max_output_pixels = %v, want errTooLarge", err)
 	}

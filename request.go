@@ -52,7 +52,7 @@ type request struct {
 
 // operation is one step of a chain, with its own parameters resolved.
 type operation struct {
-	name    string // resize thumbnail fit pad flip rotate flat effect noop
+	kind    opKind // resize thumbnail fit pad flip rotate flat effect noop
 	w, h    int    // 0 = derive from the other side
 	upscale bool
 	deg     int         // rotate: 90, 180 or 270, counter-clockwise
@@ -89,9 +89,44 @@ func (r *request) images() int {
 	return n
 }
 
-var operationNames = map[string]bool{
-	"resize": true, "thumbnail": true, "fit": true, "pad": true, "flip": true,
-	"rotate": true, "flat": true, "effect": true, "noop": true,
+// opKind is an operation of the URL grammar. Its String is the name
+// used in URLs, in options.max_processor_concurrent_operations, in
+// metrics and in error messages; the zero value is no operation.
+type opKind uint8
+
+const (
+	_ opKind = iota
+	opResize
+	opThumbnail
+	opFit
+	opPad
+	opFlip
+	opRotate
+	opFlat
+	opEffect
+	opNoop
+)
+
+var opNames = [...]string{
+	opResize: "resize", opThumbnail: "thumbnail", opFit: "fit", opPad: "pad",
+	opFlip: "flip", opRotate: "rotate", opFlat: "flat", opEffect: "effect", opNoop: "noop",
+}
+
+func (k opKind) String() string {
+	if int(k) < len(opNames) {
+		return opNames[k]
+	}
+	return ""
+}
+
+// parseOpKind reads an operation name, case sensitive as in the original.
+func parseOpKind(name string) (opKind, bool) {
+	for k, n := range opNames {
+		if n != "" && n == name {
+			return opKind(k), true
+		}
+	}
+	return 0, false
 }
 
 // parsePathStyle turns the part of a path-style URL after the method
@@ -307,10 +342,11 @@ func parseElement(s string, lim requestLimits) (operation, error) {
 // parseOperation builds an operation named name whose parameters come
 // from get.
 func parseOperation(name string, get func(string) string, images []string, lim requestLimits) (operation, error) {
-	if !operationNames[name] {
+	kind, ok := parseOpKind(name)
+	if !ok {
 		return operation{}, fmt.Errorf("%w: op: unknown operation %q", errBadParam, name)
 	}
-	op := operation{name: name, upscale: true, images: images}
+	op := operation{kind: kind, upscale: true, images: images}
 	var err error
 	if op.w, err = parseDimension("w", get("w"), lim.maxDimension); err != nil {
 		return op, err
@@ -332,8 +368,8 @@ func parseOperation(name string, get func(string) string, images []string, lim r
 	if op.place, err = parsePlacement(get("gravity"), get("focus")); err != nil {
 		return op, err
 	}
-	switch name {
-	case "rotate":
+	switch op.kind {
+	case opRotate:
 		op.deg = 90
 		if s := get("deg"); s != "" {
 			op.deg, err = strconv.Atoi(s)
@@ -341,14 +377,14 @@ func parseOperation(name string, get func(string) string, images []string, lim r
 				return op, fmt.Errorf("%w: deg: want 90, 180 or 270, got %q", errBadParam, s)
 			}
 		}
-	case "flip":
+	case opFlip:
 		switch s := get("pos"); s {
 		case "h", "v":
 			op.axis = s[0]
 		default:
 			return op, fmt.Errorf("%w: pos: flip wants h or v, got %q", errBadParam, s)
 		}
-	case "flat":
+	case opFlat:
 		if lim.maxPixels > 0 && int64(op.w)*int64(op.h) > lim.maxPixels {
 			return op, fmt.Errorf("%w: w, h: flat %dx%d is over max_output_pixels (%d)", errBadParam, op.w, op.h, lim.maxPixels)
 		}
@@ -364,7 +400,7 @@ func parseOperation(name string, get func(string) string, images []string, lim r
 		default:
 			return op, fmt.Errorf("%w: stick: want top-left, top-right, bottom-left or bottom-right, got %q", errBadParam, s)
 		}
-	case "effect":
+	case opEffect:
 		if s := get("filter"); s != "blur" {
 			return op, fmt.Errorf("%w: filter: effect wants blur, got %q", errBadParam, s)
 		}

@@ -91,19 +91,19 @@ func TestParseRequest(t *testing.T) {
 		want  []operation
 	}{
 		{"resize", "path=a.png&op=resize&w=100&h=50",
-			[]operation{{name: "resize", w: 100, h: 50, upscale: true}}},
+			[]operation{{kind: opResize, w: 100, h: 50, upscale: true}}},
 		{"chain with own parameters", "path=a.png&op=resize&w=100&h=50&op=op:rotate+deg:180",
-			[]operation{{name: "resize", w: 100, h: 50, upscale: true}, {name: "rotate", deg: 180, upscale: true}}},
+			[]operation{{kind: opResize, w: 100, h: 50, upscale: true}, {kind: opRotate, deg: 180, upscale: true}}},
 		{"element ignores globals", "path=a.png&w=100&op=op:resize+h:20",
-			[]operation{{name: "resize", h: 20, upscale: true}}},
-		{"rotate default", "path=a.png&op=rotate", []operation{{name: "rotate", deg: 90, upscale: true}}},
+			[]operation{{kind: opResize, h: 20, upscale: true}}},
+		{"rotate default", "path=a.png&op=rotate", []operation{{kind: opRotate, deg: 90, upscale: true}}},
 		{"upscale off", "path=a.png&op=thumbnail&w=10&h=10&upscale=0",
-			[]operation{{name: "thumbnail", w: 10, h: 10}}},
-		{"flip", "path=a.png&op=flip&pos=v", []operation{{name: "flip", axis: 'v', upscale: true}}},
+			[]operation{{kind: opThumbnail, w: 10, h: 10}}},
+		{"flip", "path=a.png&op=flip&pos=v", []operation{{kind: opFlip, axis: 'v', upscale: true}}},
 		{"flat", "path=a.png&op=op:flat+path:b.png+path:c.png+pos:10.10.90.50+color:f00",
-			[]operation{{name: "flat", upscale: true, rect: [4]int{10, 10, 90, 50}, images: []string{"b.png", "c.png"},
+			[]operation{{kind: opFlat, upscale: true, rect: [4]int{10, 10, 90, 50}, images: []string{"b.png", "c.png"},
 				color: colorOf(0xff, 0, 0, 0xff), filled: true}}},
-		{"first value counts", "path=a.png&op=resize&w=100&w=200", []operation{{name: "resize", w: 100, upscale: true}}},
+		{"first value counts", "path=a.png&op=resize&w=100&w=200", []operation{{kind: opResize, w: 100, upscale: true}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -239,4 +239,18 @@ func FuzzParsePathStyle(f *testing.F) {
 			t.Fatalf("parsePathStyle(%q) = %v, want op and path", rest, p)
 		}
 	})
+}
+
+func TestParseOpKind(t *testing.T) {
+	for _, name := range []string{"resize", "thumbnail", "fit", "pad", "flip", "rotate", "flat", "effect", "noop"} {
+		k, ok := parseOpKind(name)
+		if !ok || k.String() != name {
+			t.Errorf("parseOpKind(%q) = %v, %v, want %q, true", name, k, ok, name)
+		}
+	}
+	for _, name := range []string{"", "Resize", "crop", "op"} {
+		if k, ok := parseOpKind(name); ok {
+			t.Errorf("parseOpKind(%q) = %v, true, want false", name, k)
+		}
+	}
 }

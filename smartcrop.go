@@ -385,7 +385,7 @@ func (p placement) resolveFirstFrame(ctx context.Context, pic *picture, w, h int
 func pinSmart(ctx context.Context, img *image.RGBA, ops []operation, extras *flatImages, maxPixels int64) ([]operation, error) {
 	last := -1
 	for i, op := range ops {
-		if op.name == "thumbnail" && op.place.smart {
+		if op.kind == opThumbnail && op.place.smart {
 			last = i
 		}
 	}
@@ -394,7 +394,7 @@ func pinSmart(ctx context.Context, img *image.RGBA, ops []operation, extras *fla
 	}
 	pinned := append([]operation(nil), ops...)
 	for i, op := range pinned[:last+1] {
-		if op.name == "thumbnail" && op.place.smart {
+		if op.kind == opThumbnail && op.place.smart {
 			pinned[i].place = op.place.resolveRGBA(img, op.w, op.h)
 		}
 		if i == last {
@@ -402,7 +402,7 @@ func pinSmart(ctx context.Context, img *image.RGBA, ops []operation, extras *fla
 		}
 		var err error
 		if img, err = pinned[i].apply(ctx, img, extras, maxPixels); err != nil {
-			return nil, fmt.Errorf("%s: %w", op.name, err)
+			return nil, fmt.Errorf("%s: %w", op.kind, err)
 		}
 	}
 	return pinned, nil

@@ -304,7 +304,7 @@ func TestDPRSizes(t *testing.T) {
 			}
 			for i, op := range r.ops {
 				if op.w != tt.sizes[i][0] || op.h != tt.sizes[i][1] {
-					t.Errorf("op %d (%s) = %dx%d, want %dx%d", i, op.name, op.w, op.h, tt.sizes[i][0], tt.sizes[i][1])
+					t.Errorf("op %d (%s) = %dx%d, want %dx%d", i, op.kind, op.w, op.h, tt.sizes[i][0], tt.sizes[i][1])
 				}
 			}
 		})

@@ -50,20 +50,20 @@ func planScale(op operation, W, H int, maxPixels int64) (p scalePlan, ok bool, e
 		return scalePlan{cw: W, ch: H, w: w, h: h}, true, nil
 	}
 	enlarges := op.w > W || op.h > H
-	switch op.name {
-	case "resize":
+	switch op.kind {
+	case opResize:
 		w, h := resizeSize(W, H, op.w, op.h)
 		if !op.upscale && (w > W || h > H) {
 			return scalePlan{}, false, nil
 		}
 		return whole(w, h)
-	case "fit":
+	case opFit:
 		w, h := fitSize(W, H, op.w, op.h)
 		if w >= W && h >= H {
 			return scalePlan{}, false, nil
 		}
 		return whole(w, h)
-	case "thumbnail":
+	case opThumbnail:
 		if !op.upscale && enlarges {
 			return scalePlan{}, false, nil
 		}
@@ -72,7 +72,7 @@ func planScale(op operation, W, H int, maxPixels int64) (p scalePlan, ok bool, e
 		}
 		x0, y0, cw, ch := cropWindow(W, H, op.w, op.h, op.place)
 		return scalePlan{x0: x0, y0: y0, cw: cw, ch: ch, w: op.w, h: op.h}, true, nil
-	case "pad":
+	case opPad:
 		if !op.upscale && enlarges {
 			return scalePlan{}, false, nil
 		}
@@ -124,12 +124,12 @@ func decodePNGScaled(ctx context.Context, src []byte, eo engineOptions, ops []op
 	}
 	plan, ok, err := planScale(ops[0], h.width, h.height, eo.maxOutputPixels)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", ops[0].name, err)
+		return nil, fmt.Errorf("%s: %w", ops[0].kind, err)
 	}
 	if !ok {
 		return nil, nil
 	}
-	if op := ops[0]; op.scaling().name == "thumbnail" && op.place.smart {
+	if op := ops[0]; op.scaling().kind == opThumbnail && op.place.smart {
 		if max(h.width, h.height) <= saliencySide {
 			return nil, nil // small enough to decode whole
 		}
@@ -138,7 +138,7 @@ func decodePNGScaled(ctx context.Context, src []byte, eo engineOptions, ops []op
 			return nil, err
 		}
 		if plan, _, err = planScale(op, h.width, h.height, eo.maxOutputPixels); err != nil {
-			return nil, fmt.Errorf("%s: %w", op.name, err)
+			return nil, fmt.Errorf("%s: %w", op.kind, err)
 		}
 	}
 	d, ok, err := newPNGDecoder(src)
@@ -690,7 +690,7 @@ func newFrameScaler(ctx context.Context, pic *picture, ops []operation, maxPixel
 		return nil, nil
 	}
 	op := ops[0]
-	if op.scaling().name == "thumbnail" {
+	if op.scaling().kind == opThumbnail {
 		var err error
 		if op.place, err = op.place.resolveFirstFrame(ctx, pic, op.w, op.h); err != nil {
 			return nil, err
@@ -698,7 +698,7 @@ func newFrameScaler(ctx context.Context, pic *picture, ops []operation, maxPixel
 	}
 	plan, ok, err := planScale(op, pic.width, pic.height, maxPixels)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", ops[0].name, err)
+		return nil, fmt.Errorf("%s: %w", ops[0].kind, err)
 	}
 	if !ok {
 		return nil, nil

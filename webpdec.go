@@ -301,7 +301,7 @@ func decodeWebPScaled(ctx context.Context, src []byte, eo engineOptions, ops []o
 	}
 	plan, ok, err := planScale(ops[0], h.width, h.height, eo.maxOutputPixels)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", ops[0].name, err)
+		return nil, fmt.Errorf("%s: %w", ops[0].kind, err)
 	}
 	if !ok {
 		return nil, nil
