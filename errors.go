@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"runtime/debug"
@@ -30,6 +31,56 @@ var (
 	// such as a folder (409).
 	errConflict = errors.New("conflict")
 )
+
+// formatError is the error of our own decoders (jpeg.go, png.go, gif.go,
+// the WebP ones) for bytes that claim format but break its rules:
+// truncated, invalid, no frames. It is errCorruptImage (422), as
+// image/jpeg's FormatError is its "invalid JPEG format".
+type formatError struct {
+	format format
+	msg    string
+}
+
+func (e *formatError) Error() string {
+	return errCorruptImage.Error() + ": " + e.format.String() + ": " + e.msg
+}
+
+// Is makes a formatError errCorruptImage for httpStatus and the callers.
+func (e *formatError) Is(target error) bool { return target == errCorruptImage }
+
+// unsupportedError is the error of our own decoders for a valid file
+// using a feature they do not read (12-bit JPEG, PNG filter method 1).
+// It is errUnsupportedFormat (415), as image/jpeg's UnsupportedError.
+type unsupportedError struct {
+	format format
+	msg    string
+}
+
+func (e *unsupportedError) Error() string {
+	return errUnsupportedFormat.Error() + ": " + e.format.String() + ": " + e.msg
+}
+
+// Is makes an unsupportedError errUnsupportedFormat.
+func (e *unsupportedError) Is(target error) bool { return target == errUnsupportedFormat }
+
+// corrupt is a formatError: what is wrong with the bytes of format f.
+func corrupt(f format, what string) error { return &formatError{format: f, msg: what} }
+
+// unsupported is an unsupportedError: what of format f is not read.
+func unsupported(f format, what string) error { return &unsupportedError{format: f, msg: what} }
+
+// codecError makes err, an error met while decoding format f, a
+// formatError unless it already is one, an unsupportedError or the end
+// of the request's context; a read error such as io.ErrUnexpectedEOF
+// or zlib's is corrupt data.
+func codecError(f format, err error) error {
+	var fe *formatError
+	var ue *unsupportedError
+	if errors.As(err, &fe) || errors.As(err, &ue) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return corrupt(f, err.Error())
+}
 
 // panicError is a panic recovered where it cannot be left to unwind: in
 // a goroutine of our own (parallel's, flightGroup's), so it reaches the

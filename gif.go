@@ -4,7 +4,6 @@ import (
 	"compress/lzw"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"image"
 	"image/gif"
@@ -63,9 +62,9 @@ type gifImage struct {
 }
 
 var (
-	errGIFNotEnough = errors.New("gif: not enough image data")
-	errGIFTooMuch   = errors.New("gif: too much image data")
-	errGIFBadPixel  = errors.New("gif: invalid pixel value")
+	errGIFNotEnough = corrupt(formatGIF, "not enough image data")
+	errGIFTooMuch   = corrupt(formatGIF, "too much image data")
+	errGIFBadPixel  = corrupt(formatGIF, "invalid pixel value")
 )
 
 // gifLZWPool keeps LZW decoders (about 20 KB of tables each) from one
@@ -75,7 +74,7 @@ var gifLZWPool sync.Pool
 func newGIFReader(data []byte, noTrailer bool) (*gifReader, error) {
 	g := &gifReader{data: data, noTrailer: noTrailer, loopCount: -1, transparent: -1}
 	if len(data) < 13 {
-		return nil, errors.New("gif: reading header: unexpected EOF")
+		return nil, corrupt(formatGIF, "reading header: unexpected EOF")
 	}
 	if v := string(data[:6]); v != "GIF87a" && v != "GIF89a" {
 		return nil, fmt.Errorf("gif: can't recognize format %q", v)
@@ -86,7 +85,7 @@ func newGIFReader(data []byte, noTrailer bool) (*gifReader, error) {
 	if fields := data[10]; fields&0x80 != 0 {
 		n := 3 << (1 + fields&7)
 		if len(data)-g.p < n {
-			return nil, errors.New("gif: reading color table: unexpected EOF")
+			return nil, corrupt(formatGIF, "reading color table: unexpected EOF")
 		}
 		g.global = data[g.p : g.p+n]
 		g.p += n
@@ -153,7 +152,7 @@ func (g *gifReader) next(f *gifImage) error {
 			return nil
 		case 0x3b:
 			if g.frames == 0 {
-				return errors.New("gif: missing image data")
+				return corrupt(formatGIF, "missing image data")
 			}
 			return io.EOF
 		default:
@@ -237,7 +236,7 @@ func (g *gifReader) image(f *gifImage) error {
 	w, h := int(d[4])|int(d[5])<<8, int(d[6])|int(d[7])<<8
 	fields := d[8]
 	if left+w > g.width || top+h > g.height {
-		return errors.New("gif: frame bounds larger than image bounds")
+		return corrupt(formatGIF, "frame bounds larger than image bounds")
 	}
 	f.rect = image.Rect(left, top, left+w, top+h)
 	table := g.global
@@ -246,7 +245,7 @@ func (g *gifReader) image(f *gifImage) error {
 			return fmt.Errorf("gif: reading color table: %s", err)
 		}
 	} else if table == nil {
-		return errors.New("gif: no color table")
+		return corrupt(formatGIF, "no color table")
 	}
 	n := len(table) / 3
 	for i := range n {
@@ -527,7 +526,7 @@ func (a *gifAnim) check(ctx context.Context) error {
 func (a *gifAnim) readFrames(ctx context.Context, fn func(f *gifImage) error) error {
 	g, err := newGIFReader(a.data, a.noTrailer)
 	if err != nil {
-		return fmt.Errorf("decode gif: %w: %v", errCorruptImage, err)
+		return fmt.Errorf("decode gif: %w", codecError(formatGIF, err))
 	}
 	defer g.release()
 	var f gifImage
@@ -540,7 +539,7 @@ func (a *gifAnim) readFrames(ctx context.Context, fn func(f *gifImage) error) er
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("decode gif: %w: %v", errCorruptImage, err)
+			return fmt.Errorf("decode gif: %w", codecError(formatGIF, err))
 		}
 		if err := fn(&f); err != nil {
 			return err

@@ -816,7 +816,10 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	http.Error(w, msg, code)
 }
 
-// httpStatus maps an error to its HTTP status.
+// httpStatus maps an error to its HTTP status. Our decoders' typed
+// errors (errors.go) are sentinels through their Is methods: a
+// *formatError is errCorruptImage (422), an *unsupportedError is
+// errUnsupportedFormat (415).
 func httpStatus(err error) int {
 	switch {
 	case errors.Is(err, errBadParam):

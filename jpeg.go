@@ -254,22 +254,12 @@ type jpegDecoder struct {
 	err    error // first entropy-coding error of the current scan
 }
 
-// corrupt is an errCorruptImage with what went wrong.
-func corrupt(what string) error {
-	return fmt.Errorf("%w: %s", errCorruptImage, what)
-}
-
-// unsupported is an errUnsupportedFormat with what is not supported.
-func unsupported(what string) error {
-	return fmt.Errorf("%w: %s", errUnsupportedFormat, what)
-}
-
 // decode reads the segments from SOI to EOI, decoding the scans into the
 // planes (or, for progressive images, into the coefficients, turned into
 // the planes at EOI).
 func (d *jpegDecoder) decode() error {
 	if len(d.data) < 2 || d.data[0] != 0xff || d.data[1] != jpegSOI {
-		return corrupt("missing SOI marker")
+		return corrupt(formatJPEG, "missing SOI marker")
 	}
 	d.pos = 2
 	for {
@@ -292,7 +282,7 @@ func (d *jpegDecoder) decode() error {
 		}
 	}
 	if d.scans == 0 {
-		return corrupt("no scan")
+		return corrupt(formatJPEG, "no scan")
 	}
 	if d.progressive {
 		return d.reconstruct()
@@ -311,7 +301,7 @@ func (d *jpegDecoder) process(marker byte, seg []byte) error {
 		return d.processDQT(seg)
 	case marker == jpegDRI:
 		if len(seg) != 2 {
-			return corrupt("bad DRI length")
+			return corrupt(formatJPEG, "bad DRI length")
 		}
 		d.restart = int(binary.BigEndian.Uint16(seg))
 		return nil
@@ -328,11 +318,11 @@ func (d *jpegDecoder) process(marker byte, seg []byte) error {
 	case jpegAPP0 <= marker && marker <= jpegAPPF, marker == jpegCOM:
 		return nil
 	case marker < 0xc0:
-		return corrupt(fmt.Sprintf("unknown marker 0x%02x", marker))
+		return corrupt(formatJPEG, fmt.Sprintf("unknown marker 0x%02x", marker))
 	}
 	// SOF3 and SOF5-15 (lossless, hierarchical, arithmetic), DAC, DNL,
 	// DHP, EXP, JPGn.
-	return unsupported(fmt.Sprintf("jpeg marker 0x%02x", marker))
+	return unsupported(formatJPEG, fmt.Sprintf("marker 0x%02x", marker))
 }
 
 // nextMarker skips to the next marker and returns its code, leaving pos
@@ -342,7 +332,7 @@ func (d *jpegDecoder) nextMarker() (byte, error) {
 	for {
 		i := bytes.IndexByte(d.data[d.pos:], 0xff)
 		if i < 0 || d.pos+i+1 >= len(d.data) {
-			return 0, corrupt("truncated (no EOI marker)")
+			return 0, corrupt(formatJPEG, "truncated (no EOI marker)")
 		}
 		d.pos += i + 1
 		m := d.data[d.pos]
@@ -359,14 +349,14 @@ func (d *jpegDecoder) nextMarker() (byte, error) {
 // segment returns the payload of the marker segment at pos and moves past it.
 func (d *jpegDecoder) segment() ([]byte, error) {
 	if d.pos+2 > len(d.data) {
-		return nil, corrupt("truncated segment")
+		return nil, corrupt(formatJPEG, "truncated segment")
 	}
 	n := int(binary.BigEndian.Uint16(d.data[d.pos:]))
 	if n < 2 {
-		return nil, corrupt("short segment length")
+		return nil, corrupt(formatJPEG, "short segment length")
 	}
 	if d.pos+n > len(d.data) {
-		return nil, corrupt("truncated segment")
+		return nil, corrupt(formatJPEG, "truncated segment")
 	}
 	seg := d.data[d.pos+2 : d.pos+n]
 	d.pos += n
@@ -377,29 +367,29 @@ func (d *jpegDecoder) segment() ([]byte, error) {
 // progressive image, the coefficients).
 func (d *jpegDecoder) processSOF(marker byte, seg []byte) error {
 	if d.sof {
-		return corrupt("multiple SOF markers")
+		return corrupt(formatJPEG, "multiple SOF markers")
 	}
 	d.sof = true
 	d.progressive = marker == jpegSOF2
 	if len(seg) < 6 {
-		return corrupt("short SOF")
+		return corrupt(formatJPEG, "short SOF")
 	}
 	if seg[0] != 8 {
-		return unsupported(fmt.Sprintf("%d-bit jpeg", seg[0]))
+		return unsupported(formatJPEG, fmt.Sprintf("%d-bit jpeg", seg[0]))
 	}
 	d.height = int(binary.BigEndian.Uint16(seg[1:]))
 	d.width = int(binary.BigEndian.Uint16(seg[3:]))
 	d.ncomp = int(seg[5])
 	if d.width == 0 || d.height == 0 {
-		return unsupported("jpeg without a height (DNL) or width")
+		return unsupported(formatJPEG, "jpeg without a height (DNL) or width")
 	}
 	switch d.ncomp {
 	case 1, 3, 4:
 	default:
-		return unsupported(fmt.Sprintf("jpeg with %d components", d.ncomp))
+		return unsupported(formatJPEG, fmt.Sprintf("jpeg with %d components", d.ncomp))
 	}
 	if len(seg) != 6+3*d.ncomp {
-		return corrupt("bad SOF length")
+		return corrupt(formatJPEG, "bad SOF length")
 	}
 	d.hmax, d.vmax = 1, 1
 	for i := range d.ncomp {
@@ -408,14 +398,14 @@ func (d *jpegDecoder) processSOF(marker byte, seg []byte) error {
 		c.id, c.h, c.v, c.tq = p[0], int(p[1]>>4), int(p[1]&15), int(p[2])
 		for j := range i {
 			if d.comp[j].id == c.id {
-				return corrupt("repeated component ID")
+				return corrupt(formatJPEG, "repeated component ID")
 			}
 		}
 		if c.h < 1 || c.h > 4 || c.v < 1 || c.v > 4 {
-			return corrupt("bad sampling factors")
+			return corrupt(formatJPEG, "bad sampling factors")
 		}
 		if c.tq > 3 {
-			return corrupt("bad quantisation table selector")
+			return corrupt(formatJPEG, "bad quantisation table selector")
 		}
 		if d.ncomp == 1 {
 			// A single component is non-interleaved: its MCU is one
@@ -430,7 +420,7 @@ func (d *jpegDecoder) processSOF(marker byte, seg []byte) error {
 	for i := range d.ncomp {
 		c := &d.comp[i]
 		if d.hmax%c.h != 0 || d.vmax%c.v != 0 {
-			return unsupported("non-integral sampling ratios")
+			return unsupported(formatJPEG, "non-integral sampling ratios")
 		}
 		c.rx, c.ry = d.hmax/c.h, d.vmax/c.v
 		c.bs = d.bs
@@ -526,13 +516,13 @@ func (d *jpegDecoder) processDQT(seg []byte) error {
 	for len(seg) > 0 {
 		pq, tq := seg[0]>>4, int(seg[0]&15)
 		if tq > 3 || pq > 1 {
-			return corrupt("bad DQT table")
+			return corrupt(formatJPEG, "bad DQT table")
 		}
 		seg = seg[1:]
 		q := &d.quant[tq]
 		if pq == 0 {
 			if len(seg) < 64 {
-				return corrupt("short DQT")
+				return corrupt(formatJPEG, "short DQT")
 			}
 			for k := range 64 {
 				q[jpegUnzig[k]] = int32(seg[k])
@@ -541,7 +531,7 @@ func (d *jpegDecoder) processDQT(seg []byte) error {
 			continue
 		}
 		if len(seg) < 128 {
-			return corrupt("short DQT")
+			return corrupt(formatJPEG, "short DQT")
 		}
 		for k := range 64 {
 			q[jpegUnzig[k]] = int32(binary.BigEndian.Uint16(seg[2*k:]))
@@ -590,11 +580,11 @@ const (
 func (d *jpegDecoder) processDHT(seg []byte) error {
 	for len(seg) > 0 {
 		if len(seg) < 17 {
-			return corrupt("short DHT")
+			return corrupt(formatJPEG, "short DHT")
 		}
 		tc, th := seg[0]>>4, seg[0]&15
 		if tc > 1 || th > 3 {
-			return corrupt("bad DHT table")
+			return corrupt(formatJPEG, "bad DHT table")
 		}
 		var counts [16]int
 		total := 0
@@ -603,7 +593,7 @@ func (d *jpegDecoder) processDHT(seg []byte) error {
 			total += counts[i]
 		}
 		if total == 0 || total > 256 || len(seg) < 17+total {
-			return corrupt("bad DHT length")
+			return corrupt(formatJPEG, "bad DHT length")
 		}
 		h := &d.huff[tc][th]
 		if err := h.build(&counts, seg[17:17+total]); err != nil {
@@ -631,7 +621,7 @@ func (h *jpegHuffman) build(counts *[16]int, vals []byte) error {
 		n := counts[l-1]
 		if code+n > 1<<l {
 			h.defined = false
-			return corrupt("bad Huffman table")
+			return corrupt(formatJPEG, "bad Huffman table")
 		}
 		for range n {
 			e := uint16(l)<<8 | uint16(vals[k])
@@ -829,7 +819,7 @@ func extend(v uint64, s uint) int32 {
 // processSOS reads a scan header and decodes the scan.
 func (d *jpegDecoder) processSOS(seg []byte) error {
 	if !d.sof {
-		return corrupt("SOS before SOF")
+		return corrupt(formatJPEG, "SOS before SOF")
 	}
 	sc, err := d.scanHeader(seg)
 	if err != nil {
@@ -852,11 +842,11 @@ func (d *jpegDecoder) processSOS(seg []byte) error {
 func (d *jpegDecoder) scanHeader(seg []byte) (jpegScan, error) {
 	var sc jpegScan
 	if len(seg) < 1 {
-		return sc, corrupt("short SOS")
+		return sc, corrupt(formatJPEG, "short SOS")
 	}
 	sc.n = int(seg[0])
 	if sc.n < 1 || sc.n > d.ncomp || len(seg) != 4+2*sc.n {
-		return sc, corrupt("bad SOS length")
+		return sc, corrupt(formatJPEG, "bad SOS length")
 	}
 	blocks := 0
 	for i := range sc.n {
@@ -868,42 +858,42 @@ func (d *jpegDecoder) scanHeader(seg []byte) (jpegScan, error) {
 			}
 		}
 		if c == nil {
-			return sc, corrupt("unknown component in scan")
+			return sc, corrupt(formatJPEG, "unknown component in scan")
 		}
 		for j := range i {
 			if sc.comps[j] == c {
-				return sc, corrupt("repeated component in scan")
+				return sc, corrupt(formatJPEG, "repeated component in scan")
 			}
 		}
 		td, ta := tables>>4, tables&15
 		if td > 3 || ta > 3 {
-			return sc, corrupt("bad Huffman table selector")
+			return sc, corrupt(formatJPEG, "bad Huffman table selector")
 		}
 		sc.comps[i], sc.dc[i], sc.ac[i] = c, &d.huff[0][td], &d.huff[1][ta]
 		blocks += c.h * c.v
 	}
 	if sc.n > 1 && blocks > jpegMaxBlocksInMCU {
-		return sc, corrupt("too many blocks in an MCU")
+		return sc, corrupt(formatJPEG, "too many blocks in an MCU")
 	}
 	p := seg[1+2*sc.n:]
 	sc.ss, sc.se, sc.ah, sc.al = 0, 63, 0, 0
 	if d.progressive {
 		sc.ss, sc.se, sc.ah, sc.al = int(p[0]), int(p[1]), uint(p[2]>>4), uint(p[2]&15)
 		if (sc.ss == 0 && sc.se != 0) || sc.ss > sc.se || sc.se > 63 {
-			return sc, corrupt("bad spectral selection")
+			return sc, corrupt(formatJPEG, "bad spectral selection")
 		}
 		if sc.ss != 0 && sc.n != 1 {
-			return sc, corrupt("interleaved AC scan")
+			return sc, corrupt(formatJPEG, "interleaved AC scan")
 		}
 		if sc.ah != 0 && sc.ah != sc.al+1 || sc.al > 13 {
-			return sc, corrupt("bad successive approximation")
+			return sc, corrupt(formatJPEG, "bad successive approximation")
 		}
 	}
 	for i := range sc.n {
 		needDC := sc.ss == 0 && sc.ah == 0
 		needAC := sc.se > 0
 		if needDC && !sc.dc[i].defined || needAC && !sc.ac[i].defined {
-			return sc, corrupt("missing Huffman table")
+			return sc, corrupt(formatJPEG, "missing Huffman table")
 		}
 	}
 	return sc, nil
@@ -915,7 +905,7 @@ func (d *jpegDecoder) skipScan() error {
 	for {
 		i := bytes.IndexByte(d.data[d.pos:], 0xff)
 		if i < 0 || d.pos+i+1 >= len(d.data) {
-			return corrupt("truncated scan")
+			return corrupt(formatJPEG, "truncated scan")
 		}
 		d.pos += i
 		m := d.data[d.pos+1]
@@ -998,7 +988,7 @@ func (d *jpegDecoder) scanMCUs(sc *jpegScan, fn blockFunc) error {
 			return d.err
 		}
 		if d.br.overrun() {
-			return corrupt("truncated scan")
+			return corrupt(formatJPEG, "truncated scan")
 		}
 		if err := d.ctx.Err(); err != nil {
 			return err
@@ -1014,14 +1004,14 @@ func (d *jpegDecoder) restartMarker(sc *jpegScan, n int) error {
 		return d.err
 	}
 	if d.br.overrun() {
-		return corrupt("truncated restart interval")
+		return corrupt(formatJPEG, "truncated restart interval")
 	}
 	d.pos = d.br.pos
 	if err := d.skipScanToMarker(); err != nil {
 		return err
 	}
 	if d.data[d.pos+1] != byte(jpegRST0+n) {
-		return corrupt("bad RST marker")
+		return corrupt(formatJPEG, "bad RST marker")
 	}
 	d.br.reset(d.data, d.pos+2)
 	for i := range sc.n {
@@ -1037,7 +1027,7 @@ func (d *jpegDecoder) skipScanToMarker() error {
 	for {
 		i := bytes.IndexByte(d.data[d.pos:], 0xff)
 		if i < 0 || d.pos+i+1 >= len(d.data) {
-			return corrupt("truncated scan")
+			return corrupt(formatJPEG, "truncated scan")
 		}
 		d.pos += i
 		if m := d.data[d.pos+1]; m != 0 && m != 0xff {
@@ -1050,7 +1040,7 @@ func (d *jpegDecoder) skipScanToMarker() error {
 // fail records the first entropy-coding error of a scan.
 func (d *jpegDecoder) fail(what string) {
 	if d.err == nil {
-		d.err = corrupt(what)
+		d.err = corrupt(formatJPEG, what)
 	}
 }
 
@@ -1768,7 +1758,7 @@ func (d *jpegDecoder) colourModel() (int, error) {
 		return jpegYCbCr, nil
 	}
 	if !d.adobe {
-		return 0, unsupported("4-component jpeg without an Adobe marker")
+		return 0, unsupported(formatJPEG, "4-component jpeg without an Adobe marker")
 	}
 	if d.adobeTransform == 0 {
 		return jpegCMYK, nil

@@ -6,7 +6,6 @@ import (
 	"compress/zlib"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"image"
@@ -48,11 +47,6 @@ type pngDecoder struct {
 	cur, prv []byte // filter byte + row, current and previous
 	y        int
 }
-
-// errPNG is a malformed PNG: the caller wraps errCorruptImage.
-type errPNG string
-
-func (e errPNG) Error() string { return "png: " + string(e) }
 
 // pngZlibPool keeps zlibReaders (each about 40 KB of tables and window)
 // from one request to the next: a sync.Pool is a cache of scratch
@@ -129,7 +123,7 @@ func (z *zlibReader) Read(p []byte) (int, error) {
 func newPNGDecoder(data []byte) (d *pngDecoder, ok bool, err error) {
 	const sig = "\x89PNG\r\n\x1a\n"
 	if !bytes.HasPrefix(data, []byte(sig)) {
-		return nil, false, errPNG("not a PNG file")
+		return nil, false, corrupt(formatPNG, "not a PNG file")
 	}
 	d = &pngDecoder{}
 	const (
@@ -144,16 +138,16 @@ func newPNGDecoder(data []byte) (d *pngDecoder, ok bool, err error) {
 	p := len(sig)
 	for {
 		if len(data)-p < 12 {
-			return nil, false, errPNG("truncated chunk")
+			return nil, false, corrupt(formatPNG, "truncated chunk")
 		}
 		n := binary.BigEndian.Uint32(data[p:])
 		if n > 0x7fffffff || int(n) > len(data)-p-12 {
-			return nil, false, errPNG("truncated chunk")
+			return nil, false, corrupt(formatPNG, "truncated chunk")
 		}
 		typ := string(data[p+4 : p+8])
 		body := data[p+8 : p+8+int(n)]
 		if crc32.ChecksumIEEE(data[p+4:p+8+int(n)]) != binary.BigEndian.Uint32(data[p+8+int(n):]) {
-			return nil, false, errPNG("invalid checksum")
+			return nil, false, corrupt(formatPNG, "invalid checksum")
 		}
 		p += 12 + int(n)
 		wasRun := inRun
@@ -161,7 +155,7 @@ func newPNGDecoder(data []byte) (d *pngDecoder, ok bool, err error) {
 		switch typ {
 		case "IHDR":
 			if stage != start {
-				return nil, false, errPNG("chunk out of order")
+				return nil, false, corrupt(formatPNG, "chunk out of order")
 			}
 			stage = seenIHDR
 			if err := d.parseIHDR(body); err != nil {
@@ -169,7 +163,7 @@ func newPNGDecoder(data []byte) (d *pngDecoder, ok bool, err error) {
 			}
 		case "PLTE":
 			if stage != seenIHDR {
-				return nil, false, errPNG("chunk out of order")
+				return nil, false, corrupt(formatPNG, "chunk out of order")
 			}
 			stage = seenPLTE
 			if err := d.parsePLTE(body); err != nil {
@@ -179,14 +173,14 @@ func newPNGDecoder(data []byte) (d *pngDecoder, ok bool, err error) {
 			switch {
 			case d.colorType == 3:
 				if stage != seenPLTE {
-					return nil, false, errPNG("chunk out of order")
+					return nil, false, corrupt(formatPNG, "chunk out of order")
 				}
 			case d.colorType == 2:
 				if stage != seenIHDR && stage != seenPLTE {
-					return nil, false, errPNG("chunk out of order")
+					return nil, false, corrupt(formatPNG, "chunk out of order")
 				}
 			case stage != seenIHDR:
-				return nil, false, errPNG("chunk out of order")
+				return nil, false, corrupt(formatPNG, "chunk out of order")
 			}
 			stage = seentRNS
 			if err := d.parseTRNS(body); err != nil {
@@ -197,7 +191,7 @@ func newPNGDecoder(data []byte) (d *pngDecoder, ok bool, err error) {
 			// image/png does, later ones are ignored.
 			switch {
 			case stage < seenIHDR || (stage == seenIHDR && d.colorType == 3):
-				return nil, false, errPNG("chunk out of order")
+				return nil, false, corrupt(formatPNG, "chunk out of order")
 			case stage != seenIDAT:
 				stage = seenIDAT
 				d.idat = append(d.idat, body)
@@ -208,10 +202,10 @@ func newPNGDecoder(data []byte) (d *pngDecoder, ok bool, err error) {
 			}
 		case "IEND":
 			if stage != seenIDAT {
-				return nil, false, errPNG("chunk out of order")
+				return nil, false, corrupt(formatPNG, "chunk out of order")
 			}
 			if n != 0 {
-				return nil, false, errPNG("bad IEND length")
+				return nil, false, corrupt(formatPNG, "bad IEND length")
 			}
 			return d, d.streamable(), nil
 		}
@@ -222,21 +216,21 @@ func newPNGDecoder(data []byte) (d *pngDecoder, ok bool, err error) {
 // errUnsupportedFormat there too.
 func (d *pngDecoder) parseIHDR(b []byte) error {
 	if len(b) != 13 {
-		return errPNG("bad IHDR length")
+		return corrupt(formatPNG, "bad IHDR length")
 	}
 	if b[10] != 0 {
-		return fmt.Errorf("%w: png compression method %d", errUnsupportedFormat, b[10])
+		return unsupported(formatPNG, fmt.Sprintf("compression method %d", b[10]))
 	}
 	if b[11] != 0 {
-		return fmt.Errorf("%w: png filter method %d", errUnsupportedFormat, b[11])
+		return unsupported(formatPNG, fmt.Sprintf("filter method %d", b[11]))
 	}
 	if b[12] > 1 {
-		return errPNG("invalid interlace method")
+		return corrupt(formatPNG, "invalid interlace method")
 	}
 	d.interlaced = b[12] == 1
 	w, h := int32(binary.BigEndian.Uint32(b[0:])), int32(binary.BigEndian.Uint32(b[4:]))
 	if w <= 0 || h <= 0 {
-		return errPNG("non-positive dimension")
+		return corrupt(formatPNG, "non-positive dimension")
 	}
 	d.width, d.height = int(w), int(h)
 	d.depth, d.colorType = int(b[8]), b[9]
@@ -250,14 +244,14 @@ func (d *pngDecoder) parseIHDR(b []byte) error {
 		valid = d.depth == 8 || d.depth == 16
 	}
 	if !valid {
-		return fmt.Errorf("%w: png bit depth %d, color type %d", errUnsupportedFormat, d.depth, d.colorType)
+		return unsupported(formatPNG, fmt.Sprintf("bit depth %d, color type %d", d.depth, d.colorType))
 	}
 	channels := map[byte]int{0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[d.colorType]
 	bits := int64(channels * d.depth)
 	d.bpp = max(int(bits/8), 1)
 	rb := (bits*int64(d.width) + 7) / 8
 	if rb > 1<<30 {
-		return fmt.Errorf("%w: png row of %d bytes", errUnsupportedFormat, rb)
+		return unsupported(formatPNG, fmt.Sprintf("row of %d bytes", rb))
 	}
 	d.rowBytes = int(rb)
 	// Indexes past the palette are opaque black, as in image/png.
@@ -270,7 +264,7 @@ func (d *pngDecoder) parseIHDR(b []byte) error {
 func (d *pngDecoder) parsePLTE(b []byte) error {
 	n := len(b) / 3
 	if len(b)%3 != 0 || n <= 0 || n > 256 || n > 1<<d.depth {
-		return errPNG("bad PLTE length")
+		return corrupt(formatPNG, "bad PLTE length")
 	}
 	switch d.colorType {
 	case 3:
@@ -280,7 +274,7 @@ func (d *pngDecoder) parsePLTE(b []byte) error {
 		d.hasPLTE = true
 	case 2, 6: // optional there, and ignored
 	default:
-		return errPNG("PLTE, color type mismatch")
+		return corrupt(formatPNG, "PLTE, color type mismatch")
 	}
 	return nil
 }
@@ -289,22 +283,22 @@ func (d *pngDecoder) parseTRNS(b []byte) error {
 	switch d.colorType {
 	case 0:
 		if len(b) != 2 {
-			return errPNG("bad tRNS length")
+			return corrupt(formatPNG, "bad tRNS length")
 		}
 	case 2:
 		if len(b) != 6 {
-			return errPNG("bad tRNS length")
+			return corrupt(formatPNG, "bad tRNS length")
 		}
 	case 3:
 		if len(b) > 256 {
-			return errPNG("bad tRNS length")
+			return corrupt(formatPNG, "bad tRNS length")
 		}
 		for i, a := range b {
 			c := d.lut[i]
 			d.lut[i] = premulRGBA(uint8(c), uint8(c>>8), uint8(c>>16), a)
 		}
 	default:
-		return errPNG("tRNS, color type mismatch")
+		return corrupt(formatPNG, "tRNS, color type mismatch")
 	}
 	d.trns = b
 	return nil
@@ -412,7 +406,7 @@ func (d *pngDecoder) start() error {
 	}
 	d.zr = z
 	if err := z.reset(&d.src); err != nil {
-		return errPNG(err.Error())
+		return corrupt(formatPNG, err.Error())
 	}
 	d.cur = make([]byte, 1+d.rowBytes)
 	d.prv = make([]byte, 1+d.rowBytes)
@@ -423,15 +417,15 @@ func (d *pngDecoder) start() error {
 // RGBA, or, when straight, of RGBA as the file holds it (NRGBA).
 func (d *pngDecoder) next(dst []byte) error {
 	if d.y >= d.height {
-		return errPNG("read past the last row")
+		return corrupt(formatPNG, "read past the last row")
 	}
 	d.y++
 	d.cur, d.prv = d.prv, d.cur
 	if _, err := io.ReadFull(d.zr, d.cur); err != nil {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return errPNG("not enough pixel data")
+			return corrupt(formatPNG, "not enough pixel data")
 		}
-		return errPNG(err.Error())
+		return corrupt(formatPNG, err.Error())
 	}
 	if err := unfilterRow(d.cur, d.prv, d.bpp); err != nil {
 		return err
@@ -459,9 +453,9 @@ func (d *pngDecoder) finish(rowsRead bool) error {
 		}
 		switch {
 		case e != nil && e != io.EOF:
-			err = errPNG(e.Error())
+			err = corrupt(formatPNG, e.Error())
 		case n != 0:
-			err = errPNG("too much pixel data")
+			err = corrupt(formatPNG, "too much pixel data")
 		}
 	}
 	if err == nil || rowsRead {
@@ -591,7 +585,7 @@ func unfilterRow(cur, prev []byte, bpp int) error {
 			unPaeth(c, p, bpp)
 		}
 	default:
-		return errPNG("bad filter type")
+		return corrupt(formatPNG, "bad filter type")
 	}
 	return nil
 }
@@ -717,8 +711,5 @@ func decodePNG(ctx context.Context, data []byte) (*image.RGBA, error) {
 // pngError wraps an error of pngDecoder in the engine's sentinels; the
 // end of the request's context comes back as it is.
 func pngError(err error) error {
-	if errors.Is(err, errUnsupportedFormat) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("decode png: %w", err)
-	}
-	return fmt.Errorf("decode png: %w: %v", errCorruptImage, err)
+	return fmt.Errorf("decode png: %w", codecError(formatPNG, err))
 }

@@ -212,7 +212,7 @@ type vp8FrameInfo struct {
 // parseVP8Frame reads the frame tag and key frame header of a VP8 chunk.
 func parseVP8Frame(data []byte) (vp8FrameInfo, error) {
 	if len(data) < 10 {
-		return vp8FrameInfo{}, corrupt("vp8: truncated frame header")
+		return vp8FrameInfo{}, corrupt(formatWebP, "vp8: truncated frame header")
 	}
 	tag := uint32(data[0]) | uint32(data[1])<<8 | uint32(data[2])<<16
 	keyFrame := tag&1 == 0
@@ -221,22 +221,22 @@ func parseVP8Frame(data []byte) (vp8FrameInfo, error) {
 	size := int(tag >> 5)
 	switch {
 	case !keyFrame:
-		return vp8FrameInfo{}, corrupt("vp8: not a key frame")
+		return vp8FrameInfo{}, corrupt(formatWebP, "vp8: not a key frame")
 	case profile > 3:
-		return vp8FrameInfo{}, corrupt("vp8: bad profile")
+		return vp8FrameInfo{}, corrupt(formatWebP, "vp8: bad profile")
 	case !show:
-		return vp8FrameInfo{}, corrupt("vp8: frame not shown")
+		return vp8FrameInfo{}, corrupt(formatWebP, "vp8: frame not shown")
 	case data[3] != 0x9d || data[4] != 0x01 || data[5] != 0x2a:
-		return vp8FrameInfo{}, corrupt("vp8: bad start code")
+		return vp8FrameInfo{}, corrupt(formatWebP, "vp8: bad start code")
 	}
 	w := int(data[6]) | int(data[7]&0x3f)<<8
 	h := int(data[8]) | int(data[9]&0x3f)<<8
 	if w == 0 || h == 0 {
-		return vp8FrameInfo{}, corrupt("vp8: zero size")
+		return vp8FrameInfo{}, corrupt(formatWebP, "vp8: zero size")
 	}
 	data = data[10:]
 	if size > len(data) {
-		return vp8FrameInfo{}, corrupt("vp8: first partition past the end")
+		return vp8FrameInfo{}, corrupt(formatWebP, "vp8: first partition past the end")
 	}
 	return vp8FrameInfo{width: w, height: h, part0: data[:size], rest: data[size:]}, nil
 }
@@ -358,7 +358,7 @@ func (d *vp8Dec) parseHeader(rest []byte) error {
 	d.nparts = 1 << br.literal(2)
 	last := d.nparts - 1
 	if len(rest) < 3*last {
-		return corrupt("vp8: truncated partition sizes")
+		return corrupt(formatWebP, "vp8: truncated partition sizes")
 	}
 	sizes, data := rest[:3*last], rest[3*last:]
 	for p := range last {
@@ -369,7 +369,7 @@ func (d *vp8Dec) parseHeader(rest []byte) error {
 	}
 	d.parts[last] = newBoolDec(data)
 	if len(data) == 0 {
-		return corrupt("vp8: truncated token partitions")
+		return corrupt(formatWebP, "vp8: truncated token partitions")
 	}
 	// Quantisers.
 	base := br.literal(7)
@@ -457,7 +457,7 @@ func (d *vp8Dec) parseHeader(rest []byte) error {
 		d.skipProb = uint8(br.literal(8))
 	}
 	if br.eof {
-		return corrupt("vp8: truncated header")
+		return corrupt(formatWebP, "vp8: truncated header")
 	}
 	return nil
 }
@@ -564,7 +564,7 @@ func (d *vp8Dec) decodeRow(mby int) error {
 		}
 		d.reconstruct(mbx, mby, i4, &modes, uvMode)
 		if tokens.eof || br.eof {
-			return corrupt("vp8: premature end of data")
+			return corrupt(formatWebP, "vp8: premature end of data")
 		}
 	}
 	if d.filterType > 0 {

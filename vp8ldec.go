@@ -99,7 +99,7 @@ func (h *huffDecoder) build(lengths []uint8) error {
 		}
 	}
 	if n == 0 {
-		return corrupt("webp lossless: empty prefix code")
+		return corrupt(formatWebP, "lossless: empty prefix code")
 	}
 	if n == 1 {
 		h.single = true
@@ -109,11 +109,11 @@ func (h *huffDecoder) build(lengths []uint8) error {
 	for l := 1; l < 16; l++ {
 		left = left<<1 - int(h.counts[l])
 		if left < 0 {
-			return corrupt("webp lossless: over-subscribed prefix code")
+			return corrupt(formatWebP, "lossless: over-subscribed prefix code")
 		}
 	}
 	if left != 0 {
-		return corrupt("webp lossless: incomplete prefix code")
+		return corrupt(formatWebP, "lossless: incomplete prefix code")
 	}
 	// offs[l] is where the symbols of length l go in canonical order.
 	var offs [16]int
@@ -208,14 +208,14 @@ func decodeVP8L(data []byte, check func() error) (*image.NRGBA, error) {
 // row.
 func decodeVP8LPixels(data []byte, check func() error) ([]uint32, error) {
 	if len(data) < 5 || data[0] != 0x2f {
-		return nil, corrupt("webp lossless: bad signature")
+		return nil, corrupt(formatWebP, "lossless: bad signature")
 	}
 	d := &vp8lDec{r: lsbReader{buf: data[1:]}, check: check}
 	w := int(d.r.read(14)) + 1
 	h := int(d.r.read(14)) + 1
 	d.r.read(1) // alpha is used: a hint only
 	if d.r.read(3) != 0 {
-		return nil, corrupt("webp lossless: bad version")
+		return nil, corrupt(formatWebP, "lossless: bad version")
 	}
 	return d.imageStream(w, h)
 }
@@ -223,7 +223,7 @@ func decodeVP8LPixels(data []byte, check func() error) ([]uint32, error) {
 // vp8lSize reads a VP8L chunk's picture size.
 func vp8lSize(data []byte) (w, h int, err error) {
 	if len(data) < 5 || data[0] != 0x2f {
-		return 0, 0, corrupt("webp lossless: bad signature")
+		return 0, 0, corrupt(formatWebP, "lossless: bad signature")
 	}
 	r := lsbReader{buf: data[1:]}
 	w = int(r.read(14)) + 1
@@ -240,7 +240,7 @@ func (d *vp8lDec) imageStream(w, h int) ([]uint32, error) {
 	for d.r.read(1) == 1 {
 		kind := int(d.r.read(2))
 		if seen&(1<<kind) != 0 {
-			return nil, corrupt("webp lossless: transform repeated")
+			return nil, corrupt(formatWebP, "lossless: transform repeated")
 		}
 		seen |= 1 << kind
 		t := vp8lTransform{kind: kind, xsize: xsize}
@@ -302,7 +302,7 @@ func (d *vp8lDec) entropyImage(w, h int, main bool) ([]uint32, error) {
 	if r.read(1) == 1 {
 		cacheBits = int(r.read(4))
 		if cacheBits < 1 || cacheBits > 11 {
-			return nil, corrupt("webp lossless: bad colour cache size")
+			return nil, corrupt(formatWebP, "lossless: bad colour cache size")
 		}
 	}
 	var meta []uint32
@@ -338,7 +338,7 @@ func (d *vp8lDec) entropyImage(w, h int, main bool) ([]uint32, error) {
 		}
 	}
 	if r.eos {
-		return nil, corrupt("webp lossless: truncated")
+		return nil, corrupt(formatWebP, "lossless: truncated")
 	}
 	cacheSize := 0
 	if cacheBits > 0 {
@@ -399,7 +399,7 @@ func (d *vp8lDec) entropyImage(w, h int, main bool) ([]uint32, error) {
 			dcode := prefixValue(r, int(grp[4].decode(r)))
 			dist := planeDistance(w, dcode)
 			if dist > i || length > n-i {
-				return nil, corrupt("webp lossless: bad backward reference")
+				return nil, corrupt(formatWebP, "lossless: bad backward reference")
 			}
 			for k := range length {
 				pix[i+k] = pix[i+k-dist]
@@ -433,7 +433,7 @@ func (d *vp8lDec) entropyImage(w, h int, main bool) ([]uint32, error) {
 			}
 		}
 		if r.eos {
-			return nil, corrupt("webp lossless: truncated")
+			return nil, corrupt(formatWebP, "lossless: truncated")
 		}
 	}
 	return pix, nil
@@ -474,13 +474,13 @@ func (d *vp8lDec) readCode(h *huffDecoder, n int) error {
 			s0 = r.read(1)
 		}
 		if int(s0) >= n {
-			return corrupt("webp lossless: symbol out of range")
+			return corrupt(formatWebP, "lossless: symbol out of range")
 		}
 		lengths[s0] = 1
 		if two {
 			s1 := r.read(8)
 			if int(s1) >= n {
-				return corrupt("webp lossless: symbol out of range")
+				return corrupt(formatWebP, "lossless: symbol out of range")
 			}
 			lengths[s1] = 1
 		}
@@ -499,7 +499,7 @@ func (d *vp8lDec) readCode(h *huffDecoder, n int) error {
 			nb := uint(2 + 2*r.read(3))
 			limit = 2 + int(r.read(nb))
 			if limit > n {
-				return corrupt("webp lossless: too many code lengths")
+				return corrupt(formatWebP, "lossless: too many code lengths")
 			}
 		}
 		prev := uint8(8)
@@ -524,7 +524,7 @@ func (d *vp8lDec) readCode(h *huffDecoder, n int) error {
 					rep = 11 + int(r.read(7))
 				}
 				if s+rep > n {
-					return corrupt("webp lossless: code lengths past the alphabet")
+					return corrupt(formatWebP, "lossless: code lengths past the alphabet")
 				}
 				for range rep {
 					lengths[s] = v
@@ -532,12 +532,12 @@ func (d *vp8lDec) readCode(h *huffDecoder, n int) error {
 				}
 			}
 			if r.eos {
-				return corrupt("webp lossless: truncated")
+				return corrupt(formatWebP, "lossless: truncated")
 			}
 		}
 	}
 	if r.eos {
-		return corrupt("webp lossless: truncated")
+		return corrupt(formatWebP, "lossless: truncated")
 	}
 	return h.build(lengths)
 }

@@ -39,7 +39,7 @@ func newWebPAnim(data []byte, width, height int) (*webpAnim, error) {
 		switch id {
 		case "ANIM":
 			if len(payload) < 6 {
-				return corrupt("webp: short ANIM chunk")
+				return corrupt(formatWebP, "short ANIM chunk")
 			}
 			loops = int(binary.LittleEndian.Uint16(payload[4:6]))
 		case "ANMF":
@@ -54,7 +54,7 @@ func newWebPAnim(data []byte, width, height int) (*webpAnim, error) {
 		return nil, err
 	}
 	if a.frames == 0 {
-		return nil, corrupt("webp: animation without frames")
+		return nil, corrupt(formatWebP, "animation without frames")
 	}
 	switch loops { // WebP counts plays, 0 for ever; GIF counts repeats
 	case 0:
@@ -82,7 +82,7 @@ func webpFrameCount(data []byte) int {
 // walkWebPChunks calls fn with each top-level chunk of a RIFF WebP.
 func walkWebPChunks(data []byte, fn func(id string, payload []byte) error) error {
 	if len(data) < 12 || string(data[:4]) != "RIFF" || string(data[8:12]) != "WEBP" {
-		return corrupt("webp: not a RIFF WebP file")
+		return corrupt(formatWebP, "not a RIFF WebP file")
 	}
 	riff := int64(binary.LittleEndian.Uint32(data[4:8])) + 8
 	if riff < int64(len(data)) {
@@ -99,7 +99,7 @@ func walkChunks(data []byte, fn func(id string, payload []byte) error) error {
 		n := int64(binary.LittleEndian.Uint32(data[p+4 : p+8]))
 		p += 8
 		if n > int64(len(data)-p) {
-			return corrupt("webp: chunk " + id + " past the end")
+			return corrupt(formatWebP, "chunk "+id+" past the end")
 		}
 		if err := fn(id, data[p:p+int(n):p+int(n)]); err != nil {
 			return err
@@ -114,7 +114,7 @@ func walkChunks(data []byte, fn func(id string, payload []byte) error) error {
 func (a *webpAnim) parseFrame(payload []byte) (webpANMF, error) {
 	var f webpANMF
 	if len(payload) < 16 {
-		return f, corrupt("webp: short ANMF chunk")
+		return f, corrupt(formatWebP, "short ANMF chunk")
 	}
 	get24 := func(b []byte) int { return int(b[0]) | int(b[1])<<8 | int(b[2])<<16 }
 	f.x, f.y = 2*get24(payload[0:]), 2*get24(payload[3:])
@@ -123,7 +123,7 @@ func (a *webpAnim) parseFrame(payload []byte) (webpANMF, error) {
 	f.blend = payload[15]&2 == 0
 	f.dispose = payload[15]&1 != 0
 	if f.x+f.w > a.width || f.y+f.h > a.height {
-		return f, corrupt("webp: frame outside the canvas")
+		return f, corrupt(formatWebP, "frame outside the canvas")
 	}
 	err := walkChunks(payload[16:], func(id string, b []byte) error {
 		switch id {
@@ -158,10 +158,10 @@ func (a *webpAnim) parseFrame(payload []byte) (webpANMF, error) {
 			return f, err
 		}
 	default:
-		return f, corrupt("webp: frame without an image")
+		return f, corrupt(formatWebP, "frame without an image")
 	}
 	if w != f.w || h != f.h {
-		return f, corrupt("webp: frame image size differs from the frame's")
+		return f, corrupt(formatWebP, "frame image size differs from the frame's")
 	}
 	return f, nil
 }

@@ -47,7 +47,7 @@ type webpLayout struct {
 func webpLayoutOf(data []byte) (webpLayout, error) {
 	var l webpLayout
 	if len(data) < 12 || string(data[:4]) != "RIFF" || string(data[8:12]) != "WEBP" {
-		return l, corrupt("webp: not a RIFF WebP file")
+		return l, corrupt(formatWebP, "not a RIFF WebP file")
 	}
 	riff := int64(binary.LittleEndian.Uint32(data[4:8])) + 8
 	if riff < int64(len(data)) {
@@ -64,7 +64,7 @@ func webpLayoutOf(data []byte) (webpLayout, error) {
 		n := int64(binary.LittleEndian.Uint32(data[p+4 : p+8]))
 		p += 8
 		if n > int64(len(data)-p) {
-			return l, corrupt("webp: chunk " + id + " past the end")
+			return l, corrupt(formatWebP, "chunk "+id+" past the end")
 		}
 		payload := data[p : p+int(n) : p+int(n)]
 		p += int(n) + int(n&1)
@@ -96,7 +96,7 @@ func webpConfig(data []byte) (w, h int, err error) {
 	switch {
 	case l.vp8x != nil:
 		if len(l.vp8x) < 10 {
-			return 0, 0, corrupt("webp: short VP8X chunk")
+			return 0, 0, corrupt(formatWebP, "short VP8X chunk")
 		}
 		get24 := func(b []byte) int { return int(b[0]) | int(b[1])<<8 | int(b[2])<<16 }
 		return get24(l.vp8x[4:]) + 1, get24(l.vp8x[7:]) + 1, nil
@@ -106,7 +106,7 @@ func webpConfig(data []byte) (w, h int, err error) {
 	case l.vp8l != nil:
 		return vp8lSize(l.vp8l)
 	}
-	return 0, 0, corrupt("webp: no image chunk")
+	return 0, 0, corrupt(formatWebP, "no image chunk")
 }
 
 // decodeWebPPicture decodes a still WebP with header h into p. A lossy
@@ -123,12 +123,12 @@ func decodeWebPPicture(ctx context.Context, p *picture, l webpLayout, h header, 
 	}
 	if l.vp8 == nil {
 		if l.vp8l == nil {
-			return corrupt("webp: no image chunk")
+			return corrupt(formatWebP, "no image chunk")
 		}
 		// The limits were checked on h, which may come from a VP8X
 		// chunk: the frame must be that size before it is decoded.
 		if w, ht, err := vp8lSize(l.vp8l); err != nil || w != h.width || ht != h.height {
-			return corrupt("webp: VP8L frame size differs from the canvas's")
+			return corrupt(formatWebP, "VP8L frame size differs from the canvas's")
 		}
 		img, err := decodeVP8L(l.vp8l, ctx.Err)
 		if err != nil {
@@ -142,7 +142,7 @@ func decodeWebPPicture(ctx context.Context, p *picture, l webpLayout, h header, 
 		return err
 	}
 	if fi.width != h.width || fi.height != h.height {
-		return corrupt("webp: VP8 frame size differs from the canvas's")
+		return corrupt(formatWebP, "VP8 frame size differs from the canvas's")
 	}
 	planar := hintW > 0 && hintH > 0 && l.alph == nil
 	if h.orientation >= 5 {
@@ -181,16 +181,16 @@ func decodeWebPPicture(ctx context.Context, p *picture, l webpLayout, h header, 
 // The level-reduction flag needs nothing from a decoder.
 func decodeAlpha(data []byte, w, h int) ([]byte, error) {
 	if len(data) < 1 {
-		return nil, corrupt("webp: empty ALPH chunk")
+		return nil, corrupt(formatWebP, "empty ALPH chunk")
 	}
 	method, filter, pre, rsrv := data[0]&3, data[0]>>2&3, data[0]>>4&3, data[0]>>6
 	if method > 1 || pre > 1 || rsrv != 0 {
-		return nil, corrupt("webp: bad ALPH header")
+		return nil, corrupt(formatWebP, "bad ALPH header")
 	}
 	alpha := make([]byte, w*h)
 	if method == 0 {
 		if len(data)-1 < w*h {
-			return nil, corrupt("webp: truncated alpha")
+			return nil, corrupt(formatWebP, "truncated alpha")
 		}
 		copy(alpha, data[1:])
 	} else {
@@ -322,7 +322,7 @@ func decodeWebPRows(ctx context.Context, l webpLayout, h header, plan scalePlan)
 	straight := rs.takeNRGBA() // rows may go unpremultiplied
 	if l.vp8 == nil {
 		if vw, vh, err := vp8lSize(l.vp8l); err != nil || vw != h.width || vh != h.height {
-			return nil, corrupt("webp: VP8L frame size differs from the canvas's")
+			return nil, corrupt(formatWebP, "VP8L frame size differs from the canvas's")
 		}
 		pix, err := decodeVP8LPixels(l.vp8l, ctx.Err)
 		if err != nil {
@@ -346,7 +346,7 @@ func decodeWebPRows(ctx context.Context, l webpLayout, h header, plan scalePlan)
 		return nil, err
 	}
 	if fi.width != h.width || fi.height != h.height {
-		return nil, corrupt("webp: VP8 frame size differs from the canvas's")
+		return nil, corrupt(formatWebP, "VP8 frame size differs from the canvas's")
 	}
 	m, err := decodeVP8(l.vp8, vp8Options{check: ctx.Err})
 	if err != nil {
