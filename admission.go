@@ -2,13 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 )
-
-// errOverloaded: every processing slot is busy and the wait queue is full (429).
-var errOverloaded = errors.New("too many images in process, retry later")
 
 // limiter bounds image processing in two stages. admit lets at most
 // concurrent+maxQueue requests past the door, refusing the rest at once,

@@ -10,11 +10,6 @@ import (
 	"time"
 )
 
-// errKVDown: a shared kv store failed a moment ago and is not asked again
-// until kvBreaker's pause is over (502 where a request cannot do without
-// it, e.g. cascade delete; image requests are served uncached).
-var errKVDown = fmt.Errorf("%w: kv store unavailable, retry later", errUpstream)
-
 // kvBreakerPause is how long calls fail at once after a kv failure.
 const kvBreakerPause = time.Second
 

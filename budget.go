@@ -19,9 +19,6 @@ import (
 	"sync"
 )
 
-// errOverBudget: a request needs more memory than options.max_memory (413).
-var errOverBudget = fmt.Errorf("%w: over the memory budget", errTooLarge)
-
 // memBudget is a weighted semaphore of bytes, served first come first
 // served, so a large request is not starved by a stream of small ones.
 type memBudget struct {

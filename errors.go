@@ -14,9 +14,9 @@ import (
 var (
 	// errBadParam: a request parameter is malformed or out of range (400).
 	errBadParam = errors.New("bad parameter")
-	// errUnsupportedFormat: the bytes are not an image format picfit reads,
-	// or the requested output format is not one it writes (415 on input,
-	// 400 on fmt=).
+	// errUnsupportedFormat: the bytes are not an image format picfit
+	// reads, or use a feature its decoders do not read (415). An fmt=
+	// picfit does not write is errBadParam (400).
 	errUnsupportedFormat = errors.New("unsupported image format")
 	// errCorruptImage: the bytes claim a supported format but do not
 	// decode (truncated, invalid, no frames) (422).
@@ -30,6 +30,32 @@ var (
 	// errConflict: the name is taken by something a file cannot replace,
 	// such as a folder (409).
 	errConflict = errors.New("conflict")
+
+	// errSignature: sig is missing or wrong while secret keys are
+	// configured (401). The text is the original's answer, word for word (SPEC).
+	//lint:ignore ST1005 the original's answer, word for word (SPEC)
+	errSignature = errors.New("Invalid signature")
+	// errForbidden: url= sources are disabled, or a size is not in
+	// options.allowed_sizes (403).
+	errForbidden = errors.New("forbidden")
+	// errForbiddenAddress: a url= source may not be fetched: a private
+	// address, a host outside options.allowed_hosts, a scheme other than
+	// http or https, or too many redirects (403).
+	errForbiddenAddress = errors.New("address not allowed")
+	// errOverloaded: every processing slot is busy and the wait queue is
+	// full (429).
+	errOverloaded = errors.New("too many images in process, retry later")
+	// errUpstream: an origin or a backend failed or answered with an
+	// error (502).
+	errUpstream = errors.New("upstream error")
+	// errKVDown: a shared kv store failed a moment ago and is not asked
+	// again until kvBreaker's pause is over. It is errUpstream (502)
+	// where a request cannot do without the kv store, e.g. cascade
+	// delete; image requests are served uncached.
+	errKVDown = fmt.Errorf("%w: kv store unavailable, retry later", errUpstream)
+	// errOverBudget: a request needs more memory than options.max_memory
+	// allows at all. It is errTooLarge (413).
+	errOverBudget = fmt.Errorf("%w: over the memory budget", errTooLarge)
 )
 
 // formatError is the error of our own decoders (jpeg.go, png.go, gif.go,

@@ -36,3 +36,35 @@ func TestCodecErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestSentinelStatuses holds httpStatus to the statuses errors.go's
+// comments give.
+func TestSentinelStatuses(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"errBadParam", errBadParam, 400},
+		{"errUnsupportedFormat", errUnsupportedFormat, 415},
+		{"errCorruptImage", errCorruptImage, 422},
+		{"errTooLarge", errTooLarge, 413},
+		{"errNotFound", errNotFound, 404},
+		{"errConflict", errConflict, 409},
+		{"errSignature", errSignature, 401},
+		{"errForbidden", errForbidden, 403},
+		{"errForbiddenAddress", errForbiddenAddress, 403},
+		{"errOverloaded", errOverloaded, 429},
+		{"errUpstream", errUpstream, 502},
+		{"errKVDown", errKVDown, 502},
+		{"errOverBudget", errOverBudget, 413},
+		{"panicError", recovered("boom"), 500},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := httpStatus(fmt.Errorf("context: %w", tt.err)); got != tt.want {
+				t.Errorf("httpStatus(%v) = %d, want %d", tt.err, got, tt.want)
+			}
+		})
+	}
+}

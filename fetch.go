@@ -31,12 +31,6 @@ type fetcher struct {
 	log          *slog.Logger // nil: refused addresses are not logged
 }
 
-// errForbiddenAddress: a url= source is not allowed (403).
-var errForbiddenAddress = errors.New("address not allowed")
-
-// errUpstream: an origin or a backend failed or answered with an error (502).
-var errUpstream = errors.New("upstream error")
-
 const maxRedirects = 5
 
 func newFetcher(timeout time.Duration, allowPrivate bool, userAgent string, maxBytes int64, allowedHosts []string) *fetcher {

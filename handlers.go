@@ -67,13 +67,6 @@ type server struct {
 	dstRead storage
 }
 
-// Errors the handlers add to those of errors.go.
-var (
-	//lint:ignore ST1005 the original's answer, word for word (SPEC)
-	errSignature = errors.New("Invalid signature")
-	errForbidden = errors.New("forbidden")
-)
-
 // routes lists every route picfit serves.
 func (s *server) routes() http.Handler {
 	mux := http.NewServeMux()
