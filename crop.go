@@ -119,7 +119,7 @@ func (op operation) withDPR(dpr float64, maxDimension int) (operation, error) {
 // cropWindow is the part x0, y0, cw×ch of a W×H image with w×h's aspect
 // ratio (the whole width or the whole height of it) that a thumbnail
 // keeps: centred on p's point as far as the image allows. p.smart must
-// have been resolved (smartPlacement); if not, the window is p's point
+// have been resolved (placement.resolveRGBA, smartPNG); if not, the window is p's point
 // without the content, the centre for gravity=smart.
 func cropWindow(W, H, w, h int, p placement) (x0, y0, cw, ch int) {
 	cw, ch = W, H

@@ -85,9 +85,9 @@ func flattenWhite(img *image.RGBA) *image.RGBA {
 }
 
 // rgbaOpaque reports whether every pixel of img has alpha 255. It tests the
-// alpha bytes of eight pixels per step with four 64-bit loads; on an opaque
-// 1920x1200 image, which must be read to the end, that is ~3x faster than
-// (*image.RGBA).Opaque's byte loop (0.53 ms vs 1.7 ms).
+// alpha bytes of eight pixels per step with four 64-bit loads, faster than
+// (*image.RGBA).Opaque's byte loop on an opaque image, which must be read
+// to the end.
 func rgbaOpaque(img *image.RGBA) bool {
 	const alphas = 0xff000000_ff000000
 	w4 := img.Rect.Dx() * 4

@@ -575,7 +575,7 @@ func BenchmarkEncodeJPEG(b *testing.B) {
 }
 
 // BenchmarkEncodePNG encodes the 2140x1200 translucent testdata image with
-// the chosen level, and with BestSpeed for comparison (see pngCompression).
+// the chosen level, and with BestSpeed for comparison (see pngLevel).
 func BenchmarkEncodePNG(b *testing.B) {
 	img := encTestLoad(b, "testdata/alpha-arc-colors-2140x1200.png")
 	b.Run("encodeImage", func(b *testing.B) {

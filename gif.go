@@ -13,8 +13,8 @@ import (
 
 // GIF decoding one frame at a time. image/gif's DecodeAll holds every
 // frame of an animation before the first is used, and the engine then
-// composited each onto a fresh full-size canvas: the 125-frame corpus
-// GIF allocated 744 MB a request. gifReader decodes one frame at a time
+// composited each onto a fresh full-size canvas: memory grew with the
+// frame count. gifReader decodes one frame at a time
 // into a reused buffer, a gifCanvas composites it onto the one canvas of
 // the request and says which rectangle changed, and the frame is scaled,
 // quantised and dropped before the next is read. Frame for frame the

@@ -559,8 +559,9 @@ type jpegHuffman struct {
 	// skipAC, for AC tables, indexed like lut, holds skipEntry of the
 	// code, or 0 when it is longer.
 	skipAC [1 << jpegLookBits]uint16
-	// skipRun, for AC tables when decoding at 1/8, is indexed by the next jpegSkipBits bits: the AC symbols that fit
-	// in them whole, up to an end of block, as skipRunEntry.
+	// skipRun, for AC tables when decoding at 1/8, is indexed by the
+	// next jpegSkipBits bits: the AC symbols that fit in them whole, up
+	// to an end of block, coded as buildSkipRun says.
 	skipRun *[1 << jpegSkipBits]uint16
 }
 
@@ -1505,9 +1506,9 @@ func idctDC(dc int) byte {
 // Loeffler-Ligtenberg-Moschytz algorithm), dequantising b with q on the
 // way, writing 8x8 samples at dst with the given stride. Both 8-point
 // passes are written out in full, the same arithmetic twice (duplicates
-// lists it): through a call, whose results went through memory, it took
-// twice as long, and with even and odd halves as helpers (the odd half
-// is over the inliner's budget) 30% longer on dense blocks.
+// lists it): through a call, whose results went through memory, it was
+// slower, and so it was with even and odd halves as helpers (the odd
+// half is over the inliner's budget) on dense blocks.
 func idct8(dst []byte, stride int, b *[64]int16, q *[64]int32) {
 	const shift1 = idctConstBits - idctPass1Bits
 	const r1 = 1 << (shift1 - 1)

@@ -26,9 +26,8 @@ import (
 // (libjpeg's optimize_coding), in two passes: the blocks become tokens
 // (symbols and their extra bits), then the symbols are counted, the
 // tables made and the tokens coded; and it codes the blocks that only
-// fill out the last MCUs as libjpeg does (dummyBlock). That saves 1-9%
-// of the bytes (3% on the corpus at q80, 8-9% at 200 wide) for little
-// CPU. It also writes progressive JPEGs (jpegScript). With
+// fill out the last MCUs as libjpeg does (dummyBlock). That saves bytes,
+// most on small images, for little CPU. It also writes progressive JPEGs (jpegScript). With
 // jpegOptions.standardTables it writes image/jpeg's bytes, which
 // TestEncodeJPEGMatchesImageJPEG checks.
 
@@ -264,8 +263,8 @@ type jpegScanSpec struct {
 // successive approximation: each band is sent once, exactly, so a scan
 // needs no correction bits, only runs of empty bands. On the corpus at
 // q80 (BENCHMARKS.md) libjpeg's script with its refinement scans is
-// 0.1% smaller in all: up to 2% smaller on 1600-wide images, larger on
-// 200-wide ones; not worth the code.
+// barely smaller in all, smaller on large images and larger on small
+// ones: not worth the code.
 func jpegScript(ncomp int) []jpegScanSpec {
 	if ncomp == 1 {
 		return []jpegScanSpec{{[]int{0}, 0, 0}, {[]int{0}, 1, 5}, {[]int{0}, 6, 63}}

@@ -314,8 +314,9 @@ func newServer(cfg config, log *slog.Logger, now func() time.Time) (*server, err
 	return s, nil
 }
 
-// newStorage opens the storage that sc describes. The S3 client and the
-// http+ reader wait at most fetch_timeout for an answer.
+// newStorage opens the storage that sc describes. The S3 client waits
+// at most fetch_timeout for an answer's headers, the http+ reader at
+// most fetch_timeout for the whole answer.
 func newStorage(sc storageConfig, o optionsConfig) (storage, error) {
 	timeout := time.Duration(o.FetchTimeout)
 	switch sc.Type {

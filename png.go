@@ -26,7 +26,7 @@ import (
 // palettes of 1 to 8 bits, with tRNS, not interlaced. Rows come out
 // byte for byte as toRGBA(png.Decode(...)) would make them (tested on
 // every layout). Other PNGs (16-bit, grey below 8 bits, Adam7) go
-// through image/png: pngStreamable tells which.
+// through image/png: (*pngDecoder).streamable tells which.
 
 // pngDecoder reads one PNG held in memory.
 type pngDecoder struct {
@@ -61,8 +61,7 @@ var pngZlibPool sync.Pool
 // and a damaged stream that still inflates was damaged before its CRCs
 // were made. Chromium skips the sum for that reason (libpng's
 // PNG_IGNORE_ADLER32 option, which calls zlib's inflateValidate(strm,
-// 0)); here it cost about as much as the inflate itself on the corpus
-// PNG (5 of 68 ms a resize).
+// 0)); here it was a measurable part of a resize of the corpus PNG.
 type zlibReader struct {
 	src flate.Reader
 	fl  io.ReadCloser
@@ -304,7 +303,7 @@ func (d *pngDecoder) parseTRNS(b []byte) error {
 	return nil
 }
 
-// streamable tells whether readRow handles this layout.
+// streamable tells whether next, the row reader, handles this layout.
 func (d *pngDecoder) streamable() bool {
 	if d.interlaced || d.depth == 16 {
 		return false

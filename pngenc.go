@@ -12,12 +12,10 @@ import (
 	"sync"
 )
 
-// pngLevel is the compress/flate level of writePNG. On the 400-wide
-// output of the corpus PNG (RGBA), compared with image/png's default
-// (level 6, 21,986 bytes, ~26 ms): level 5 gives 24,096 bytes (+10%) in
-// about half the time, level 4 26,074 bytes (+19%), level 1 (BestSpeed)
-// 30,980 (+41%). On an 800-wide photo level 5 is +0.2% bytes for half
-// the time. BENCHMARKS.md has the table.
+// pngLevel is the compress/flate level of writePNG. Compared with
+// image/png's default (level 6) it writes somewhat larger files, barely
+// larger for photos, in about half the time; lower levels cost more
+// bytes for little more speed. BENCHMARKS.md has the table.
 const pngLevel = 5
 
 // pngZlibWriters keeps zlib writers (about 1 MB of compressor state
