@@ -115,13 +115,6 @@ func (b *memBudget) grant() {
 	}
 }
 
-// inUse is the number of bytes taken now.
-func (b *memBudget) inUse() int64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.used
-}
-
 // Bytes a pixel costs on each path, from what the decoders, operations
 // and encoders allocate (see footprint).
 const (

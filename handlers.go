@@ -725,9 +725,6 @@ func (j storeJob) finish(stored bool) {
 	}
 }
 
-// close stops accepting jobs and waits until the queued ones are stored.
-func (q *storeQueue) close() { q.stop(context.Background()) }
-
 // stop stops accepting jobs and waits until the queued ones are stored
 // or ctx ends; then it cancels the stores in flight, drops the jobs left,
 // each logged by key, and returns once the workers are done. Calling it

@@ -45,33 +45,19 @@ import (
 // converted with the integer YCbCr->RGB math of image/color into an
 // opaque *image.RGBA.
 
-// decodeJPEG decodes data at 1/scale of its size (scale 1, 2, 4 or 8),
-// rounding the size up as libjpeg does (ceil(w/scale)).
+// decodeJPEGPlanesChroma decodes data into its component planes at
+// 1/scale of its size (scale 1, 2, 4 or 8), rounding the size up as
+// libjpeg does (ceil(w/scale)). A caller that needs the chroma planes of
+// a YCbCr image only chroma samples large (as stored, for the whole
+// image; zero: at their full size), as a resample to 4:2:0 does, says
+// so: their blocks are then decoded at a further 1/2, 1/4 or 1/8 (to 1/8
+// in all) while the planes stay at least that large. See chromaScale.
 //
 // It allocates what the frame header claims (the planes at the reduced
 // size, and for progressive images the coefficients), so callers check
 // the header's size first (decode does, from readHeader). Bad data,
 // truncation included, is errCorruptImage; features it does not read are
 // errUnsupportedFormat.
-func decodeJPEG(ctx context.Context, data []byte, scale int) (*image.RGBA, error) {
-	d, err := decodeJPEGPlanes(ctx, data, scale)
-	if err != nil {
-		return nil, err
-	}
-	return d.toRGBA(ctx)
-}
-
-// decodeJPEGPlanes decodes data into its component planes at 1/scale.
-func decodeJPEGPlanes(ctx context.Context, data []byte, scale int) (*jpegDecoder, error) {
-	return decodeJPEGPlanesChroma(ctx, data, scale, image.Point{})
-}
-
-// decodeJPEGPlanesChroma is decodeJPEGPlanes for a caller that needs the
-// chroma planes of a YCbCr image only chroma samples large (as stored,
-// for the whole image; zero: at their full size), as a resample to 4:2:0
-// does: their blocks are then decoded at a further 1/2, 1/4 or 1/8 (to
-// 1/8 in all) while the planes stay at least that large. See
-// chromaScale.
 func decodeJPEGPlanesChroma(ctx context.Context, data []byte, scale int, chroma image.Point) (*jpegDecoder, error) {
 	switch scale {
 	case 1, 2, 4, 8:

@@ -206,16 +206,10 @@ func lanczos3(x float64) float64 {
 	return 3 * math.Sin(px) * math.Sin(px/3) / (px * px)
 }
 
-// lanczosWeights maps n source samples onto m output samples. Sample
-// centres sit at i+0.5; when shrinking the kernel is stretched by n/m so
-// that it also low-passes.
-func lanczosWeights(n, m int) *filterWeights {
-	return lanczosSpanWeights(n, span{0, float64(n)}, m)
-}
-
 // lanczosSpanWeights maps the span s of n source samples onto m output
-// samples; taps outside the n samples are dropped (and the weights
-// renormalised) as at the ends of lanczosWeights.
+// samples (output sample centres at i+0.5), the kernel stretched by
+// s.size/m when shrinking so that it also low-passes; taps outside the n samples are dropped (and the
+// weights renormalised).
 func lanczosSpanWeights(n int, s span, m int) *filterWeights {
 	scale := s.size / float64(m)
 	fscale := max(scale, 1)

@@ -391,19 +391,3 @@ func (a *webpAnimation) finish(w io.Writer, loopCount int) error {
 	b = appendChunk(b, "ANIM", anim)
 	return writeRIFF(w, b, a.frames)
 }
-
-// encodeAnimatedWebP writes full-canvas frames with delays in 1/100 s and
-// a GIF loop count. Frames with few colours are lossless, the others lossy
-// at quality unless lossless is set.
-func encodeAnimatedWebP(ctx context.Context, w io.Writer, frames []*image.RGBA, delays []int, loopCount int, quality int, lossless bool) error {
-	if len(delays) != len(frames) {
-		return fmt.Errorf("encode webp: %d frames but %d delays", len(frames), len(delays))
-	}
-	a := newWebPAnimation(quality, lossless)
-	for i, f := range frames {
-		if err := a.add(ctx, f, delays[i]); err != nil {
-			return err
-		}
-	}
-	return a.finish(w, loopCount)
-}
