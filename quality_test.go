@@ -327,14 +327,20 @@ func (q qualityTools) run(t testing.TB, name string, args ...string) {
 	}
 }
 
-// readImage decodes a JPEG, PNG or GIF file to RGBA.
-func readImage(t testing.TB, path string) *image.RGBA {
+// readFile reads a file the report made.
+func readFile(t testing.TB, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return decodeRGBA(t, b)
+	return b
+}
+
+// readImage decodes a JPEG, PNG or GIF file to RGBA.
+func readImage(t testing.TB, path string) *image.RGBA {
+	t.Helper()
+	return decodeRGBA(t, readFile(t, path))
 }
 
 // readOutput decodes a tool's output as a viewer would: a JPEG by
@@ -348,15 +354,15 @@ func (q qualityTools) readOutput(t testing.TB, path string) *image.RGBA {
 		return readImage(t, path)
 	}
 	if q.convert == "" {
-		m, err := decodeJPEG(context.Background(), must(os.ReadFile(path)), 1)
+		m, err := decodeJPEG(context.Background(), readFile(t, path), 1)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return m
 	}
-	png := strings.TrimSuffix(path, ".jpg") + "-decoded.png"
-	q.run(t, q.convert, path, png)
-	return readImage(t, png)
+	decoded := strings.TrimSuffix(path, ".jpg") + "-decoded.png"
+	q.run(t, q.convert, path, decoded)
+	return readImage(t, decoded)
 }
 
 func decodeRGBA(t testing.TB, b []byte) *image.RGBA {
@@ -492,10 +498,7 @@ func (q qualityTools) reportColour(t *testing.T) {
 				}
 				path = filepath.Join(q.dir, name+"-"+strings.TrimSuffix(space.profile, ".icc")+".jpg")
 				q.run(t, q.jpgicc, "-c0", "-e", "-q95", "-o"+filepath.Join(q.icc, space.profile), filepath.Join(corpusDir(), photo), path)
-				var err error
-				if src, err = os.ReadFile(path); err != nil {
-					t.Fatal(err)
-				}
+				src = readFile(t, path)
 				if q.convert != "" {
 					full := filepath.Join(q.dir, "floor.png")
 					q.run(t, q.convert, path, "-profile", srgb, "-define", "png:compression-level=0", full)
@@ -550,6 +553,7 @@ func (q qualityTools) reportColour(t *testing.T) {
 // the reference resize: libvips' quality is searched (equalSSIM) and its
 // size interpolated between the two neighbouring qualities.
 func (q qualityTools) reportJPEGBytes(t *testing.T) {
+	t.Logf("")
 	t.Logf("2. JPEG bytes, picfit q80 / libvips at equal luma SSIM (against the reference Lanczos-3); goal <= 1.00x")
 	t.Logf("   libvips: vipsthumbnail -s WxH! -o out.jpg[Q=…,optimize_coding,strip], Q searched, bytes interpolated between neighbouring Qs")
 	t.Logf("   (ImageMagick not measured here: the goal is against libvips)")
@@ -577,10 +581,7 @@ func (q qualityTools) reportJPEGBytes(t *testing.T) {
 			out := filepath.Join(q.dir, "vips.jpg")
 			vq, vbytes, ok := equalSSIM(target, func(quality int) (float64, int) {
 				q.run(t, q.vips, path, "-s", exactSize(truth), "-o", fmt.Sprintf("%s[Q=%d,optimize_coding,strip]", out, quality))
-				b, err := os.ReadFile(out)
-				if err != nil {
-					t.Fatal(err)
-				}
+				b := readFile(t, out)
 				m := decodeRGBA(t, b)
 				sameSize(t, "vipsthumbnail", truth, m)
 				return ssimLuma(truth, m), len(b)
@@ -607,6 +608,7 @@ func (q qualityTools) reportJPEGBytes(t *testing.T) {
 // pixels; the goal, from JPEG, is libvips' figure.
 func (q qualityTools) reportChart(t *testing.T) {
 	c := newMoireCase(t)
+	t.Logf("")
 	t.Logf("3. Moiré chart 2400x1600 resized, luma SSIM against the reference Lanczos-3 of its pixels; goal from JPEG >= libvips")
 	t.Logf("%-16s %5s %8s %8s %12s  %s", "source", "w", "picfit", "libvips", "ImageMagick", "goal")
 	for _, w := range []int{300, 150} { // our DCT scale for the JPEG: 1/4 at 300 wide, 1/8 at 150
@@ -682,34 +684,38 @@ func (q qualityTools) reportGIF(t *testing.T) {
 	if q.convert != "" {
 		out := filepath.Join(q.dir, "im.gif")
 		q.run(t, q.convert, path, "-coalesce", "-resize", exactSize(truth[0]), "-layers", "optimize", out)
-		r := measure("convert", must(os.ReadFile(out)))
+		r := measure("convert", readFile(t, out))
 		im = &r
 	}
 	if q.vips != "" {
 		out := filepath.Join(q.dir, "vips.gif")
 		q.run(t, q.vips, path+"[n=-1]", "-s", exactSize(truth[0]), "-o", out)
-		r := measure("vipsthumbnail", must(os.ReadFile(out)))
+		r := measure("vipsthumbnail", readFile(t, out))
 		vips = &r
 	}
-	t.Logf("4. Animated GIF %s (%d frames) to w=%d: bytes, frames, mean luma SSIM of the composed frames against the reference resize", name, len(frames), w)
-	t.Logf("   goal: picfit bytes <= 1.25x ImageMagick's (convert -coalesce -resize %dx -layers optimize), all %d frames kept by both", w, len(frames))
-	t.Logf("%-12s %9s %7s %7s  %s", "tool", "bytes", "frames", "SSIM", "")
-	t.Logf("%-12s %9d %7d %7s", "picfit", picfit.bytes, picfit.frames, fig("%.4f", picfit.ssim))
-	for _, o := range []struct {
-		label string
-		r     *row
-	}{{"libvips", vips}, {"ImageMagick", im}} {
-		if o.r == nil {
-			t.Logf("%-12s %9s", o.label, "-")
-			continue
+	t.Logf("")
+	t.Logf("4. Animated GIF %s (%d frames) to w=%d", name, len(frames), w)
+	t.Logf("   ImageMagick: convert -coalesce -resize WxH! -layers optimize; libvips: vipsthumbnail in.gif[n=-1] -s WxH!")
+	t.Logf("   SSIM: mean luma SSIM of the composed frames against the reference resize of the source's")
+	t.Logf("%-8s %9s %9s %12s  %s", "", "picfit", "libvips", "ImageMagick", "goal")
+	cell := func(r *row, f func(row) string) string {
+		if r == nil {
+			return "-"
 		}
-		t.Logf("%-12s %9d %7d %7s", o.label, o.r.bytes, o.r.frames, fig("%.4f", o.r.ssim))
+		return f(*r)
 	}
+	bytesOf := func(r row) string { return strconv.Itoa(r.bytes) }
+	framesOf := func(r row) string { return strconv.Itoa(r.frames) }
+	ssimOf := func(r row) string { return fig("%.4f", r.ssim) }
+	bytesGoal, framesGoal := "<= 1.25x ImageMagick: -", fmt.Sprintf("%d in picfit and ImageMagick: -", len(frames))
 	if im != nil {
 		r := float64(picfit.bytes) / float64(im.bytes)
-		kept := picfit.frames == len(frames) && im.frames == len(frames)
-		t.Logf("picfit / ImageMagick bytes %.3fx: <= 1.25x %s; frames %d and %d of %d: %s", r, verdict(r <= 1.25), picfit.frames, im.frames, len(frames), verdict(kept))
+		bytesGoal = fmt.Sprintf("<= 1.25x ImageMagick: %.3fx %s", r, verdict(r <= 1.25))
+		framesGoal = fmt.Sprintf("%d in picfit and ImageMagick: %s", len(frames), verdict(picfit.frames == len(frames) && im.frames == len(frames)))
 	}
+	t.Logf("%-8s %9s %9s %12s  %s", "bytes", bytesOf(picfit), cell(vips, bytesOf), cell(im, bytesOf), bytesGoal)
+	t.Logf("%-8s %9s %9s %12s  %s", "frames", framesOf(picfit), cell(vips, framesOf), cell(im, framesOf), framesGoal)
+	t.Logf("%-8s %9s %9s %12s  %s", "SSIM", ssimOf(picfit), cell(vips, ssimOf), cell(im, ssimOf), "-")
 }
 
 // composeGIF decodes every frame of a GIF and composes it as a browser
