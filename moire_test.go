@@ -7,10 +7,6 @@ import (
 	"image"
 	"image/png"
 	"math"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"testing"
 )
 
@@ -144,46 +140,3 @@ func TestNoMoireFromJPEG(t *testing.T) {
 // measured figure (bench/quality.sh). The pipeline is deterministic, so
 // the figure does not move between runs.
 const moireBound = 0.918
-
-// TestQualityReport prints the chart's luma SSIM for ours (JPEG and PNG
-// sources) beside vipsthumbnail's; bench/quality.sh runs it with
-// PICFIT_QUALITY_REPORT=1.
-func TestQualityReport(t *testing.T) {
-	if os.Getenv("PICFIT_QUALITY_REPORT") == "" {
-		t.Skip("set PICFIT_QUALITY_REPORT=1 (bench/quality.sh)")
-	}
-	c := newMoireCase(t)
-	vips, err := exec.LookPath("vipsthumbnail")
-	if err != nil {
-		t.Logf("vipsthumbnail: absent")
-	}
-	dir := t.TempDir()
-	vipsSSIM := func(name string, data []byte, w int) float64 {
-		if vips == "" {
-			return math.NaN()
-		}
-		in := filepath.Join(dir, name)
-		if err := os.WriteFile(in, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		out := filepath.Join(dir, "vips-"+name+".png")
-		if b, err := exec.Command(vips, in, "-s", strconv.Itoa(w), "-o", out).CombinedOutput(); err != nil {
-			t.Fatalf("vipsthumbnail: %v: %s", err, b)
-		}
-		f, err := os.ReadFile(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := png.Decode(bytes.NewReader(f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ssimLuma(c.truth(t, w), toRGBA(m))
-	}
-	t.Logf("chart 2400x1600 resized; luma SSIM against the reference Lanczos-3 (applyOps on its pixels)")
-	for _, w := range []int{300, 150} {
-		// Our DCT scale for the JPEG: 1/4 at 300 wide, 1/8 at 150.
-		t.Logf("w=%d  picfit   from JPEG q90 %.4f   from PNG %.4f", w, c.oursSSIM(t, c.jpg, w), c.oursSSIM(t, c.png, w))
-		t.Logf("w=%d  libvips  from JPEG q90 %.4f   from PNG %.4f", w, vipsSSIM("chart.jpg", c.jpg, w), vipsSSIM("chart.png", c.png, w))
-	}
-}
