@@ -156,19 +156,25 @@ type source struct {
 	lossless    bool // a WebP coded lossless (VP8L)
 	alpha       bool // a lossy WebP with an alpha plane (ALPH)
 	rowByRow    bool // a PNG our decoder reads row by row (not interlaced, not 16-bit)
+	animated    bool // an animated GIF (frames > 1) or WebP: decoded as walked
+	gif         gifLayout
 }
 
-// inspectSource reads data's header for footprint.
+// inspectSource reads data's header for footprint and newPlan: each
+// request reads it once.
 func inspectSource(data []byte) (source, error) {
-	h, err := readHeader(data)
+	h, l, err := inspectLayout(data)
 	if err != nil {
 		return source{}, err
 	}
-	s := source{header: h, bytes: len(data)}
+	s := source{header: h, bytes: len(data), gif: l}
 	switch h.format {
+	case "gif":
+		s.animated = h.frames > 1
 	case "jpeg":
 		s.progressive, s.components = jpegFrame(data)
 	case "webp":
+		s.animated = webpAnimated(data)
 		if l, err := webpLayoutOf(data); err == nil {
 			s.lossless, s.alpha = l.vp8 == nil, l.alph != nil
 		}
@@ -359,8 +365,8 @@ func streams(ops []operation, W, H int, eo engineOptions) bool {
 	if len(ops) == 0 {
 		return false
 	}
-	_, ok, err := planScale(ops[0], W, H, eo.maxOutputPixels)
-	return ok && err == nil
+	p, ok, err := planScale(ops[0], W, H, eo.maxOutputPixels)
+	return ok && !p.keep && err == nil
 }
 
 // opOutput is the size op makes of a w×h frame, and the scratch bytes it
@@ -370,7 +376,7 @@ func opOutput(op operation, w, h int, shrink int64, maxPixels int64) (ow, oh int
 	switch op.name {
 	case "resize", "thumbnail", "fit", "pad":
 		p, ok, err := planScale(op, w, h, maxPixels)
-		if err != nil || !ok {
+		if err != nil || !ok || p.keep {
 			return w, h, 0 // unchanged, or refused before it allocates
 		}
 		ow, oh = p.w, p.h
