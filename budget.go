@@ -360,7 +360,8 @@ func uploadFootprint(src source, eo engineOptions) int64 {
 	return bytes
 }
 
-// streams reports whether decodePNGScaled resamples a PNG as it decodes.
+// streams reports whether the first of ops resamples a W×H image, as
+// the PNG and WebP rows routes need (see chooseRoute).
 func streams(ops []operation, W, H int, eo engineOptions) bool {
 	if len(ops) == 0 {
 		return false

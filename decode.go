@@ -415,7 +415,7 @@ func (lim decodeLimits) checkSource(h header) error {
 // needs (see chromaScale). An animation is decoded as it is walked.
 func decodeSource(ctx context.Context, data []byte, in source, hint image.Point, toJPEG bool) (*picture, error) {
 	h := in.header
-	p := &picture{format: h.format, width: h.width, height: h.height}
+	p := &picture{kind: pictureStill, format: h.format, width: h.width, height: h.height}
 	switch {
 	case in.animated && h.format == "webp":
 		a, err := newWebPAnim(data, h.width, h.height)
