@@ -71,15 +71,16 @@ type plan struct {
 	quality  int
 	lossless bool
 	route    route
-	// first is the first operation's geometry on the upright source, when
-	// scales; firstErr is what planScale said of its size, returned where
-	// the route runs the operation.
+	// first is the first operation's geometry on the upright source
+	// (planScale), when scales is set; firstErr is what planScale said of
+	// its size, returned where the route runs the operation.
 	first    scalePlan
 	scales   bool
 	firstErr error
 	// hint is the upright size the first operation shrinks a JPEG or
 	// WebP to (its cover size for a thumbnail), zero when it does not:
-	// what shrinkOnLoad and decodeWebPPicture aim at.
+	// shrinkOnLoad makes the JPEG's DCT scale of it, decodeWebPPicture
+	// its half-size decode.
 	hint image.Point
 }
 
