@@ -162,17 +162,18 @@ func (g *flightGroup) run(key string, c *flightCall, ctx context.Context, fn fun
 	c.val, c.err = fn(ctx)
 }
 
-// transformWithin runs transform on src and the flat images in extras,
-// bounded by options.transform_timeout when set: transform stops when its
-// context ends, so past the timeout the processor is free again at once.
-func (s *server) transformWithin(ctx context.Context, src []byte, req *request, extras map[string][]byte) (result, error) {
+// transformWithin runs transform on src, whose header is in, and the
+// flat images in extras, bounded by options.transform_timeout when set:
+// transform stops when its context ends, so past the timeout the
+// processor is free again at once.
+func (s *server) transformWithin(ctx context.Context, in source, src []byte, req *request, extras map[string][]byte) (result, error) {
 	images := func(p string) ([]byte, error) { return extras[p], nil }
 	if s.transformTimeout <= 0 {
-		return transform(ctx, src, req, s.engine, images)
+		return transformSource(ctx, in, src, req, s.engine, images)
 	}
 	tctx, cancel := context.WithTimeout(ctx, s.transformTimeout)
 	defer cancel()
-	res, err := transform(tctx, src, req, s.engine, images)
+	res, err := transformSource(tctx, in, src, req, s.engine, images)
 	if err != nil && ctx.Err() == nil && tctx.Err() != nil {
 		return result{}, fmt.Errorf("transform: %w: over options.transform_timeout (%v)", context.DeadlineExceeded, s.transformTimeout)
 	}

@@ -146,19 +146,25 @@ type source struct {
 	lossless    bool // a WebP coded lossless (VP8L)
 	alpha       bool // a lossy WebP with an alpha plane (ALPH)
 	rowByRow    bool // a PNG our decoder reads row by row (not interlaced, not 16-bit)
+	animated    bool // an animated GIF (frames > 1) or WebP: decoded as walked
+	gif         gifLayout
 }
 
-// inspectSource reads data's header for footprint.
+// inspectSource reads data's header for footprint and newPlan: each
+// request reads it once.
 func inspectSource(data []byte) (source, error) {
-	h, err := readHeader(data)
+	h, l, err := inspectLayout(data)
 	if err != nil {
 		return source{}, err
 	}
-	s := source{header: h, bytes: len(data)}
+	s := source{header: h, bytes: len(data), gif: l}
 	switch h.format {
+	case formatGIF:
+		s.animated = h.frames > 1
 	case formatJPEG:
 		s.progressive, s.components = jpegFrame(data)
 	case formatWebP:
+		s.animated = webpAnimated(data)
 		if l, err := webpLayoutOf(data); err == nil {
 			s.lossless, s.alpha = l.vp8 == nil, l.alph != nil
 		}
@@ -260,14 +266,13 @@ func (e estimate) totalPixels() int64 {
 	return n * int64(e.frames)
 }
 
-// decodeFootprint is what decoding src for ops holds: the decoder's
-// planes or rows and the image it leaves, 1/shrink of the source's size
-// (shrink 0: a PNG resampled by ops' first operation as its rows come).
+// decodeFootprint is what decoding src for ops holds on the route its
+// plan takes: the decoder's planes or rows and the image it leaves,
+// 1/shrink of the source's size (shrink 0: resampled by ops' first
+// operation as its rows come).
 func decodeFootprint(src source, ops []operation, eo engineOptions) (bytes, shrink int64) {
-	W, H := src.width, src.height // upright
-	if src.orientation >= 5 {
-		W, H = H, W
-	}
+	pl := planDecode(src, ops, eo, nil)
+	W, H := src.upright()
 	turned := int64(0) // a copy to turn the image upright
 	if src.orientation != 1 {
 		turned = rgbaBytes
@@ -275,7 +280,7 @@ func decodeFootprint(src source, ops []operation, eo engineOptions) (bytes, shri
 	px := int64(W) * int64(H)
 	switch src.format {
 	case formatJPEG:
-		hintW, hintH := hintFor(src.header, ops)
+		hintW, hintH := pl.hint.X, pl.hint.Y
 		shrink = int64(shrinkOnLoad(src.header, hintW, hintH))
 		dpx := (int64(src.width)/shrink + 1) * (int64(src.height)/shrink + 1)
 		n := int64(max(src.components, 1))
@@ -289,7 +294,7 @@ func decodeFootprint(src source, ops []operation, eo engineOptions) (bytes, shri
 		return bytes, shrink
 	case formatPNG:
 		switch {
-		case src.rowByRow && src.orientation == 1 && streams(ops, W, H, eo):
+		case pl.route == routePNGRows:
 			return int64(W) * streamRowsCount * (rgbaBytes + wideBytes), 0
 		case src.rowByRow:
 			return px * (rgbaBytes + turned), 1
@@ -298,31 +303,32 @@ func decodeFootprint(src source, ops []operation, eo engineOptions) (bytes, shri
 	case formatGIF:
 		return px * gifScreenBytes, 1
 	case formatWebP:
-		return webpDecodeFootprint(src, ops, eo)
+		return webpDecodeFootprint(pl)
 	}
 	return px * (xImageBytes + turned), 1 // bmp
 }
 
-// webpDecodeFootprint is decodeFootprint for a still WebP (webpdec.go): a
-// lossy one without alpha goes to 4:2:0 planes when the first operation
-// shrinks it (at half size from 4x), others are streamed row by row from
-// the whole decoded picture, or decoded whole to RGBA.
-func webpDecodeFootprint(src source, ops []operation, eo engineOptions) (bytes, shrink int64) {
+// webpDecodeFootprint is decodeFootprint for a WebP (webpdec.go) planned
+// by pl: a lossy one without alpha goes to 4:2:0 planes when the first
+// operation shrinks it (at half size from 4x), a lossless one or one with
+// alpha is streamed row by row from the whole decoded picture when the
+// first operation resamples it; others are decoded whole to RGBA.
+func webpDecodeFootprint(pl *plan) (bytes, shrink int64) {
+	src := pl.src
 	W, H := src.width, src.height
 	px := int64(W) * int64(H)
 	turned := int64(0)
 	if src.orientation != 1 {
 		turned = rgbaBytes
 	}
-	hintW, hintH := hintFor(src.header, ops)
 	switch {
-	case !src.lossless && !src.alpha && hintW > 0 && hintH > 0:
+	case pl.route == routeShrunk || pl.route == routePlanesToJPEG:
 		shrink = 1
-		if W >= vp8HalfShrink*hintW && H >= vp8HalfShrink*hintH {
+		if W >= vp8HalfShrink*pl.hint.X && H >= vp8HalfShrink*pl.hint.Y {
 			shrink = 2
 		}
 		return px / (shrink * shrink) * webpPlaneBytes, shrink
-	case src.orientation == 1 && streams(ops, W, H, eo):
+	case pl.route == routeWebPRows:
 		if src.lossless {
 			return px * rgbaBytes, 0 // its ARGB pixels, then rows
 		}
@@ -344,15 +350,6 @@ func uploadFootprint(src source, eo engineOptions) int64 {
 	return bytes
 }
 
-// streams reports whether decodePNGScaled resamples a PNG as it decodes.
-func streams(ops []operation, W, H int, eo engineOptions) bool {
-	if len(ops) == 0 {
-		return false
-	}
-	_, ok, err := planScale(ops[0], W, H, eo.maxOutputPixels)
-	return ok && err == nil
-}
-
 // opOutput is the size op makes of a w×h frame, and the scratch bytes it
 // allocates on the way; the frame may be held 1/shrink as large, as a
 // JPEG decoded smaller is.
@@ -360,7 +357,7 @@ func opOutput(op operation, w, h int, shrink int64, maxPixels int64) (ow, oh int
 	switch op.kind {
 	case opResize, opThumbnail, opFit, opPad:
 		p, ok, err := planScale(op, w, h, maxPixels)
-		if err != nil || !ok {
+		if err != nil || !ok || p.keep {
 			return w, h, 0 // unchanged, or refused before it allocates
 		}
 		ow, oh = p.w, p.h

@@ -801,12 +801,16 @@ func TestTransformWithin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.s.transformWithin(t.Context(), src, req, nil)
+	in, err := inspectSource(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.s.transformWithin(t.Context(), in, src, req, nil)
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "transform_timeout") {
 		t.Fatalf("transformWithin past the deadline = %v, want a DeadlineExceeded naming transform_timeout", err)
 	}
 	e.s.transformTimeout = time.Minute
-	res, err := e.s.transformWithin(t.Context(), src, req, nil)
+	res, err := e.s.transformWithin(t.Context(), in, src, req, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

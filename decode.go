@@ -32,7 +32,7 @@ const maxGIFFrames = 10000
 // with errUnsupportedFormat for bytes it does not recognise (empty input
 // included) and errCorruptImage for a truncated or invalid header.
 func readHeader(data []byte) (header, error) {
-	h, _, err := inspect(data)
+	h, _, err := inspectLayout(data)
 	return h, err
 }
 
@@ -40,17 +40,23 @@ func readHeader(data []byte) (header, error) {
 // missing after the last complete block (image/gif insists on it, browsers
 // do not).
 func inspect(data []byte) (h header, noTrailer bool, err error) {
+	h, l, err := inspectLayout(data)
+	return h, !l.trailer, err
+}
+
+// inspectLayout is readHeader; for a GIF it also returns what walkGIF
+// learnt of its blocks (zero for the other formats).
+func inspectLayout(data []byte) (h header, l gifLayout, err error) {
 	format := sniff(data)
 	if format == formatNone {
-		return header{}, false, fmt.Errorf("read header: %w", errUnsupportedFormat)
+		return header{}, l, fmt.Errorf("read header: %w", errUnsupportedFormat)
 	}
 	h = header{format: format, frames: 1, orientation: 1}
 	if format == formatGIF {
-		l, err := walkGIF(data)
-		if err != nil {
-			return header{}, false, err
+		if l, err = walkGIF(data); err != nil {
+			return header{}, l, err
 		}
-		h.width, h.height, h.frames, noTrailer = l.width, l.height, l.frames, !l.trailer
+		h.width, h.height, h.frames = l.width, l.height, l.frames
 	} else {
 		err = guard(format, func() error {
 			cfg, err := decodeConfig(format, data)
@@ -58,17 +64,17 @@ func inspect(data []byte) (h header, noTrailer bool, err error) {
 			return err
 		})
 		if err != nil {
-			return header{}, false, err
+			return header{}, l, err
 		}
 		if format == formatWebP && webpAnimated(data) {
 			h.frames = max(webpFrameCount(data), 1) // for the pixel limit
 		}
 	}
 	if h.width <= 0 || h.height <= 0 {
-		return header{}, false, fmt.Errorf("read %s header: %w: size %dx%d", format, errCorruptImage, h.width, h.height)
+		return header{}, l, fmt.Errorf("read %s header: %w: size %dx%d", format, errCorruptImage, h.width, h.height)
 	}
 	h.orientation = exifOrientation(format, data)
-	return h, noTrailer, nil
+	return h, l, nil
 }
 
 func decodeConfig(format format, data []byte) (image.Config, error) {
@@ -148,6 +154,9 @@ type gifLayout struct {
 	width, height int  // logical screen
 	frames        int  // image descriptors
 	trailer       bool // the stream ends with a trailer block
+	// loopCount has the meaning of gif.GIF.LoopCount: the last
+	// NETSCAPE2.0 extension's, -1 when there is none.
+	loopCount int
 }
 
 // walkGIF reads the logical screen and counts the frames of a GIF by
@@ -158,9 +167,9 @@ type gifLayout struct {
 // stream that ends cleanly after at least one frame but without the
 // trailer is accepted; one that ends inside a block is corrupt.
 func walkGIF(data []byte) (gifLayout, error) {
-	var l gifLayout
+	l := gifLayout{loopCount: -1}
 	corrupt := func(what string) (gifLayout, error) {
-		return gifLayout{}, fmt.Errorf("read gif header: %w", corrupt(formatGIF, what))
+		return gifLayout{}, fmt.Errorf("read gif header: %w: %s", errCorruptImage, what)
 	}
 	if len(data) < 13 {
 		return corrupt("truncated screen descriptor")
@@ -219,7 +228,13 @@ func walkGIF(data []byte) (gifLayout, error) {
 				if p >= len(data) {
 					return corrupt("truncated application extension")
 				}
-				p += 1 + int(data[p])
+				n := int(data[p])
+				netscape := p+1+n <= len(data) && string(data[p+1:p+1+n]) == "NETSCAPE2.0"
+				p += 1 + n
+				// Its first sub-block: 1, then the loop count.
+				if netscape && p+4 <= len(data) && data[p] == 3 && data[p+1] == 1 {
+					l.loopCount = int(data[p+2]) | int(data[p+3])<<8
+				}
 			default:
 				return corrupt(fmt.Sprintf("unknown extension 0x%02x", label))
 			}
@@ -294,27 +309,42 @@ func (lim decodeLimits) checkDimensions(h header) error {
 	return nil
 }
 
+// pictureKind says what a picture holds.
+type pictureKind int
+
+const (
+	// pictureStill: still is the whole source, upright.
+	pictureStill pictureKind = iota
+	// pictureAnim: anim is an animated GIF or WebP, decoded frame by
+	// frame as it is walked.
+	pictureAnim
+	// pictureShrunk: still is the source decoded smaller (a JPEG at 1/2,
+	// 1/4 or 1/8), upright; the source lies in its part x×y, in pixels
+	// that may be fractional (a JPEG decoded at 1/8 of a width that 8
+	// does not divide holds part of a pixel in its last column). The
+	// first operation is finished from it (applyShrunk).
+	pictureShrunk
+	// picturePlanes: planes holds a JPEG's or a lossy WebP's decoded
+	// planes (maybe smaller), stored with EXIF orientation orientation;
+	// the source lies in the part x×y of them turned upright. The first
+	// operation is finished from them (applyShrunk, or applyShrunkYCbCr
+	// straight to JPEG).
+	picturePlanes
+	// pictureScaled: still is the first operation's result; the decoder
+	// ran it on the rows (routePNGRows, routeWebPRows).
+	pictureScaled
+)
+
 // picture is a decoded source.
 type picture struct {
+	kind          pictureKind
 	format        format
 	width, height int         // displayed size, after EXIF orientation
-	still         *image.RGBA // every source except animated GIFs (frames > 1)
-	anim          animation   // animated GIF or WebP, decoded frame by frame when walked
-	// shrunk is set when decodeScaled decoded still smaller than
-	// width×height, or decoded a JPEG to planes (at any scale) instead of
-	// still: the picture then lies in the part x×y of still, or of the
-	// planes' image turned upright, in pixels that may be fractional (a
-	// JPEG decoded at 1/8 of a width that 8 does not divide holds part of
-	// a pixel in its last column). applyShrunk makes still from it.
-	shrunk bool
-	x, y   span
-	// planes, when set, holds the decoded planes of a JPEG, stored with
-	// EXIF orientation orientation: resampleRGBA scales them.
-	planes      *jpegDecoder
-	orientation int
-	// applied is set when decodeFirstOp ran the first operation while
-	// decoding: still is its result.
-	applied bool
+	still         *image.RGBA // pictureStill, pictureShrunk, pictureScaled
+	anim          animation   // pictureAnim
+	x, y          span        // pictureShrunk, picturePlanes
+	planes        *jpegDecoder
+	orientation   int // picturePlanes
 }
 
 // decode reads the header, refuses a source whose width*height*frames is
@@ -326,7 +356,7 @@ type picture struct {
 // it is no error or panic that could be recovered).
 func decode(ctx context.Context, data []byte, lim decodeLimits) (*picture, error) {
 	p, err := decodeScaled(ctx, data, lim, 0, 0, false)
-	if err == nil && p.anim != nil {
+	if err == nil && p.kind == pictureAnim {
 		err = p.anim.check(ctx) // decodeScaled leaves that to the walk over the frames
 	}
 	if err != nil {
@@ -336,45 +366,54 @@ func decode(ctx context.Context, data []byte, lim decodeLimits) (*picture, error
 }
 
 // decodeScaled is decode for a source that the caller shrinks to
-// hintW×hintH (displayed; 0×0 for no hint) next, with applyShrunk: a JPEG
-// at least four times that size both ways decodes at 1/2, 1/4 or 1/8 of
-// its size (see shrinkOnLoad), and a grey or YCbCr JPEG stays in planes
-// that applyShrunk resamples without making the full-size RGBA image;
-// the picture is then shrunk. toJPEG says that applyShrunkYCbCr will
-// take those planes to 4:2:0 (straightToJPEG): the chroma is then
-// decoded only as large as that needs (see chromaScale).
+// hintW×hintH (displayed; 0×0 for no hint) next, with applyShrunk: see
+// decodeSource.
 func decodeScaled(ctx context.Context, data []byte, lim decodeLimits, hintW, hintH int, toJPEG bool) (*picture, error) {
-	h, noTrailer, err := inspect(data)
+	in, err := inspectSource(data)
 	if err != nil {
 		return nil, err
 	}
-	if h.frames > maxGIFFrames {
-		return nil, fmt.Errorf("decode gif: %w: %d frames, over the limit of %d", errTooLarge, h.frames, maxGIFFrames)
-	}
-	if err := lim.check(h); err != nil {
+	if err := lim.checkSource(in.header); err != nil {
 		return nil, err
 	}
+	return decodeSource(ctx, data, in, image.Pt(hintW, hintH), toJPEG)
+}
 
-	if h.format == formatWebP && webpAnimated(data) {
-		// Decoded frame by frame as eachFrame walks them (webpanim.go).
+// checkSource is check, and refuses a GIF of more than maxGIFFrames.
+func (lim decodeLimits) checkSource(h header) error {
+	if h.frames > maxGIFFrames {
+		return fmt.Errorf("decode gif: %w: %d frames, over the limit of %d", errTooLarge, h.frames, maxGIFFrames)
+	}
+	return lim.check(h)
+}
+
+// decodeSource decodes data, whose header inspectSource read into in and
+// the limits accepted, for a first operation that shrinks it to hint
+// (displayed; 0×0 for none): a JPEG at least four times that size both
+// ways decodes at 1/2, 1/4 or 1/8 of its size (see shrinkOnLoad), and a
+// grey or YCbCr JPEG or a lossy WebP without alpha stays in planes that
+// applyShrunk resamples without making the full-size RGBA image. toJPEG
+// says that applyShrunkYCbCr will take a JPEG's planes to 4:2:0
+// (straightToJPEG): the chroma is then decoded only as large as that
+// needs (see chromaScale). An animation is decoded as it is walked.
+func decodeSource(ctx context.Context, data []byte, in source, hint image.Point, toJPEG bool) (*picture, error) {
+	h := in.header
+	p := &picture{kind: pictureStill, format: h.format, width: h.width, height: h.height}
+	switch {
+	case in.animated && h.format == formatWebP:
 		a, err := newWebPAnim(data, h.width, h.height)
 		if err != nil {
 			return nil, fmt.Errorf("decode webp: %w", err)
 		}
-		return &picture{format: formatWebP, width: h.width, height: h.height, anim: a}, nil
-	}
-
-	p := &picture{format: h.format}
-	if h.format == formatGIF {
-		// Animations are decoded frame by frame as eachFrame walks them
-		// (gif.go); a single frame is composited now.
-		p.width, p.height = h.width, h.height
-		a := &gifAnim{data: data, noTrailer: noTrailer, frames: h.frames}
+		p.kind, p.anim = pictureAnim, a
+		return p, nil
+	case h.format == formatGIF:
+		a := &gifAnim{data: data, noTrailer: !in.gif.trailer, frames: h.frames, loopCount: in.gif.loopCount}
 		if h.frames > 1 {
-			a.loopCount = gifLoopCount(data, noTrailer)
-			p.anim = a
+			p.kind, p.anim = pictureAnim, a
 			return p, nil
 		}
+		// A single frame is composited now.
 		err := a.eachCanvas(ctx, p.width, p.height, func(img *image.RGBA, _ []canvasRun, _ int) error {
 			p.still = img // the walk ends after the only frame: the canvas is ours
 			return nil
@@ -383,38 +422,32 @@ func decodeScaled(ctx context.Context, data []byte, lim decodeLimits, hintW, hin
 			return nil, err
 		}
 		return p, nil
-	}
-
-	if h.format == formatJPEG {
+	case h.format == formatJPEG:
 		if n := jpegScanCount(data); n > maxJPEGScans {
 			return nil, fmt.Errorf("decode jpeg: %w: %d scans, over the limit of %d (maxJPEGScans)", errTooLarge, n, maxJPEGScans)
 		}
-		hinted := hintW > 0 && hintH > 0
+		hinted := hint.X > 0 && hint.Y > 0
 		var chroma image.Point // 4:2:0 of the hinted size, as stored
 		if hinted && toJPEG {
-			chroma = image.Pt((hintW+1)/2, (hintH+1)/2)
+			chroma = image.Pt((hint.X+1)/2, (hint.Y+1)/2)
 			if h.orientation >= 5 {
 				chroma.X, chroma.Y = chroma.Y, chroma.X
 			}
 		}
-		if err := decodeJPEGPicture(ctx, p, data, h, shrinkOnLoad(h, hintW, hintH), hinted, chroma); err != nil {
+		if err := decodeJPEGPicture(ctx, p, data, h, shrinkOnLoad(h, hint.X, hint.Y), hinted, chroma); err != nil {
 			return nil, err
 		}
 		return p, nil
-	}
-
-	if h.format == formatWebP { // our own decoder: a panic in it is a bug, a 500
+	case h.format == formatWebP: // our own decoder: a panic in it is a bug, a 500
 		l, err := webpLayoutOf(data)
 		if err == nil {
-			err = decodeWebPPicture(ctx, p, l, h, hintW, hintH)
+			err = decodeWebPPicture(ctx, p, l, h, hint.X, hint.Y)
 		}
 		if err != nil {
 			return nil, err
 		}
 		return p, nil
-	}
-
-	if h.format == formatPNG {
+	case h.format == formatPNG:
 		img, err := decodePNG(ctx, data)
 		if err != nil {
 			return nil, err
@@ -425,12 +458,16 @@ func decodeScaled(ctx context.Context, data []byte, lim decodeLimits, hintW, hin
 		p.width, p.height = p.still.Rect.Dx(), p.still.Rect.Dy()
 		return p, nil
 	}
+	return decodeBMP(ctx, p, data, h)
+}
 
+// decodeBMP decodes a BMP (with x/image's decoder, guarded) into p.
+func decodeBMP(ctx context.Context, p *picture, data []byte, h header) (*picture, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("decode %s: %w", h.format, err)
 	}
 	var m image.Image
-	err = guard(h.format, func() error {
+	err := guard(h.format, func() error {
 		var err error
 		r := bytes.NewReader(data)
 		switch h.format {
@@ -474,7 +511,7 @@ func decodeJPEGPicture(ctx context.Context, p *picture, data []byte, h header, s
 		return orientSpans(span{0, float64(h.width) / s}, span{0, float64(h.height) / s}, w, ht, h.orientation)
 	}
 	if planar && d.planar() {
-		p.planes, p.orientation, p.shrunk = d, h.orientation, true
+		p.kind, p.planes, p.orientation = picturePlanes, d, h.orientation
 		p.x, p.y = spans()
 		return nil
 	}
@@ -486,7 +523,7 @@ func decodeJPEGPicture(ctx context.Context, p *picture, data []byte, h header, s
 		return fmt.Errorf("decode jpeg: %w", err)
 	}
 	if scale > 1 {
-		p.shrunk = true
+		p.kind = pictureShrunk
 		p.x, p.y = spans()
 	}
 	return nil
@@ -604,7 +641,7 @@ func sourcePixels(h header) int64 {
 }
 
 func (p *picture) frameCount() int {
-	if p.anim != nil {
+	if p.kind == pictureAnim {
 		return p.anim.frameCount()
 	}
 	return 1
@@ -613,7 +650,7 @@ func (p *picture) frameCount() int {
 // loopCount has the meaning of gif.GIF.LoopCount (0 loops forever, -1
 // plays once, n plays n+1 times); it is 0 for stills.
 func (p *picture) loopCount() int {
-	if p.anim != nil {
+	if p.kind == pictureAnim {
 		return p.anim.loops()
 	}
 	return 0
@@ -626,7 +663,7 @@ func (p *picture) loopCount() int {
 // picture's own image, handed over without a copy (fn may keep or modify
 // it; the picture then holds the change).
 func (p *picture) eachFrame(ctx context.Context, fn func(img *image.RGBA, delay int) error) error {
-	if p.anim == nil {
+	if p.kind != pictureAnim {
 		return fn(p.still, 0)
 	}
 	return p.anim.eachCanvas(ctx, p.width, p.height, func(img *image.RGBA, _ []canvasRun, delay int) error {
@@ -641,7 +678,7 @@ func (p *picture) eachFrame(ctx context.Context, fn func(img *image.RGBA, delay 
 // and the runs of pixels that changed since the previous frame (every
 // row for the first).
 func (p *picture) eachCanvas(ctx context.Context, fn func(img *image.RGBA, changed []canvasRun, delay int) error) error {
-	if p.anim == nil {
+	if p.kind != pictureAnim {
 		return fn(p.still, wholeRuns(nil, p.still.Rect), 0)
 	}
 	return p.anim.eachCanvas(ctx, p.width, p.height, fn)

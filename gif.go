@@ -547,47 +547,6 @@ func (a *gifAnim) readFrames(ctx context.Context, fn func(f *gifImage) error) er
 	}
 }
 
-// gifLoopCount is the loop count image/gif would report for data: the
-// last NETSCAPE2.0 extension's, -1 when there is none. It walks the
-// blocks without decompressing frames, and stops at the first error
-// (decoding reports it).
-func gifLoopCount(data []byte, noTrailer bool) int {
-	g, err := newGIFReader(data, noTrailer)
-	if err != nil {
-		return -1
-	}
-	for g.p < len(g.data) {
-		switch g.data[g.p] {
-		case 0x21:
-			g.p++
-			if g.extension() != nil {
-				return g.loopCount
-			}
-		case 0x2c:
-			g.p++
-			d, err := g.bytes(9)
-			if err != nil {
-				return g.loopCount
-			}
-			if d[8]&0x80 != 0 {
-				if _, err := g.bytes(3 << (1 + d[8]&7)); err != nil {
-					return g.loopCount
-				}
-			}
-			g.p++ // LZW code size
-			for {
-				b, err := g.block()
-				if err != nil || b == nil {
-					break
-				}
-			}
-		default:
-			return g.loopCount
-		}
-	}
-	return g.loopCount
-}
-
 // canvasRun is a run of pixels of a canvas that changed: row y, columns
 // [x0, x1). Runs come in row order, then column order.
 type canvasRun struct{ y, x0, x1 int }

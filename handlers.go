@@ -530,13 +530,17 @@ func (s *server) process(ctx context.Context, req *request) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	spent, err := s.reserve(ctx, req, src, extras)
+	in, err := inspectSource(src) // the one read of its header
+	if err != nil {
+		return result{}, err
+	}
+	spent, err := s.reserve(ctx, req, in, extras)
 	if err != nil {
 		return result{}, err
 	}
 	defer spent()
 	start := s.now()
-	res, err := s.transformWithin(ctx, src, req, extras)
+	res, err := s.transformWithin(ctx, in, src, req, extras)
 	if err != nil {
 		return result{}, err
 	}
@@ -568,11 +572,7 @@ func (s *server) readExtras(ctx context.Context, req *request) (map[string][]byt
 // costs, refuses an animation over max_output_total_pixels and a request
 // over the whole memory budget, and waits for its share of the budget.
 // spent gives the share back.
-func (s *server) reserve(ctx context.Context, req *request, src []byte, extras map[string][]byte) (spent func(), err error) {
-	in, err := inspectSource(src)
-	if err != nil {
-		return nil, err
-	}
+func (s *server) reserve(ctx context.Context, req *request, in source, extras map[string][]byte) (spent func(), err error) {
 	var more []source
 	for p, data := range extras {
 		e, err := inspectSource(data)

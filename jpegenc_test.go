@@ -719,11 +719,11 @@ func jpegEncoderInput(t *testing.T, src []byte, query string, eo engineOptions) 
 	}
 	var m image.Image
 	if w, h := shrinkHint(src, r.ops); w > 0 && straightToJPEG(formatJPEG, r.ops) {
-		pic, err := decodeFirstOp(context.Background(), src, eo, r.ops, w, h, true)
+		pic, err := decodeScaled(context.Background(), src, eo.decode, w, h, true)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if pic.planes != nil && !pic.applied {
+		if pic.kind == picturePlanes {
 			if m, err = r.ops[0].applyShrunkYCbCr(context.Background(), pic, eo.maxOutputPixels); err != nil {
 				t.Fatal(err)
 			}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -64,117 +63,36 @@ var errStopFrames = errors.New("stop")
 // in its own format. The decoders, operations and encoders poll ctx
 // (once a row or so): once it ends, transform returns its error.
 func transform(ctx context.Context, src []byte, r *request, eo engineOptions, images func(path string) ([]byte, error)) (result, error) {
-	if onlyNoop(r.ops) {
-		h, err := readHeader(src)
-		if err != nil {
-			return result{}, err
-		}
-		if err := eo.decode.checkDimensions(h); err != nil { // whatever the operation, as in the original
-			return result{}, err
-		}
-		return result{data: src, format: h.format}, nil
-	}
-	hintW, hintH := shrinkHint(src, r.ops) // non-zero for a JPEG or WebP source only
-	toJPEG := hintW > 0 && straightToJPEG(outputFormat(r.format, eo, formatJPEG), r.ops)
-	pic, err := decodeFirstOp(ctx, src, eo, r.ops, hintW, hintH, toJPEG)
+	in, err := inspectSource(src)
 	if err != nil {
 		return result{}, err
 	}
-	format := outputFormat(r.format, eo, pic.format)
-	if !format.image() {
-		return result{}, fmt.Errorf("%w: fmt: picfit does not write %s yet", errBadParam, format)
-	}
-	quality := r.quality
-	if quality == 0 {
-		quality = eo.defaultQuality(format)
-	}
-	ops := r.ops
-	if pic.applied { // the decoder ran the first operation (stream.go)
-		ops = ops[1:]
-	}
-	if pic.planes != nil && straightToJPEG(format, ops) {
-		// One scaling to JPEG: from the decoded planes to the encoder's
-		// YCbCr, never through RGBA.
-		m, err := ops[0].applyShrunkYCbCr(ctx, pic, eo.maxOutputPixels)
-		if err != nil {
-			return result{}, fmt.Errorf("%s: %w", ops[0].kind, err)
-		}
-		var buf bytes.Buffer
-		if err := encodeJPEG(ctx, &buf, m, jpegOptions{quality: quality, progressive: eo.jpegProgressive}); err != nil {
-			return result{}, err
-		}
-		return result{data: buf.Bytes(), format: format}, nil
-	}
-	if pic.shrunk { // decoded smaller: the first operation finishes the job
-		if pic.still, err = ops[0].applyShrunk(ctx, pic, eo.maxOutputPixels); err != nil {
-			return result{}, fmt.Errorf("%s: %w", ops[0].kind, err)
-		}
-		ops = ops[1:]
-	}
+	return transformSource(ctx, in, src, r, eo, images)
+}
 
-	extras := newFlatImages(images, eo.decode)
-
-	animated := (format == formatGIF || format == formatWebP) && pic.frameCount() > 1
-	var still *image.RGBA
-	var buf bytes.Buffer
-	// Frames are coded and written as they come.
-	anim := newWebPAnimation(quality, r.lossless)
-	gifAnim := newGIFAnimation(&buf, pic.loopCount())
-	// An animation's first scaling redoes only what each frame changed.
-	scaler, err := newFrameScaler(ctx, pic, ops, eo.maxOutputPixels)
+// transformSource is transform of a source whose header inspectSource
+// has read: plan, decode, the first operation, the rest, encode (see
+// plan.go).
+func transformSource(ctx context.Context, in source, src []byte, r *request, eo engineOptions, images func(path string) ([]byte, error)) (result, error) {
+	pl, err := newPlan(in, r, eo)
 	if err != nil {
 		return result{}, err
 	}
-	rest := ops
-	if scaler != nil {
-		rest = ops[1:]
+	if pl.route == routeUntouched {
+		return result{data: src, format: in.format}, nil
 	}
-	// The canvas is neither modified nor kept by what follows: every
-	// operation makes a new image, the GIF and WebP frame coders copy
-	// what they keep, and still is taken from the last frame walked.
-	pinned := !animated // an animation's smart crops are chosen once, on its first frame
-	err = pic.eachCanvas(ctx, func(img *image.RGBA, changed []canvasRun, delay int) error {
-		if scaler != nil {
-			img = scaler.frame(img, changed)
-		}
-		if !pinned {
-			var err error
-			if rest, err = pinSmart(ctx, img, rest, extras, eo.maxOutputPixels); err != nil {
-				return err
-			}
-			pinned = true
-		}
-		out, err := applyOps(ctx, img, rest, extras, eo.maxOutputPixels)
-		if err != nil {
-			return err
-		}
-		switch {
-		case !animated:
-			still = out
-			return errStopFrames
-		case format == formatWebP:
-			return anim.add(ctx, out, delay)
-		}
-		return gifAnim.add(out, delay)
-	})
-	if err != nil && err != errStopFrames {
-		return result{}, err
-	}
-
-	switch {
-	case animated && format == formatWebP:
-		err = anim.finish(&buf, pic.loopCount())
-	case animated:
-		err = gifAnim.finish()
-	case format == formatJPEG && eo.jpegProgressive:
-		err = encodeJPEG(ctx, &buf, flattenWhite(still), jpegOptions{quality: quality, progressive: true})
-	default:
-		err = encodeImage(ctx, &buf, still, format, quality, r.lossless)
-	}
+	pic, err := pl.decode(ctx, src)
 	if err != nil {
 		return result{}, err
 	}
-	return result{data: buf.Bytes(), format: format}, nil
+	if pl.route == routePlanesToJPEG && pic.kind == picturePlanes {
+		return pl.encodePlanes(ctx, pic)
+	}
+	rest, scaler, err := pl.firstOp(ctx, pic)
+	if err != nil {
+		return result{}, err
+	}
+	return pl.render(ctx, pic, scaler, rest, newFlatImages(images, eo.decode))
 }
 
 // straightToJPEG reports whether a picture decoded to planes goes from
@@ -184,13 +102,11 @@ func straightToJPEG(format format, ops []operation) bool {
 	return format == formatJPEG && len(ops) > 0 && ops[0].scaling().kind != opPad && onlyNoop(ops[1:])
 }
 
-// shrinkHint is the size to which the first of ops scales a JPEG or WebP src
-// down (its crop's cover size for a thumbnail), or 0×0 when it does not
-// scale it down: decodeScaled may then decode the source smaller, and
-// keep it in planes, for applyShrunk to finish the operation.
+// shrinkHint is the size to which the first of ops scales a JPEG or WebP
+// src down (see hintFor), for callers that have only the bytes.
 func shrinkHint(src []byte, ops []operation) (w, h int) {
 	if f := sniff(src); len(ops) == 0 || f != formatJPEG && f != formatWebP {
-		return 0, 0 // before readHeader, which walks a GIF's every frame
+		return 0, 0
 	}
 	hd, err := readHeader(src)
 	if err != nil {
@@ -199,36 +115,17 @@ func shrinkHint(src []byte, ops []operation) (w, h int) {
 	return hintFor(hd, ops)
 }
 
-// hintFor is shrinkHint for a JPEG or WebP source's header.
+// hintFor is the upright size to which the first of ops scales a JPEG or
+// WebP source with header hd down (its crop's cover size for a
+// thumbnail), or 0×0 when it does not scale it down: the plan's hint.
 func hintFor(hd header, ops []operation) (w, h int) {
 	if len(ops) == 0 || hd.format != formatJPEG && hd.format != formatWebP {
 		return 0, 0
 	}
-	W, H := hd.width, hd.height
-	if hd.orientation >= 5 {
-		W, H = H, W
-	}
-	op := ops[0].scaling()
-	switch op.kind {
-	case opResize:
-		w, h = resizeSize(W, H, op.w, op.h)
-	case opFit, opPad:
-		if op.kind == opPad && !op.upscale && (op.w > W || op.h > H) {
-			return 0, 0 // apply leaves the image as it is
-		}
-		w, h = fitSize(W, H, op.w, op.h)
-	case opThumbnail:
-		if !op.upscale && (op.w > W || op.h > H) {
-			return 0, 0 // likewise
-		}
-		f := max(float64(op.w)/float64(W), float64(op.h)/float64(H))
-		w, h = int(math.Ceil(float64(W)*f)), int(math.Ceil(float64(H)*f))
-	}
-	// apply leaves the image as it is, or enlarges it, in all other cases.
-	if w == 0 || h == 0 || w > W || h > H || w == W && h == H {
-		return 0, 0
-	}
-	return w, h
+	W, H := source{header: hd}.upright()
+	p, ok, _ := planScale(ops[0], W, H, 0)
+	t := p.shrinkTarget(ok, W, H)
+	return t.X, t.Y
 }
 
 // scaling is op as apply runs it when it scales: thumbnail and pad with
@@ -240,66 +137,57 @@ func (op operation) scaling() operation {
 	return op
 }
 
-// applyShrunk runs op, the first operation, for which shrinkHint gave a
-// size, on a picture that decodeScaled decoded smaller or to planes: its
-// sizes come from the picture's size, as apply would compute them from
-// the full image, its pixels from the part of the decoded image that
-// holds the picture.
+// applyShrunk runs op, the first operation, for which the plan gave a
+// shrink target, on a picture that decodeSource decoded smaller or to
+// planes: its geometry is planScale's on the picture's full size, its
+// pixels come from the part of the decoded image that holds the picture.
 func (op operation) applyShrunk(ctx context.Context, p *picture, maxPixels int64) (*image.RGBA, error) {
-	op = op.scaling()
-	if op.kind == opPad {
-		if err := checkPixels(op.w, op.h, maxPixels); err != nil {
-			return nil, err
-		}
-	}
-	x, y, w, h, err := op.shrunkArea(ctx, p)
+	sp, x, y, err := op.shrunkArea(ctx, p, maxPixels)
 	if err != nil {
 		return nil, err
 	}
-	img, err := p.scaleArea(ctx, x, y, w, h, maxPixels)
-	if err != nil || op.kind != opPad {
-		return img, err
+	img, err := p.scaleArea(ctx, x, y, sp.w, sp.h, maxPixels)
+	if err != nil {
+		return nil, err
 	}
-	return centre(img, op.w, op.h, op.color), nil
+	return sp.finish(img), nil
 }
 
 // applyShrunkYCbCr is applyShrunk for a picture in planes whose result
 // goes straight to the JPEG encoder: grey or 4:2:0 YCbCr. op is not pad.
 func (op operation) applyShrunkYCbCr(ctx context.Context, p *picture, maxPixels int64) (image.Image, error) {
-	x, y, w, h, err := op.scaling().shrunkArea(ctx, p)
+	sp, x, y, err := op.shrunkArea(ctx, p, maxPixels)
 	if err != nil {
 		return nil, err
 	}
-	return p.scaleYCbCr(ctx, x, y, w, h, maxPixels)
+	return p.scaleYCbCr(ctx, x, y, sp.w, sp.h, maxPixels)
 }
 
-// shrunkArea is what applyShrunk scales for op (as scaling returns it):
-// the part x×y of the picture's decoded image, upright, to w×h (which pad
-// then centres on op.w×op.h).
-func (op operation) shrunkArea(ctx context.Context, p *picture) (x, y span, w, h int, err error) {
+// shrunkArea is what applyShrunk scales for op: planScale's plan on the
+// picture's full size, and the part x×y of its decoded image, upright,
+// that the plan's crop window covers.
+func (op operation) shrunkArea(ctx context.Context, p *picture, maxPixels int64) (sp scalePlan, x, y span, err error) {
 	W, H := p.width, p.height
-	switch op.kind {
-	case opResize:
-		w, h = resizeSize(W, H, op.w, op.h)
-		return p.x, p.y, w, h, nil
-	case opFit:
-		w, h = fitSize(W, H, op.w, op.h)
-		return p.x, p.y, w, h, nil
-	case opThumbnail:
-		fx, fy := p.x.size/float64(W), p.y.size/float64(H) // full size to decoded
-		place, err := op.place.resolvePicture(ctx, p, op.w, op.h)
-		if err != nil {
-			return x, y, 0, 0, err
-		}
-		x0, y0, cw, ch := cropWindow(W, H, op.w, op.h, place)
-		x = span{p.x.from + float64(x0)*fx, float64(cw) * fx}
-		y = span{p.y.from + float64(y0)*fy, float64(ch) * fy}
-		return x, y, op.w, op.h, nil
-	case opPad:
-		iw, ih := fitSize(W, H, op.w, op.h)
-		return p.x, p.y, min(iw, op.w), min(ih, op.h), nil
+	sp, ok, err := planScale(op, W, H, maxPixels)
+	if err != nil {
+		return sp, x, y, err
 	}
-	return x, y, 0, 0, fmt.Errorf("shrink on load for %s", op.kind) // shrinkHint gives no size for it
+	if !ok || sp.keep {
+		return sp, x, y, fmt.Errorf("shrink on load for %s", op.kind) // the plan gives no shrink target for it
+	}
+	if !sp.crop {
+		return sp, p.x, p.y, nil
+	}
+	if op.place.smart {
+		if op.place, err = op.place.resolvePicture(ctx, p, op.w, op.h); err != nil {
+			return sp, x, y, err
+		}
+		sp, _, _ = planScale(op, W, H, maxPixels)
+	}
+	fx, fy := p.x.size/float64(W), p.y.size/float64(H) // full size to decoded
+	x = span{p.x.from + float64(sp.x0)*fx, float64(sp.cw) * fx}
+	y = span{p.y.from + float64(sp.y0)*fy, float64(sp.ch) * fy}
+	return sp, x, y, nil
 }
 
 func onlyNoop(ops []operation) bool {
@@ -326,31 +214,20 @@ func applyOps(ctx context.Context, img *image.RGBA, ops []operation, extras *fla
 // extras draws flat's images; nil when there are none.
 func (op operation) apply(ctx context.Context, img *image.RGBA, extras *flatImages, maxPixels int64) (*image.RGBA, error) {
 	W, H := img.Rect.Dx(), img.Rect.Dy()
-	enlarges := op.w > W || op.h > H
 	switch op.kind {
-	case opResize:
-		w, h := resizeSize(W, H, op.w, op.h)
-		if !op.upscale && (w > W || h > H) {
+	case opResize, opThumbnail, opPad, opFit:
+		p, ok, err := planScale(op, W, H, maxPixels)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
 			return img, nil
 		}
-		return scaleTo(ctx, img, w, h, maxPixels)
-	case opThumbnail, opPad:
-		if op.w == 0 || op.h == 0 { // with one side, both behave like resize
-			return operation{kind: opResize, w: op.w, h: op.h, upscale: op.upscale}.apply(ctx, img, extras, maxPixels)
+		if p.crop && op.place.smart {
+			op.place = op.place.resolveRGBA(img, op.w, op.h)
+			p, _, _ = planScale(op, W, H, maxPixels)
 		}
-		if !op.upscale && enlarges {
-			return img, nil
-		}
-		if op.kind == opThumbnail {
-			return thumbnail(ctx, img, op.w, op.h, op.place, maxPixels)
-		}
-		return pad(ctx, img, op.w, op.h, op.color, maxPixels)
-	case opFit:
-		w, h := fitSize(W, H, op.w, op.h)
-		if w >= W && h >= H {
-			return img, nil // fit never enlarges
-		}
-		return scaleTo(ctx, img, w, h, maxPixels)
+		return p.resample(ctx, img, maxPixels)
 	case opFlip:
 		if op.axis == 'h' {
 			return flipH(ctx, img)
@@ -428,35 +305,11 @@ func scaleArea(ctx context.Context, img *image.RGBA, x, y span, w, h int, maxPix
 	return resampleArea(ctx, img, x, y, w, h)
 }
 
-// thumbnail crops img to w×h's aspect ratio where p says (cropWindow),
-// then scales the crop to exactly w×h, so the image covers the whole box.
-func thumbnail(ctx context.Context, img *image.RGBA, w, h int, p placement, maxPixels int64) (*image.RGBA, error) {
-	if err := checkPixels(w, h, maxPixels); err != nil {
-		return nil, err
-	}
-	p = p.resolveRGBA(img, w, h)
-	x0, y0, cw, ch := cropWindow(img.Rect.Dx(), img.Rect.Dy(), w, h, p)
-	return resample(ctx, view(img, x0, y0, cw, ch), w, h)
-}
-
 // view is the cw×ch part of img at (x0, y0) as an image whose bounds start
 // at the origin, sharing img's pixels.
 func view(img *image.RGBA, x0, y0, cw, ch int) *image.RGBA {
 	off := y0*img.Stride + x0*4
 	return &image.RGBA{Pix: img.Pix[off:], Stride: img.Stride, Rect: image.Rect(0, 0, cw, ch)}
-}
-
-// pad fits img inside w×h and centres it on a w×h canvas of fill.
-func pad(ctx context.Context, img *image.RGBA, w, h int, fill color.NRGBA, maxPixels int64) (*image.RGBA, error) {
-	if err := checkPixels(w, h, maxPixels); err != nil {
-		return nil, err
-	}
-	iw, ih := fitSize(img.Rect.Dx(), img.Rect.Dy(), w, h)
-	inner, err := scaleTo(ctx, img, min(iw, w), min(ih, h), maxPixels)
-	if err != nil {
-		return nil, err
-	}
-	return centre(inner, w, h, fill), nil
 }
 
 // centre draws inner in the middle of a w×h canvas of fill.
@@ -544,11 +397,11 @@ func flat(ctx context.Context, img *image.RGBA, op operation, extras *flatImages
 // before the next, and so are its encoded bytes. A JPEG is shrunk on
 // load and a PNG scaled as its rows are decoded, as a first resize is.
 type flatImages struct {
-	load  func(path string) ([]byte, error)
-	lim   decodeLimits
-	data  map[string][]byte
-	sizes map[string]image.Point
-	cells map[flatCell]*image.RGBA
+	load    func(path string) ([]byte, error)
+	lim     decodeLimits
+	data    map[string][]byte
+	sources map[string]source
+	cells   map[flatCell]*image.RGBA
 }
 
 // flatCell is an image of a flat operation scaled to w×h.
@@ -558,7 +411,34 @@ type flatCell struct {
 }
 
 func newFlatImages(load func(path string) ([]byte, error), lim decodeLimits) *flatImages {
-	return &flatImages{load: load, lim: lim, data: map[string][]byte{}, sizes: map[string]image.Point{}, cells: map[flatCell]*image.RGBA{}}
+	return &flatImages{load: load, lim: lim, data: map[string][]byte{}, sources: map[string]source{}, cells: map[flatCell]*image.RGBA{}}
+}
+
+// decodeFor decodes the image at path, data, for a resize to w×h: planned
+// as a request's source, a JPEG shrunk on load when it shrinks both
+// ways, a PNG scaled as its rows are decoded.
+func (f *flatImages) decodeFor(ctx context.Context, path string, data []byte, w, h int, maxPixels int64) (*picture, error) {
+	in, ok := f.sources[path]
+	if !ok {
+		var err error
+		if in, err = inspectSource(data); err != nil {
+			return nil, err
+		}
+	}
+	if err := f.lim.checkSource(in.header); err != nil {
+		return nil, err
+	}
+	var hint image.Point
+	if W, H := in.upright(); w < W && h < H {
+		hint = image.Pt(w, h)
+	}
+	resize := []operation{{kind: opResize, w: w, h: h, upscale: true}}
+	pl := planDecode(in, resize, engineOptions{maxOutputPixels: maxPixels, decode: f.lim}, &hint)
+	p, err := pl.decode(ctx, data)
+	if err == nil && p.kind == pictureAnim {
+		err = p.anim.check(ctx)
+	}
+	return p, err
 }
 
 // source reads the image at path once.
@@ -587,8 +467,9 @@ func (f *flatImages) size(ctx context.Context, path string) (image.Point, error)
 		_, err := f.source(path) // says what is missing
 		return image.Point{}, err
 	}
-	if s, ok := f.sizes[path]; ok {
-		return s, nil
+	if s, ok := f.sources[path]; ok {
+		W, H := s.upright()
+		return image.Pt(W, H), nil
 	}
 	if err := ctx.Err(); err != nil {
 		return image.Point{}, err
@@ -597,16 +478,13 @@ func (f *flatImages) size(ctx context.Context, path string) (image.Point, error)
 	if err != nil {
 		return image.Point{}, err
 	}
-	h, err := readHeader(data)
+	s, err := inspectSource(data)
 	if err != nil {
 		return image.Point{}, fmt.Errorf("flat image %s: %w", path, err)
 	}
-	s := image.Pt(h.width, h.height)
-	if h.orientation >= 5 {
-		s.X, s.Y = s.Y, s.X
-	}
-	f.sizes[path] = s
-	return s, nil
+	f.sources[path] = s
+	W, H := s.upright()
+	return image.Pt(W, H), nil
 }
 
 // scaled is the image at path (its first frame) scaled to w×h.
@@ -622,25 +500,16 @@ func (f *flatImages) scaled(ctx context.Context, path string, w, h int, maxPixel
 	if err != nil {
 		return nil, err
 	}
-	resize := []operation{{kind: opResize, w: w, h: h, upscale: true}}
-	eo := engineOptions{maxOutputPixels: maxPixels, decode: f.lim}
-	var hintW, hintH int // a JPEG is shrunk on load when it shrinks
-	if s := f.sizes[path]; w < s.X && h < s.Y {
-		hintW, hintH = w, h
-	}
-	p, err := decodeFirstOp(ctx, data, eo, resize, hintW, hintH, false)
-	if err == nil && p.anim != nil {
-		err = p.anim.check(ctx)
-	}
+	p, err := f.decodeFor(ctx, path, data, w, h, maxPixels)
 	if err != nil {
 		return nil, fmt.Errorf("flat image %s: %w", path, err)
 	}
 	delete(f.data, path) // read again should another size be needed
 	var m *image.RGBA
-	switch {
-	case p.applied: // scaled as decoded
+	switch p.kind {
+	case pictureScaled: // as decoded
 		m = p.still
-	case p.shrunk:
+	case pictureShrunk, picturePlanes:
 		m, err = p.scaleArea(ctx, p.x, p.y, w, h, maxPixels)
 	default:
 		err = p.eachFrame(ctx, func(img *image.RGBA, _ int) error {

@@ -565,7 +565,7 @@ func smartWindowOf(t testing.TB, src []byte, w, h int) image.Rectangle {
 		t.Fatal(err)
 	}
 	var p placement
-	if pic.shrunk {
+	if pic.kind == pictureShrunk || pic.kind == picturePlanes {
 		p, err = r.ops[0].place.resolvePicture(context.Background(), pic, w, h)
 		if err != nil {
 			t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"image"
-	"image/color"
 	"runtime"
 	"sync"
 )
@@ -24,120 +23,26 @@ import (
 // the rows filtered along x for a PSNR of 69 dB against the exact path
 // (TestDecodePNGScaled).
 
-// scalePlan is what the first operation does to a W×H image when it
-// scales it: resample the crop, a cw×ch image at (x0, y0) whose edges
-// are the image's edges for the filter (as a view of it would be), to
-// w×h, then, for pad, centre the result on a padW×padH canvas of fill.
-type scalePlan struct {
-	x0, y0, cw, ch int
-	w, h           int
-	padW, padH     int
-	fill           color.NRGBA
-}
-
-// planScale is the scalePlan of op on a W×H image, mirroring apply; ok
-// is false when op does not resample (another operation, an enlargement
-// that upscale forbids, a size that does not change).
-func planScale(op operation, W, H int, maxPixels int64) (p scalePlan, ok bool, err error) {
-	op = op.scaling()
-	whole := func(w, h int) (scalePlan, bool, error) {
-		if w == W && h == H {
-			return scalePlan{}, false, nil
-		}
-		if err := checkPixels(w, h, maxPixels); err != nil {
-			return scalePlan{}, false, err
-		}
-		return scalePlan{cw: W, ch: H, w: w, h: h}, true, nil
+// pngRows decodes a PNG and runs the plan's first operation on its rows
+// as they come (routePNGRows): a smart thumbnail's window is found first
+// on a small copy (smartPNG).
+func (pl *plan) pngRows(ctx context.Context, src []byte) (*picture, error) {
+	op, sp := pl.ops[0], pl.first
+	if pl.firstErr != nil {
+		return nil, fmt.Errorf("%s: %w", op.kind, pl.firstErr)
 	}
-	enlarges := op.w > W || op.h > H
-	switch op.kind {
-	case opResize:
-		w, h := resizeSize(W, H, op.w, op.h)
-		if !op.upscale && (w > W || h > H) {
-			return scalePlan{}, false, nil
-		}
-		return whole(w, h)
-	case opFit:
-		w, h := fitSize(W, H, op.w, op.h)
-		if w >= W && h >= H {
-			return scalePlan{}, false, nil
-		}
-		return whole(w, h)
-	case opThumbnail:
-		if !op.upscale && enlarges {
-			return scalePlan{}, false, nil
-		}
-		if err := checkPixels(op.w, op.h, maxPixels); err != nil {
-			return scalePlan{}, false, err
-		}
-		x0, y0, cw, ch := cropWindow(W, H, op.w, op.h, op.place)
-		return scalePlan{x0: x0, y0: y0, cw: cw, ch: ch, w: op.w, h: op.h}, true, nil
-	case opPad:
-		if !op.upscale && enlarges {
-			return scalePlan{}, false, nil
-		}
-		if err := checkPixels(op.w, op.h, maxPixels); err != nil {
-			return scalePlan{}, false, err
-		}
-		iw, ih := fitSize(W, H, op.w, op.h)
-		p, ok, err := whole(min(iw, op.w), min(ih, op.h))
-		p.padW, p.padH, p.fill = op.w, op.h, op.color
-		return p, ok, err
-	}
-	return scalePlan{}, false, nil
-}
-
-// finish applies the step after the resample (pad's canvas).
-func (p scalePlan) finish(img *image.RGBA) *image.RGBA {
-	if p.padW == 0 {
-		return img
-	}
-	return centre(img, p.padW, p.padH, p.fill)
-}
-
-// decodeFirstOp decodes src for ops. A PNG, or a WebP with alpha or
-// lossless (webpdec.go), whose first operation scales is decoded and
-// scaled in one go (the picture's applied is then set); anything else
-// goes to decodeScaled with the hint.
-func decodeFirstOp(ctx context.Context, src []byte, eo engineOptions, ops []operation, hintW, hintH int, toJPEG bool) (*picture, error) {
-	if p, err := decodePNGScaled(ctx, src, eo, ops); p != nil || err != nil {
-		return p, err
-	}
-	if p, err := decodeWebPScaled(ctx, src, eo, ops); p != nil || err != nil {
-		return p, err
-	}
-	return decodeScaled(ctx, src, eo.decode, hintW, hintH, toJPEG)
-}
-
-// decodePNGScaled is decodeFirstOp's streaming path; it returns nil, nil
-// when it does not apply.
-func decodePNGScaled(ctx context.Context, src []byte, eo engineOptions, ops []operation) (*picture, error) {
-	if len(ops) == 0 || sniff(src) != formatPNG {
-		return nil, nil
-	}
-	h, err := readHeader(src)
-	if err != nil || h.orientation != 1 {
-		return nil, nil // decodeScaled reports the error, or turns the image
-	}
-	if eo.decode.check(h) != nil {
-		return nil, nil // decodeScaled refuses it
-	}
-	plan, ok, err := planScale(ops[0], h.width, h.height, eo.maxOutputPixels)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", ops[0].kind, err)
-	}
-	if !ok {
-		return nil, nil
-	}
-	if op := ops[0]; op.scaling().kind == opThumbnail && op.place.smart {
-		if max(h.width, h.height) <= saliencySide {
-			return nil, nil // small enough to decode whole
-		}
-		// A first pass to a small copy finds the window (smartcrop.go).
-		if op.place, ok, err = smartPNG(ctx, src, h.width, h.height, op.w, op.h); err != nil || !ok {
+	whole := func() (*picture, error) { return decodeSource(ctx, src, pl.src, image.Point{}, false) }
+	if sp.crop && op.place.smart {
+		W, H := pl.src.upright()
+		var ok bool
+		var err error
+		if op.place, ok, err = smartPNG(ctx, src, W, H, op.w, op.h); err != nil {
 			return nil, err
 		}
-		if plan, _, err = planScale(op, h.width, h.height, eo.maxOutputPixels); err != nil {
+		if !ok {
+			return whole() // IHDR said row by row, newPNGDecoder not: never seen
+		}
+		if sp, _, err = planScale(op, W, H, pl.eo.maxOutputPixels); err != nil {
 			return nil, fmt.Errorf("%s: %w", op.kind, err)
 		}
 	}
@@ -146,14 +51,14 @@ func decodePNGScaled(ctx context.Context, src []byte, eo engineOptions, ops []op
 		return nil, pngError(err)
 	}
 	if !ok {
-		return nil, nil // a layout that pngDecoder leaves to image/png
+		return whole()
 	}
-	img, err := d.decodeResampled(ctx, plan)
+	img, err := d.decodeResampled(ctx, sp)
 	if err != nil {
 		return nil, pngError(err)
 	}
-	img = plan.finish(img)
-	return &picture{format: formatPNG, width: img.Rect.Dx(), height: img.Rect.Dy(), still: img, applied: true}, nil
+	img = sp.finish(img)
+	return &picture{kind: pictureScaled, format: formatPNG, width: img.Rect.Dx(), height: img.Rect.Dy(), still: img}, nil
 }
 
 // decodeResampled decodes the image and resamples it by plan on the way,
@@ -683,13 +588,9 @@ type frameScaler struct {
 	marks                  []bool // output pixels to redo, w × h
 }
 
-// newFrameScaler returns the scaler for the first of ops on the frames of
-// pic, or nil when pic is no animation or the operation does not scale.
-func newFrameScaler(ctx context.Context, pic *picture, ops []operation, maxPixels int64) (*frameScaler, error) {
-	if pic.anim == nil || len(ops) == 0 {
-		return nil, nil
-	}
-	op := ops[0]
+// newFrameScaler returns the scaler for op, the first operation, on the
+// frames of the animation pic, or nil when op does not resample.
+func newFrameScaler(ctx context.Context, pic *picture, op operation, maxPixels int64) (*frameScaler, error) {
 	if op.scaling().kind == opThumbnail {
 		var err error
 		if op.place, err = op.place.resolveFirstFrame(ctx, pic, op.w, op.h); err != nil {
@@ -698,9 +599,9 @@ func newFrameScaler(ctx context.Context, pic *picture, ops []operation, maxPixel
 	}
 	plan, ok, err := planScale(op, pic.width, pic.height, maxPixels)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", ops[0].kind, err)
+		return nil, fmt.Errorf("%s: %w", op.kind, err)
 	}
-	if !ok {
+	if !ok || plan.keep {
 		return nil, nil
 	}
 	s := &frameScaler{

@@ -113,8 +113,8 @@ func TestDecodePNGScaled(t *testing.T) {
 					}
 					return
 				}
-				if !got.applied {
-					t.Errorf("applied not set")
+				if got.kind != pictureScaled {
+					t.Errorf("kind %d, not pictureScaled", got.kind)
 				}
 				d, mad, psnr := pixelDiffStats(got.still, want)
 				t.Logf("max %d, mean %.4f, PSNR %.1f dB", d, mad, psnr)
@@ -130,6 +130,21 @@ func TestDecodePNGScaled(t *testing.T) {
 			})
 		}
 	}
+}
+
+// decodePNGScaled decodes data as the plan of a request with ops on it
+// does when it takes the PNG rows route (routePNGRows); nil, nil when
+// the plan takes another.
+func decodePNGScaled(ctx context.Context, data []byte, eo engineOptions, ops []operation) (*picture, error) {
+	in, err := inspectSource(data)
+	if err != nil {
+		return nil, nil
+	}
+	pl := planDecode(in, ops, eo, nil)
+	if pl.route != routePNGRows || eo.decode.checkSource(in.header) != nil {
+		return nil, nil
+	}
+	return pl.decode(ctx, data)
 }
 
 func BenchmarkDecodePNGScaled(b *testing.B) {
@@ -169,7 +184,7 @@ func TestFrameScaler(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				s, err := newFrameScaler(context.Background(), pic, r.ops, testEngine.maxOutputPixels)
+				s, err := newFrameScaler(context.Background(), pic, r.ops[0], testEngine.maxOutputPixels)
 				if err != nil || s == nil {
 					t.Fatalf("newFrameScaler = %v, %v", s, err)
 				}

@@ -169,7 +169,7 @@ func decodeWebPPicture(ctx context.Context, p *picture, l webpLayout, h header, 
 	} else {
 		webpFullRange(m)
 	}
-	p.planes, p.orientation, p.shrunk = webpPlanes(m), h.orientation, true
+	p.kind, p.planes, p.orientation = picturePlanes, webpPlanes(m), h.orientation
 	w, ht := m.Rect.Dx(), m.Rect.Dy()
 	p.x, p.y = orientSpans(span{0, float64(h.width) / scale}, span{0, float64(h.height) / scale}, w, ht, h.orientation)
 	return nil
@@ -278,40 +278,25 @@ func webpPlanes(m *image.YCbCr) *jpegDecoder {
 	return d
 }
 
-// decodeWebPScaled is decodeFirstOp's streaming path for the still WebPs
-// that have alpha or are lossless (the others take the planar path):
-// when the first operation scales, their rows are converted one at a
-// time and pushed into stream.go's rowResampler, as a PNG's are, so the
-// full-size RGBA image is never made. It returns nil, nil when it does
-// not apply, leaving the errors to decodeScaled.
-func decodeWebPScaled(ctx context.Context, src []byte, eo engineOptions, ops []operation) (*picture, error) {
-	if len(ops) == 0 || sniff(src) != formatWebP {
-		return nil, nil
+// webpRows is the plan's route for the still WebPs that have alpha or
+// are lossless (routeWebPRows; the others take the planar path): their
+// rows are converted one at a time and pushed into stream.go's
+// rowResampler by the first operation, as a PNG's are, so the full-size
+// RGBA image is never made.
+func (pl *plan) webpRows(ctx context.Context, src []byte) (*picture, error) {
+	if pl.firstErr != nil {
+		return nil, fmt.Errorf("%s: %w", pl.ops[0].kind, pl.firstErr)
 	}
 	l, err := webpLayoutOf(src)
-	if err != nil || l.animated || l.vp8l == nil && (l.vp8 == nil || l.alph == nil) {
-		return nil, nil
-	}
-	h, err := readHeader(src)
-	if err != nil || h.orientation != 1 {
-		return nil, nil
-	}
-	if n := sourcePixels(h); eo.decode.maxPixels > 0 && n > eo.decode.maxPixels {
-		return nil, nil
-	}
-	plan, ok, err := planScale(ops[0], h.width, h.height, eo.maxOutputPixels)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", ops[0].kind, err)
-	}
-	if !ok {
-		return nil, nil
-	}
-	img, err := decodeWebPRows(ctx, l, h, plan)
 	if err != nil {
 		return nil, err
 	}
-	img = plan.finish(img)
-	return &picture{format: formatWebP, width: img.Rect.Dx(), height: img.Rect.Dy(), still: img, applied: true}, nil
+	img, err := decodeWebPRows(ctx, l, pl.src.header, pl.first)
+	if err != nil {
+		return nil, err
+	}
+	img = pl.first.finish(img)
+	return &picture{kind: pictureScaled, format: formatWebP, width: img.Rect.Dx(), height: img.Rect.Dy(), still: img}, nil
 }
 
 // decodeWebPRows decodes a lossless WebP, or a lossy one with alpha, and
