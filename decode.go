@@ -169,7 +169,7 @@ type gifLayout struct {
 func walkGIF(data []byte) (gifLayout, error) {
 	l := gifLayout{loopCount: -1}
 	corrupt := func(what string) (gifLayout, error) {
-		return gifLayout{}, fmt.Errorf("read gif header: %w: %s", errCorruptImage, what)
+		return gifLayout{}, fmt.Errorf("read gif header: %w", corrupt(formatGIF, what))
 	}
 	if len(data) < 13 {
 		return corrupt("truncated screen descriptor")
