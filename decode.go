@@ -139,147 +139,11 @@ type animation interface {
 	loops() int                      // as gif.GIF.LoopCount
 }
 
-func (a *gifAnim) frameCount() int { return a.frames }
-func (a *gifAnim) loops() int      { return a.loopCount }
-
 // webpAnimated tells whether a WebP's VP8X header (always its first
 // chunk when present) sets the animation flag: such a WebP is decoded
 // frame by frame (webpanim.go).
 func webpAnimated(data []byte) bool {
 	return len(data) >= 21 && string(data[12:16]) == "VP8X" && data[20]&(1<<1) != 0
-}
-
-// gifLayout is what walkGIF learns.
-type gifLayout struct {
-	width, height int  // logical screen
-	frames        int  // image descriptors
-	trailer       bool // the stream ends with a trailer block
-	// loopCount has the meaning of gif.GIF.LoopCount: the last
-	// NETSCAPE2.0 extension's, -1 when there is none.
-	loopCount int
-}
-
-// walkGIF reads the logical screen and counts the frames of a GIF by
-// walking its blocks exactly as image/gif parses them, jumping over the
-// data sub-blocks instead of decompressing them. It checks what image/gif
-// checks on the way (frame inside the screen, a colour table, LZW code
-// size), so it never counts fewer frames than image/gif would decode. A
-// stream that ends cleanly after at least one frame but without the
-// trailer is accepted; one that ends inside a block is corrupt.
-func walkGIF(data []byte) (gifLayout, error) {
-	l := gifLayout{loopCount: -1}
-	corrupt := func(what string) (gifLayout, error) {
-		return gifLayout{}, fmt.Errorf("read gif header: %w", corrupt(formatGIF, what))
-	}
-	if len(data) < 13 {
-		return corrupt("truncated screen descriptor")
-	}
-	l.width = int(data[6]) | int(data[7])<<8
-	l.height = int(data[8]) | int(data[9])<<8
-	p := 13
-	globalTable := data[10]&0x80 != 0
-	if globalTable {
-		p += 3 << (1 + data[10]&7)
-	}
-	// subBlocks skips data sub-blocks up to and including the terminator.
-	subBlocks := func() bool {
-		for p < len(data) {
-			n := int(data[p])
-			p += 1 + n
-			if n == 0 {
-				return true
-			}
-		}
-		return false
-	}
-	for {
-		if p >= len(data) {
-			if p > len(data) {
-				return corrupt("truncated")
-			}
-			if l.frames == 0 {
-				return corrupt("no frames")
-			}
-			return l, nil
-		}
-		block := data[p]
-		p++
-		switch block {
-		case 0x21: // extension
-			if p >= len(data) {
-				return corrupt("truncated extension")
-			}
-			label := data[p]
-			p++
-			switch label {
-			case 0xf9: // graphic control: fixed size, no sub-blocks after
-				if p+6 > len(data) {
-					return corrupt("truncated graphic control extension")
-				}
-				if data[p] != 4 || data[p+5] != 0 {
-					return corrupt("invalid graphic control extension")
-				}
-				p += 6
-				continue
-			case 0x01: // plain text: image/gif reads 13 bytes, then sub-blocks
-				p += 13
-			case 0xfe: // comment
-			case 0xff: // application: a sized block, then sub-blocks
-				if p >= len(data) {
-					return corrupt("truncated application extension")
-				}
-				n := int(data[p])
-				netscape := p+1+n <= len(data) && string(data[p+1:p+1+n]) == "NETSCAPE2.0"
-				p += 1 + n
-				// Its first sub-block: 1, then the loop count.
-				if netscape && p+4 <= len(data) && data[p] == 3 && data[p+1] == 1 {
-					l.loopCount = int(data[p+2]) | int(data[p+3])<<8
-				}
-			default:
-				return corrupt(fmt.Sprintf("unknown extension 0x%02x", label))
-			}
-			if p > len(data) || !subBlocks() {
-				return corrupt("truncated extension")
-			}
-		case 0x2c: // image descriptor
-			if p+10 > len(data) {
-				return corrupt("truncated image descriptor")
-			}
-			left := int(data[p]) | int(data[p+1])<<8
-			top := int(data[p+2]) | int(data[p+3])<<8
-			w := int(data[p+4]) | int(data[p+5])<<8
-			h := int(data[p+6]) | int(data[p+7])<<8
-			fields := data[p+8]
-			p += 9
-			if left+w > l.width || top+h > l.height {
-				return corrupt("frame outside the logical screen")
-			}
-			if fields&0x80 != 0 {
-				p += 3 << (1 + fields&7)
-			} else if !globalTable {
-				return corrupt("no colour table")
-			}
-			if p >= len(data) {
-				return corrupt("truncated image data")
-			}
-			if lit := data[p]; lit < 2 || lit > 8 {
-				return corrupt("invalid LZW code size")
-			}
-			p++
-			if !subBlocks() {
-				return corrupt("truncated image data")
-			}
-			l.frames++
-		case 0x3b: // trailer
-			if l.frames == 0 {
-				return corrupt("no frames")
-			}
-			l.trailer = true
-			return l, nil
-		default:
-			return corrupt(fmt.Sprintf("unknown block 0x%02x", block))
-		}
-	}
 }
 
 // decodeLimits bounds what decode is willing to allocate.
@@ -578,41 +442,6 @@ func (p *picture) scaleYCbCr(ctx context.Context, x, y span, w, h int, maxPixels
 		return nil, err
 	}
 	return orientPlanes(m, p.orientation), nil
-}
-
-// inverseOrientation is the orientation that undoes o's turn: 6 and 8
-// turn a quarter each way, the others are their own inverse.
-func inverseOrientation(o int) int {
-	switch o {
-	case 6:
-		return 8
-	case 8:
-		return 6
-	}
-	return o
-}
-
-// orientSpans is where the spans x and y of a w×h image lie once orient
-// has turned it upright.
-func orientSpans(x, y span, w, h, orientation int) (span, span) {
-	flip := func(s span, n int) span { return span{float64(n) - s.from - s.size, s.size} }
-	switch orientation {
-	case 2:
-		return flip(x, w), y
-	case 3:
-		return flip(x, w), flip(y, h)
-	case 4:
-		return x, flip(y, h)
-	case 5:
-		return y, x
-	case 6:
-		return flip(y, h), x
-	case 7:
-		return flip(y, h), flip(x, w)
-	case 8:
-		return y, flip(x, w)
-	}
-	return x, y
 }
 
 // shrinkOnLoad is the scale at which to decode a source with header h

@@ -379,3 +379,89 @@ func (s source) upright() (W, H int) {
 	}
 	return s.width, s.height
 }
+
+// straightToJPEG reports whether a picture decoded to planes goes from
+// them to the JPEG encoder's 4:2:0 YCbCr (applyShrunkYCbCr): one
+// scaling, not pad, to JPEG.
+func straightToJPEG(format format, ops []operation) bool {
+	return format == formatJPEG && len(ops) > 0 && ops[0].scaling().kind != opPad && onlyNoop(ops[1:])
+}
+
+// shrinkHint is the size to which the first of ops scales a JPEG or WebP
+// src down (see hintFor), for callers that have only the bytes.
+func shrinkHint(src []byte, ops []operation) (w, h int) {
+	if f := sniff(src); len(ops) == 0 || f != formatJPEG && f != formatWebP {
+		return 0, 0
+	}
+	hd, err := readHeader(src)
+	if err != nil {
+		return 0, 0
+	}
+	return hintFor(hd, ops)
+}
+
+// hintFor is the upright size to which the first of ops scales a JPEG or
+// WebP source with header hd down (its crop's cover size for a
+// thumbnail), or 0×0 when it does not scale it down: the plan's hint.
+func hintFor(hd header, ops []operation) (w, h int) {
+	if len(ops) == 0 || hd.format != formatJPEG && hd.format != formatWebP {
+		return 0, 0
+	}
+	W, H := source{header: hd}.upright()
+	p, ok, _ := planScale(ops[0], W, H, 0)
+	t := p.shrinkTarget(ok, W, H)
+	return t.X, t.Y
+}
+
+// applyShrunk runs op, the first operation, for which the plan gave a
+// shrink target, on a picture that decodeSource decoded smaller or to
+// planes: its geometry is planScale's on the picture's full size, its
+// pixels come from the part of the decoded image that holds the picture.
+func (op operation) applyShrunk(ctx context.Context, p *picture, maxPixels int64) (*image.RGBA, error) {
+	sp, x, y, err := op.shrunkArea(ctx, p, maxPixels)
+	if err != nil {
+		return nil, err
+	}
+	img, err := p.scaleArea(ctx, x, y, sp.w, sp.h, maxPixels)
+	if err != nil {
+		return nil, err
+	}
+	return sp.finish(img), nil
+}
+
+// applyShrunkYCbCr is applyShrunk for a picture in planes whose result
+// goes straight to the JPEG encoder: grey or 4:2:0 YCbCr. op is not pad.
+func (op operation) applyShrunkYCbCr(ctx context.Context, p *picture, maxPixels int64) (image.Image, error) {
+	sp, x, y, err := op.shrunkArea(ctx, p, maxPixels)
+	if err != nil {
+		return nil, err
+	}
+	return p.scaleYCbCr(ctx, x, y, sp.w, sp.h, maxPixels)
+}
+
+// shrunkArea is what applyShrunk scales for op: planScale's plan on the
+// picture's full size, and the part x×y of its decoded image, upright,
+// that the plan's crop window covers.
+func (op operation) shrunkArea(ctx context.Context, p *picture, maxPixels int64) (sp scalePlan, x, y span, err error) {
+	W, H := p.width, p.height
+	sp, ok, err := planScale(op, W, H, maxPixels)
+	if err != nil {
+		return sp, x, y, err
+	}
+	if !ok || sp.keep {
+		return sp, x, y, fmt.Errorf("shrink on load for %s", op.kind) // the plan gives no shrink target for it
+	}
+	if !sp.crop {
+		return sp, p.x, p.y, nil
+	}
+	if op.place.smart {
+		if op.place, err = op.place.resolvePicture(ctx, p, op.w, op.h); err != nil {
+			return sp, x, y, err
+		}
+		sp, _, _ = planScale(op, W, H, maxPixels)
+	}
+	fx, fy := p.x.size/float64(W), p.y.size/float64(H) // full size to decoded
+	x = span{p.x.from + float64(sp.x0)*fx, float64(sp.cw) * fx}
+	y = span{p.y.from + float64(sp.y0)*fy, float64(sp.ch) * fy}
+	return sp, x, y, nil
+}
