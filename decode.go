@@ -332,6 +332,9 @@ type picture struct {
 	// applied is set when decodeFirstOp ran the first operation while
 	// decoding: still is its result.
 	applied bool
+	// cmyk keeps a 4-component JPEG's planes until toSRGB (icc.go) has
+	// converted them with the source's CMYK profile, if it has one.
+	cmyk *cmykSource
 }
 
 // decode reads the header, refuses a source whose width*height*frames is
@@ -501,6 +504,9 @@ func decodeJPEGPicture(ctx context.Context, p *picture, data []byte, h header, s
 	}
 	if p.still, err = orient(ctx, img, h.orientation); err != nil {
 		return fmt.Errorf("decode jpeg: %w", err)
+	}
+	if d.ncomp == 4 { // for a CMYK profile (toSRGB)
+		p.cmyk = &cmykSource{d, h.orientation}
 	}
 	if scale > 1 {
 		p.shrunk = true

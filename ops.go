@@ -8,6 +8,7 @@ import (
 	"image"
 	"image/color"
 	"image/draw"
+	"log/slog"
 	"math"
 )
 
@@ -21,6 +22,7 @@ type engineOptions struct {
 	defaultFormat   string // when neither fmt nor the source's format applies
 	maxOutputPixels int64  // any intermediate or final image, 0 = unlimited
 	decode          decodeLimits
+	log             *slog.Logger // logs ignored colour profiles (icc.go); nil: not logged
 }
 
 // defaultQuality is the quality of format when the request has no q.

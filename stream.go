@@ -100,13 +100,21 @@ func (p scalePlan) finish(img *image.RGBA) *image.RGBA {
 // scaled in one go (the picture's applied is then set); anything else
 // goes to decodeScaled with the hint.
 func decodeFirstOp(ctx context.Context, src []byte, eo engineOptions, ops []operation, hintW, hintH int, toJPEG bool) (*picture, error) {
-	if p, err := decodePNGScaled(ctx, src, eo, ops); p != nil || err != nil {
-		return p, err
+	ct := sourceTransform(src, eo.log) // colour profile (icc.go), nil for sRGB
+	if ct != nil {
+		toJPEG = false // the planes go through RGBA: full chroma
 	}
-	if p, err := decodeWebPScaled(ctx, src, eo, ops); p != nil || err != nil {
-		return p, err
+	p, err := decodePNGScaled(ctx, src, eo, ops)
+	if p == nil && err == nil {
+		p, err = decodeWebPScaled(ctx, src, eo, ops)
 	}
-	return decodeScaled(ctx, src, eo.decode, hintW, hintH, toJPEG)
+	if p == nil && err == nil {
+		p, err = decodeScaled(ctx, src, eo.decode, hintW, hintH, toJPEG)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return p, p.toSRGB(ctx, ct, eo.log)
 }
 
 // decodePNGScaled is decodeFirstOp's streaming path; it returns nil, nil
