@@ -857,7 +857,7 @@ func (t *colourTransform) rgb(c [4]byte) (byte, byte, byte) {
 
 func (t *colourTransform) encode(v float32) byte {
 	switch {
-	case v <= 0:
+	case !(v > 0): // NaN too
 		return t.enc[0]
 	case v >= 1:
 		return t.enc[linearLevels]

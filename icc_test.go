@@ -3,9 +3,15 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"compress/zlib"
+	"context"
 	"encoding/binary"
 	"flag"
 	"fmt"
+	"hash/crc32"
+	"image"
+	"image/png"
+	"log/slog"
 	"math"
 	"os"
 	"os/exec"
@@ -558,4 +564,313 @@ func TestICCSystemProfiles(t *testing.T) {
 			t.Logf("%d colours: worst channel difference %d, mean %.3f", len(in), worst, float64(sum)/float64(3*len(in)))
 		})
 	}
+}
+
+// patchColours are n inputs of a profile from lcms.txt, spread over
+// its rows, with LittleCMS's sRGB for them.
+func patchColours(t *testing.T, truth map[string][][2][]int, name string, n int) [][2][]int {
+	t.Helper()
+	rows := truth[name]
+	if len(rows) < n {
+		t.Fatalf("%d LittleCMS rows for %s, want %d", len(rows), name, n)
+	}
+	var out [][2][]int
+	for i := range n {
+		out = append(out, rows[i*len(rows)/n+len(rows)/(2*n)])
+	}
+	return out
+}
+
+// patches is a picture of 4×4 flat squares of side px, square i of the
+// input colour in[i] (grey or RGB; 16 colours).
+func patches(in [][2][]int, px int) *image.RGBA {
+	m := image.NewRGBA(image.Rect(0, 0, 4*px, 4*px))
+	for y := range 4 * px {
+		for x := range 4 * px {
+			c := in[(y/px)*4+x/px][0]
+			p := m.Pix[m.PixOffset(x, y):]
+			if len(c) == 1 {
+				p[0], p[1], p[2] = byte(c[0]), byte(c[0]), byte(c[0])
+			} else {
+				p[0], p[1], p[2] = byte(c[0]), byte(c[1]), byte(c[2])
+			}
+			p[3] = 255
+		}
+	}
+	return m
+}
+
+// withJPEGICC puts profile into a JPEG as APP2 ICC_PROFILE chunks of at
+// most chunk bytes, written last first (readers must sort them); drop
+// leaves out the chunk of that sequence number (0: none).
+func withJPEGICC(jpg, profile []byte, chunk, drop int) []byte {
+	var parts [][]byte
+	for p := 0; p < len(profile); p += chunk {
+		parts = append(parts, profile[p:min(p+chunk, len(profile))])
+	}
+	out := append([]byte(nil), jpg[:2]...)
+	for i := len(parts) - 1; i >= 0; i-- {
+		if i+1 == drop {
+			continue
+		}
+		seg := append([]byte("ICC_PROFILE\x00"), byte(i+1), byte(len(parts)))
+		seg = append(seg, parts[i]...)
+		out = append(out, 0xff, 0xe2, byte((len(seg)+2)>>8), byte(len(seg)+2))
+		out = append(out, seg...)
+	}
+	return append(out, jpg[2:]...)
+}
+
+// pngChunk is a PNG chunk with its CRC.
+func iccPNGChunk(typ string, data []byte) []byte {
+	b := binary.BigEndian.AppendUint32(nil, uint32(len(data)))
+	b = append(b, typ...)
+	b = append(b, data...)
+	return binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(b[4:]))
+}
+
+// pngWith encodes m as a PNG with chunks after IHDR.
+func pngWith(t *testing.T, m image.Image, chunks ...[]byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, m); err != nil {
+		t.Fatal(err)
+	}
+	b := buf.Bytes()
+	out := append([]byte(nil), b[:33]...) // signature and IHDR
+	for _, c := range chunks {
+		out = append(out, c...)
+	}
+	return append(out, b[33:]...)
+}
+
+func iccpChunk(profile []byte) []byte {
+	var z bytes.Buffer
+	w := zlib.NewWriter(&z)
+	w.Write(profile)
+	w.Close()
+	return iccPNGChunk("iCCP", append([]byte("test\x00\x00"), z.Bytes()...))
+}
+
+// webpWithICC encodes m as lossless WebP and rewrites it as an extended
+// file: VP8X with the ICC flag, ICCP, then the image chunk.
+func webpWithICC(t *testing.T, m *image.RGBA, profile []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := encodeWebP(context.Background(), &buf, m, 100, true); err != nil {
+		t.Fatal(err)
+	}
+	b := buf.Bytes()
+	if string(b[12:16]) != "VP8L" {
+		t.Fatalf("encodeWebP wrote a %q chunk first, want VP8L", b[12:16])
+	}
+	var body []byte
+	body = appendVP8X(body, m.Rect.Dx(), m.Rect.Dy(), 0x20)
+	body = appendChunk(body, "ICCP", profile)
+	body = append(body, b[12:]...)
+	out := append([]byte("RIFF"), 0, 0, 0, 0)
+	out = append(out, "WEBP"...)
+	out = append(out, body...)
+	binary.LittleEndian.PutUint32(out[4:], uint32(len(out)-8))
+	return out
+}
+
+// iccEnv is a test server logging to logs.
+func iccEnv(t *testing.T) (*testEnv, *syncBuffer) {
+	t.Helper()
+	e := newTestEnv(t, nil)
+	logs := &syncBuffer{}
+	e.s.engine.log = slog.New(slog.NewTextHandler(logs, nil))
+	return e, logs
+}
+
+// checkPatches fetches path (a 4×4 patch picture resized to 32×32,
+// PNG), and compares each patch's centre with want within tol.
+func checkPatches(t *testing.T, e *testEnv, path string, want [][3]int, tol int) {
+	t.Helper()
+	resp := e.get(t, path)
+	body := readBody(t, resp)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s = %d %s", path, resp.StatusCode, body)
+	}
+	m := decodeAny(t, body)
+	if m.Bounds().Dx() != 32 || m.Bounds().Dy() != 32 {
+		t.Fatalf("GET %s: %v, want 32x32", path, m.Bounds())
+	}
+	for i, w := range want {
+		x, y := (i%4)*8+4, (i/4)*8+4
+		r, g, b, _ := m.At(x, y).RGBA()
+		got := [3]int{int(r >> 8), int(g >> 8), int(b >> 8)}
+		for j := range 3 {
+			if iabs(got[j]-w[j]) > tol {
+				t.Errorf("GET %s: patch %d at (%d,%d) = %v, want %v ±%d", path, i, x, y, got, w, tol)
+				break
+			}
+		}
+	}
+}
+
+func truthOf(rows [][2][]int) [][3]int {
+	var w [][3]int
+	for _, r := range rows {
+		w = append(w, [3]int{r[1][0], r[1][1], r[1][2]})
+	}
+	return w
+}
+
+func profileNamed(t *testing.T, name string) []byte {
+	t.Helper()
+	for _, p := range testProfiles() {
+		if p.name == name {
+			return p.data
+		}
+	}
+	t.Fatalf("no test profile %s", name)
+	return nil
+}
+
+// TestICCThroughHTTP serves tagged sources of every kind and compares
+// the patches of the output with LittleCMS's values: JPEG (4:2:0 at
+// q100, so within 4), PNG and lossless WebP (within 2).
+func TestICCThroughHTTP(t *testing.T) {
+	truth := lcmsTruth(t)
+	e, logs := iccEnv(t)
+	write := func(name string, data []byte) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(e.srcDir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	adobe := patchColours(t, truth, "adobe-rgb", 16)
+	pro := patchColours(t, truth, "prophoto", 16)
+	p3 := patchColours(t, truth, "display-p3", 16)
+	cmyk := patchColours(t, truth, "cmyk-mft2", 16)
+
+	// JPEG, Adobe RGB in 5 APP2 chunks out of order; 64-px patches:
+	// the decoder scales by 1/2 on load (the planar path).
+	write("adobe.jpg", withJPEGICC(goJPEG(t, patches(adobe, 16), 100), profileNamed(t, "adobe-rgb"), 120, 0))
+	write("prophoto.jpg", withJPEGICC(goJPEG(t, patches(pro, 16), 100), profileNamed(t, "prophoto"), 60000, 0))
+	write("prophoto.png", pngWith(t, patches(pro, 16), iccpChunk(profileNamed(t, "prophoto"))))
+	write("p3.webp", webpWithICC(t, patches(p3, 16), profileNamed(t, "display-p3")))
+	// gAMA and cHRM of Adobe RGB: the adobe-rgb profile's values.
+	chrm := []byte{}
+	for _, v := range []uint32{31270, 32900, 64000, 33000, 21000, 71000, 15000, 6000} {
+		chrm = binary.BigEndian.AppendUint32(chrm, v)
+	}
+	gama := binary.BigEndian.AppendUint32(nil, uint32(math.Round(100000*256/563.0)))
+	write("gama.png", pngWith(t, patches(adobe, 16), iccPNGChunk("gAMA", gama), iccPNGChunk("cHRM", chrm)))
+	// CMYK: planes store 255 - ink (Adobe's inversion).
+	var planes [4]*image.Gray
+	for c := range planes {
+		planes[c] = image.NewGray(image.Rect(0, 0, 64, 64))
+		for y := range 64 {
+			for x := range 64 {
+				planes[c].Pix[y*64+x] = 255 - byte(cmyk[(y/16)*4+x/16][0][c])
+			}
+		}
+	}
+	write("cmyk.jpg", withJPEGICC(spliceCMYK(t, planes, 100), profileNamed(t, "cmyk-mft2"), 30000, 0))
+
+	for _, tt := range []struct {
+		name, path string
+		want       [][3]int
+		tol        int
+	}{
+		{"jpeg adobe multi-chunk", "adobe.jpg", truthOf(adobe), 4},
+		{"jpeg prophoto", "prophoto.jpg", truthOf(pro), 4},
+		{"png iCCP prophoto", "prophoto.png", truthOf(pro), 2},
+		{"webp ICCP display p3", "p3.webp", truthOf(p3), 2},
+		{"png gAMA cHRM", "gama.png", truthOf(adobe), 2},
+		{"jpeg cmyk", "cmyk.jpg", truthOf(cmyk), 4},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			checkPatches(t, e, "/display?path="+tt.path+"&op=resize&w=32&h=32&fmt=png", tt.want, tt.tol)
+		})
+	}
+	// To JPEG: the planar fast path must not skip the conversion.
+	t.Run("jpeg to jpeg", func(t *testing.T) {
+		checkPatches(t, e, "/display?path=prophoto.jpg&op=resize&w=32&h=32&fmt=jpeg&q=100", truthOf(pro), 6)
+	})
+	if s := logs.String(); s != "" {
+		t.Errorf("logs %q, want none", s)
+	}
+}
+
+// TestICCIgnored serves sources whose colour information is sRGB or
+// unusable: the output keeps the source's numbers, and an unusable
+// profile is logged once.
+func TestICCIgnored(t *testing.T) {
+	e, logs := iccEnv(t)
+	adobe := profileNamed(t, "adobe-rgb")
+	var in [][2][]int
+	for i := range 16 {
+		v := 15 * i
+		in = append(in, [2][]int{{v, 255 - v, (v * 7) % 256}})
+	}
+	pic := patches(in, 16)
+	plain := truthOf(nil)
+	for _, c := range in {
+		plain = append(plain, [3]int{c[0][0], c[0][1], c[0][2]})
+	}
+	patch := func(p []byte, off int, v uint32) []byte {
+		p = append([]byte(nil), p...)
+		binary.BigEndian.PutUint32(p[off:], v)
+		return p
+	}
+	bigGrid := iccFileOf("prtr", "CMYK", "Lab ", 0x02100000, []iccTag{{"A2B0", func() []byte {
+		b := mftOf(true, 4, 3, func([]float64) [3]float64 { return [3]float64{50, 0, 0} })
+		b[10] = 255 // 255^4 grid points claimed
+		return b
+	}()}})
+	srgb := matrixProfile(srgbXY, d65, paraOf(3, srgbPara...))
+	for _, tt := range []struct {
+		name string
+		data []byte
+		logs int
+	}{
+		{"srgb profile", withJPEGICC(goJPEG(t, pic, 100), srgb, 60000, 0), 0},
+		{"png sRGB chunk", pngWith(t, pic, iccPNGChunk("sRGB", []byte{0}), iccPNGChunk("gAMA", binary.BigEndian.AppendUint32(nil, 45455))), 0},
+		{"png gAMA 45455 only", pngWith(t, pic, iccPNGChunk("gAMA", binary.BigEndian.AppendUint32(nil, 45455))), 0},
+		{"truncated profile", withJPEGICC(goJPEG(t, pic, 100), adobe[:len(adobe)-40], 60000, 0), 1},
+		{"huge declared size", withJPEGICC(goJPEG(t, pic, 100), patch(adobe, 0, 0xffffffff), 60000, 0), 1},
+		{"tag offset out of range", withJPEGICC(goJPEG(t, pic, 100), patch(adobe, 132+4, 0x7ffffff0), 60000, 0), 1},
+		{"tag count huge", pngWith(t, pic, iccpChunk(patch(adobe, 128, 0xfffffff))), 1},
+		{"lut of an enormous grid", withJPEGICC(goJPEG(t, pic, 100), bigGrid, 60000, 0), 1},
+		{"missing APP2 chunk", withJPEGICC(goJPEG(t, pic, 100), adobe, 100, 2), 1},
+		{"CMYK profile on RGB", withJPEGICC(goJPEG(t, pic, 100), profileNamed(t, "cmyk-mft2"), 60000, 0), 1},
+		{"garbage iCCP", pngWith(t, pic, iccPNGChunk("iCCP", []byte("x\x00\x00not zlib"))), 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := strings.Count(logs.String(), "colour profile ignored")
+			name := strings.ReplaceAll(tt.name, " ", "-")
+			if err := os.WriteFile(filepath.Join(e.srcDir, name), tt.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			checkPatches(t, e, "/display?path="+name+"&op=resize&w=32&h=32&fmt=png", plain, 4)
+			if n := strings.Count(logs.String(), "colour profile ignored") - before; n != tt.logs {
+				t.Errorf("%d log lines about the profile, want %d; logs:\n%s", n, tt.logs, logs.String())
+			}
+		})
+	}
+}
+
+// FuzzParseICC feeds mutated profiles to the parser and the transform
+// builder: nothing may panic, and a built transform converts.
+func FuzzParseICC(f *testing.F) {
+	for _, p := range testProfiles() {
+		f.Add(p.data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := parseICC(data)
+		if err != nil {
+			return
+		}
+		ct, err := newColourTransform(p)
+		if err != nil {
+			return
+		}
+		for _, c := range [][4]byte{{0, 0, 0, 0}, {255, 255, 255, 255}, {10, 200, 90, 30}} {
+			ct.rgb(c)
+		}
+	})
 }
