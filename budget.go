@@ -156,6 +156,7 @@ type source struct {
 	lossless    bool // a WebP coded lossless (VP8L)
 	alpha       bool // a lossy WebP with an alpha plane (ALPH)
 	rowByRow    bool // a PNG our decoder reads row by row (not interlaced, not 16-bit)
+	iccTagged   bool // a JPEG with an ICC profile: converted in RGBA (icc.go)
 }
 
 // inspectSource reads data's header for footprint.
@@ -168,6 +169,8 @@ func inspectSource(data []byte) (source, error) {
 	switch h.format {
 	case "jpeg":
 		s.progressive, s.components = jpegFrame(data)
+		c, err := jpegICC(data)
+		s.iccTagged = err == nil && c.icc != nil
 	case "webp":
 		if l, err := webpLayoutOf(data); err == nil {
 			s.lossless, s.alpha = l.vp8 == nil, l.alph != nil
@@ -293,8 +296,11 @@ func decodeFootprint(src source, ops []operation, eo engineOptions) (bytes, shri
 		if src.progressive {
 			bytes += dpx * n * jpegCoefBytes
 		}
-		if hintW == 0 || hintH == 0 || n == 4 { // to RGBA, not resampled from planes
+		if hintW == 0 || hintH == 0 || n == 4 || src.iccTagged { // to RGBA, not resampled from planes
 			bytes += dpx * (rgbaBytes + turned)
+		}
+		if n == 4 && src.iccTagged { // the CMYK profile's conversion is a second image
+			bytes += dpx * rgbaBytes
 		}
 		return bytes, shrink
 	case "png":

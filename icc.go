@@ -390,7 +390,8 @@ func (l *iccLUT) eval(in []float64) [3]float64 {
 // dimensions (the last three inputs), linear along the first of four,
 // linear for one or two.
 func (l *iccLUT) lookup(in []float64) [3]float64 {
-	stride := make([]int, l.in)
+	var strides [4]int
+	stride := strides[:l.in]
 	s := l.out
 	for i := l.in - 1; i >= 0; i-- {
 		stride[i] = s
@@ -925,21 +926,17 @@ func (t *colourTransform) applyRGBA(ctx context.Context, img *image.RGBA) error 
 	return parallel(ctx, h, int64(w)*int64(h)*4, func(lo, hi int) {
 		for y := lo; y < hi && ctx.Err() == nil; y++ {
 			row := img.Pix[y*img.Stride : y*img.Stride+4*w]
+			if t.lut == nil {
+				t.matrixRow(row)
+				continue
+			}
 			for x := 0; x < len(row); x += 4 {
 				p := row[x : x+4 : x+4]
-				a := p[3]
-				switch a {
-				case 0:
-					continue
-				case 255:
-					p[0], p[1], p[2] = t.rgb([4]byte{p[0], p[1], p[2]})
+				if p[3] != 255 {
+					t.rgbPremul(p)
 					continue
 				}
-				// Straight colour in, premultiplied out.
-				un := func(v byte) byte { return byte(min(255, (int(v)*255+int(a)/2)/int(a))) }
-				r, g, b := t.rgb([4]byte{un(p[0]), un(p[1]), un(p[2])})
-				pm := func(v byte) byte { return byte((int(v)*int(a) + 127) / 255) }
-				p[0], p[1], p[2] = pm(r), pm(g), pm(b)
+				p[0], p[1], p[2] = t.rgb([4]byte{p[0], p[1], p[2]})
 			}
 		}
 	})
@@ -986,6 +983,46 @@ func (t *colourTransform) cmykToRGBA(ctx context.Context, d *jpegDecoder) (*imag
 		return nil, fmt.Errorf("decode jpeg: %w", err)
 	}
 	return dst, nil
+}
+
+// matrixRow is applyRGBA's loop for a matrix transform, inlined: the
+// opaque pixels of the row are converted, the others left to rgbSlow.
+func (t *colourTransform) matrixRow(row []byte) {
+	l0, l1, l2 := &t.lin[0], &t.lin[1], &t.lin[2]
+	m := t.matrix
+	enc := t.enc[:linearLevels+1]
+	idx := func(v float32) int {
+		switch {
+		case !(v > 0):
+			return 0
+		case v >= 1:
+			return linearLevels
+		}
+		return int(v*linearLevels + 0.5)
+	}
+	for x := 0; x+4 <= len(row); x += 4 {
+		p := row[x : x+4 : x+4]
+		if p[3] != 255 {
+			t.rgbPremul(p)
+			continue
+		}
+		r, g, b := l0[p[0]], l1[p[1]], l2[p[2]]
+		p[0] = enc[idx(m[0][0]*r+m[0][1]*g+m[0][2]*b)]
+		p[1] = enc[idx(m[1][0]*r+m[1][1]*g+m[1][2]*b)]
+		p[2] = enc[idx(m[2][0]*r+m[2][1]*g+m[2][2]*b)]
+	}
+}
+
+// rgbPremul converts one premultiplied pixel that is not opaque.
+func (t *colourTransform) rgbPremul(p []byte) {
+	a := p[3]
+	if a == 0 {
+		return
+	}
+	un := func(v byte) byte { return byte(min(255, (int(v)*255+int(a)/2)/int(a))) }
+	r, g, b := t.rgb([4]byte{un(p[0]), un(p[1]), un(p[2])})
+	pm := func(v byte) byte { return byte((int(v)*int(a) + 127) / 255) }
+	p[0], p[1], p[2] = pm(r), pm(g), pm(b)
 }
 
 // cmykSource is a 4-component JPEG's decoder, kept until toSRGB, and the

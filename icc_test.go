@@ -874,3 +874,64 @@ func FuzzParseICC(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkICC resizes the 20 MP corpus JPEG to w=800 untagged and
+// tagged Adobe RGB (the profile costs the planar path to the encoder:
+// the planes go through RGBA), and measures building the transforms.
+func BenchmarkICC(b *testing.B) {
+	data := corpusFile(b, "large-kleiber-6028x3391.jpg")
+	tagged := withJPEGICC(data, testProfiles()[0].data, 60000, 0)
+	r := parseTestRequest(b, "path=x&op=resize&w=800")
+	eo := testEngine
+	eo.quality = 80
+	for _, c := range []struct {
+		name string
+		src  []byte
+	}{{"untagged-w800", data}, {"adobe-w800", tagged}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := transform(context.Background(), c.src, r, eo, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	for _, p := range testProfiles() {
+		if p.name != "adobe-rgb" && p.name != "cmyk-mft2" && p.name != "rgb-mab" {
+			continue
+		}
+		b.Run("build-"+p.name, func(b *testing.B) {
+			for b.Loop() {
+				prof, err := parseICC(p.data)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := newColourTransform(prof); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestICCFootprint: a tagged JPEG is converted in RGBA, not resampled
+// from its planes, and the memory estimate counts that image.
+func TestICCFootprint(t *testing.T) {
+	m := image.NewRGBA(image.Rect(0, 0, 512, 512))
+	plain := goJPEG(t, m, 90)
+	tagged := withJPEGICC(plain, profileNamed(t, "adobe-rgb"), 60000, 0)
+	ops := []operation{{name: "resize", w: 100, h: 100}}
+	est := func(data []byte) int64 {
+		src, err := inspectSource(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := decodeFootprint(src, ops, testEngine)
+		return b
+	}
+	p, tg := est(plain), est(tagged)
+	if want := p + 257*257*rgbaBytes; tg < want { // decoded at 1/2: 256x256 (+1 each way)
+		t.Errorf("decodeFootprint tagged = %d, untagged %d: want at least %d", tg, p, want)
+	}
+}

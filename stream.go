@@ -101,9 +101,6 @@ func (p scalePlan) finish(img *image.RGBA) *image.RGBA {
 // goes to decodeScaled with the hint.
 func decodeFirstOp(ctx context.Context, src []byte, eo engineOptions, ops []operation, hintW, hintH int, toJPEG bool) (*picture, error) {
 	ct := sourceTransform(src, eo.log) // colour profile (icc.go), nil for sRGB
-	if ct != nil {
-		toJPEG = false // the planes go through RGBA: full chroma
-	}
 	p, err := decodePNGScaled(ctx, src, eo, ops)
 	if p == nil && err == nil {
 		p, err = decodeWebPScaled(ctx, src, eo, ops)
