@@ -944,8 +944,8 @@ func (t *colourTransform) applyRGBA(ctx context.Context, img *image.RGBA) error 
 
 // cmykToRGBA converts a 4-component JPEG's planes with t (a CMYK
 // profile), at the decoder's output size: Adobe's inverted CMYK (and
-// YCCK) is turned into ink amounts first, as libjpeg users (lcms's
-// jpgicc) do.
+// YCCK) is turned into ink amounts first, as image/jpeg does and as
+// lcms's jpgicc reads libjpeg's output (TestICCCMYKAgainstJpgicc).
 func (t *colourTransform) cmykToRGBA(ctx context.Context, d *jpegDecoder) (*image.RGBA, error) {
 	model, err := d.colourModel()
 	if err != nil {
@@ -969,12 +969,15 @@ func (t *colourTransform) cmykToRGBA(ctx context.Context, d *jpegDecoder) (*imag
 			}
 			out := dst.Pix[y*dst.Stride : y*dst.Stride+4*w]
 			for x := range w {
-				c, m, yy, k := rows[0][x], rows[1][x], rows[2][x], rows[3][x]
+				// Ink amounts: Adobe CMYK stores 255 - ink; YCCK codes
+				// the ink of C, M, Y as R, G, B (libjpeg's inversion
+				// cancels Adobe's) and stores 255 - ink for K.
+				ink := [4]byte{255 - rows[0][x], 255 - rows[1][x], 255 - rows[2][x], 255 - rows[3][x]}
 				if model == jpegYCCK {
-					c, m, yy = ycbcrToRGB(c, m, yy)
+					ink[0], ink[1], ink[2] = ycbcrToRGB(rows[0][x], rows[1][x], rows[2][x])
 				}
 				p := out[4*x : 4*x+4 : 4*x+4]
-				p[0], p[1], p[2] = t.rgb([4]byte{255 - c, 255 - m, 255 - yy, 255 - k})
+				p[0], p[1], p[2] = t.rgb(ink)
 				p[3] = 0xff
 			}
 		}

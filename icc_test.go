@@ -935,3 +935,53 @@ func TestICCFootprint(t *testing.T) {
 		t.Errorf("decodeFootprint tagged = %d, untagged %d: want at least %d", tg, p, want)
 	}
 }
+
+// TestICCCMYKAgainstJpgicc converts an Adobe CMYK JPEG (inverted, with
+// the cmyk-mft2 profile embedded) with LittleCMS's jpgicc and with
+// picfit, and compares the patches: the Adobe inversion must be read as
+// libjpeg and lcms read it. Skipped without jpgicc.
+func TestICCCMYKAgainstJpgicc(t *testing.T) {
+	if _, err := exec.LookPath("jpgicc"); err != nil {
+		t.Skip("no jpgicc")
+	}
+	var planes [4]*image.Gray
+	inks := [][4]byte{}
+	for i := range 16 {
+		inks = append(inks, [4]byte{byte(i * 17), byte(255 - i*17), byte((i * 70) % 256), byte((i * 40) % 200)})
+	}
+	for c := range planes {
+		planes[c] = image.NewGray(image.Rect(0, 0, 64, 64))
+		for y := range 64 {
+			for x := range 64 {
+				planes[c].Pix[y*64+x] = 255 - inks[(y/16)*4+x/16][c]
+			}
+		}
+	}
+	src := withJPEGICC(spliceCMYK(t, planes, 100), profileNamed(t, "cmyk-mft2"), 60000, 0)
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.jpg"), filepath.Join(dir, "out.jpg")
+	if err := os.WriteFile(in, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := exec.Command("jpgicc", "-t1", "-q100", in, out).CombinedOutput(); err != nil {
+		t.Fatalf("jpgicc: %v %s", err, msg)
+	}
+	lcms := decodeAny(t, must(os.ReadFile(out)))
+	p, err := decodeFirstOp(context.Background(), src, testEngine, nil, 0, 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range inks {
+		x, y := (i%4)*16+8, (i/4)*16+8
+		r1, g1, b1, _ := lcms.At(x, y).RGBA()
+		c := p.still.RGBAAt(x, y)
+		want := [3]int{int(r1 >> 8), int(g1 >> 8), int(b1 >> 8)}
+		got := [3]int{int(c.R), int(c.G), int(c.B)}
+		for j := range 3 {
+			if iabs(got[j]-want[j]) > 4 {
+				t.Errorf("ink %v: picfit %v, jpgicc %v", inks[i], got, want)
+				break
+			}
+		}
+	}
+}
