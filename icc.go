@@ -925,20 +925,48 @@ func (t *colourTransform) applyRGBA(ctx context.Context, img *image.RGBA) error 
 	w, h := img.Rect.Dx(), img.Rect.Dy()
 	return parallel(ctx, h, int64(w)*int64(h)*4, func(lo, hi int) {
 		for y := lo; y < hi && ctx.Err() == nil; y++ {
-			row := img.Pix[y*img.Stride : y*img.Stride+4*w]
-			if t.lut == nil {
-				t.matrixRow(row)
-				continue
-			}
-			for x := 0; x < len(row); x += 4 {
-				p := row[x : x+4 : x+4]
-				if p[3] != 255 {
-					t.rgbPremul(p)
-					continue
-				}
-				p[0], p[1], p[2] = t.rgb([4]byte{p[0], p[1], p[2]})
-			}
+			t.convertRow(img.Pix[y*img.Stride : y*img.Stride+4*w])
 		}
+	})
+}
+
+// convertRow converts a row of premultiplied RGBA pixels in place.
+func (t *colourTransform) convertRow(row []byte) {
+	if t.lut == nil {
+		t.matrixRow(row)
+		return
+	}
+	for x := 0; x+4 <= len(row); x += 4 {
+		p := row[x : x+4 : x+4]
+		if p[3] != 255 {
+			t.rgbPremul(p)
+			continue
+		}
+		p[0], p[1], p[2] = t.rgb([4]byte{p[0], p[1], p[2]})
+	}
+}
+
+// colourAnim converts an animation's frames as they are walked: its own
+// canvas holds the converted pixels, updated where the walk's changed.
+type colourAnim struct {
+	animation
+	t *colourTransform
+}
+
+func (a colourAnim) eachCanvas(ctx context.Context, width, height int, fn func(img *image.RGBA, changed []canvasRun, delay int) error) error {
+	var out *image.RGBA
+	return a.animation.eachCanvas(ctx, width, height, func(img *image.RGBA, changed []canvasRun, delay int) error {
+		if out == nil || out.Rect != img.Rect {
+			out = image.NewRGBA(img.Rect)
+		}
+		for _, r := range changed {
+			i, j := img.PixOffset(r.x0, r.y), img.PixOffset(r.x1, r.y)
+			k := out.PixOffset(r.x0, r.y)
+			row := out.Pix[k : k+j-i]
+			copy(row, img.Pix[i:j])
+			a.t.convertRow(row)
+		}
+		return fn(out, changed, delay)
 	})
 }
 
@@ -1300,13 +1328,18 @@ func sourceTransform(src []byte, log *slog.Logger) *colourTransform {
 // toSRGB converts a decoded picture's colours with t (nil: nothing to
 // do). A JPEG in planes goes to RGBA first (the planar path to the
 // encoder is for sRGB sources only); a CMYK JPEG is converted again from
-// its planes, which decodeJPEGPicture kept in p.cmyk. Animations are left
-// as they are (see README). A profile that does not fit the picture (a
+// its planes, which decodeJPEGPicture kept in p.cmyk. The frames of an
+// animation (a WebP: GIFs have no profiles) are converted as they are
+// walked. A profile that does not fit the picture (a
 // CMYK profile on RGB pixels) is ignored with a log line.
 func (p *picture) toSRGB(ctx context.Context, t *colourTransform, log *slog.Logger) error {
 	cmyk := p.cmyk
 	p.cmyk = nil
-	if t == nil || p.anim != nil {
+	if t == nil {
+		return nil
+	}
+	if p.anim != nil && t.inputs != 4 { // an animated WebP
+		p.anim = colourAnim{p.anim, t}
 		return nil
 	}
 	if t.inputs == 4 {

@@ -985,3 +985,56 @@ func TestICCCMYKAgainstJpgicc(t *testing.T) {
 		}
 	}
 }
+
+// TestICCAnimatedWebP: every frame of an animated WebP with an ICCP
+// chunk is converted, the unchanged parts of later frames too.
+func TestICCAnimatedWebP(t *testing.T) {
+	truth := lcmsTruth(t)
+	p3 := patchColours(t, truth, "display-p3", 16)
+	first := patches(p3, 16)
+	second := image.NewRGBA(first.Rect) // the top half changes
+	copy(second.Pix, first.Pix)
+	rev := append([][2][]int(nil), p3...)
+	for i, j := 0, len(rev)-1; i < j; i, j = i+1, j-1 {
+		rev[i], rev[j] = rev[j], rev[i]
+	}
+	flipped := patches(rev, 16)
+	copy(second.Pix[:len(second.Pix)/2], flipped.Pix[:len(flipped.Pix)/2])
+	var buf bytes.Buffer
+	if err := encodeAnimatedWebP(context.Background(), &buf, []*image.RGBA{first, second}, []int{10, 10}, 0, 100, true); err != nil {
+		t.Fatal(err)
+	}
+	b := buf.Bytes()
+	if string(b[12:16]) != "VP8X" {
+		t.Fatalf("animated WebP starts with %q", b[12:16])
+	}
+	out := append([]byte(nil), b[:30]...) // RIFF header and VP8X
+	out[20] |= 0x20
+	out = appendChunk(out, "ICCP", profileNamed(t, "display-p3"))
+	out = append(out, b[30:]...)
+	binary.LittleEndian.PutUint32(out[4:], uint32(len(out)-8))
+
+	p, err := decodeFirstOp(context.Background(), out, testEngine, nil, 0, 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][][2][]int{p3, append(append([][2][]int(nil), rev[:8]...), p3[8:]...)}
+	frame := 0
+	err = p.eachFrame(context.Background(), func(img *image.RGBA, _ int) error {
+		for i, row := range want[frame] {
+			c := img.RGBAAt((i%4)*16+8, (i/4)*16+8)
+			got := [3]int{int(c.R), int(c.G), int(c.B)}
+			for j := range 3 {
+				if iabs(got[j]-row[1][j]) > 2 {
+					t.Errorf("frame %d patch %d = %v, LittleCMS %v", frame, i, got, row[1])
+					break
+				}
+			}
+		}
+		frame++
+		return nil
+	})
+	if err != nil || frame != 2 {
+		t.Fatalf("eachFrame: %d frames, %v", frame, err)
+	}
+}
