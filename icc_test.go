@@ -1038,3 +1038,43 @@ func TestICCAnimatedWebP(t *testing.T) {
 		t.Fatalf("eachFrame: %d frames, %v", frame, err)
 	}
 }
+
+// TestICCYCCKAgainstJpgicc is TestICCCMYKAgainstJpgicc for a YCCK JPEG
+// (testdata/cmyk-blinds, Adobe transform 2) given the cmyk-mft2 profile:
+// mean and worst channel differences over a sample of pixels.
+func TestICCYCCKAgainstJpgicc(t *testing.T) {
+	if _, err := exec.LookPath("jpgicc"); err != nil {
+		t.Skip("no jpgicc")
+	}
+	src := withJPEGICC(must(os.ReadFile("testdata/cmyk-blinds-1920x1200.jpg")), profileNamed(t, "cmyk-mft2"), 60000, 0)
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.jpg"), filepath.Join(dir, "out.jpg")
+	if err := os.WriteFile(in, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := exec.Command("jpgicc", "-t1", "-q100", in, out).CombinedOutput(); err != nil {
+		t.Fatalf("jpgicc: %v %s", err, msg)
+	}
+	lcms := decodeAny(t, must(os.ReadFile(out)))
+	p, err := decodeFirstOp(context.Background(), src, testEngine, nil, 0, 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, n, worst := 0, 0, 0
+	for y := 3; y < 1200; y += 41 {
+		for x := 5; x < 1920; x += 37 {
+			r1, g1, b1, _ := lcms.At(x, y).RGBA()
+			c := p.still.RGBAAt(x, y)
+			for _, d := range []int{int(c.R) - int(r1>>8), int(c.G) - int(g1>>8), int(c.B) - int(b1>>8)} {
+				sum += iabs(d)
+				worst = max(worst, iabs(d))
+				n++
+			}
+		}
+	}
+	mean := float64(sum) / float64(n)
+	t.Logf("%d samples: mean channel difference %.2f, worst %d", n/3, mean, worst)
+	if mean > 1.5 || worst > 12 {
+		t.Errorf("mean channel difference %.2f (want ≤ 1.5), worst %d (want ≤ 12)", mean, worst)
+	}
+}
