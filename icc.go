@@ -1316,6 +1316,11 @@ func sourceTransform(src []byte, log *slog.Logger) *colourTransform {
 	if err == nil {
 		t, err = s.transform()
 	}
+	if n := sourceChannels(format, src); err == nil && t != nil && n != 0 && n != t.inputs {
+		// lcms refuses a profile of another colour space than the
+		// pixels', and so does libvips.
+		t, err = nil, badProfile("a profile of %d channels for pixels of %d", t.inputs, n)
+	}
 	if err != nil {
 		if log != nil {
 			log.Warn("colour profile ignored, decoded as sRGB", "format", format, "error", err)
@@ -1323,6 +1328,29 @@ func sourceTransform(src []byte, log *slog.Logger) *colourTransform {
 		return nil
 	}
 	return t
+}
+
+// sourceChannels is the number of colour channels a source's header
+// declares: 1 for grey, 3 for RGB (or YCbCr, or a palette), 4 for a CMYK
+// JPEG; 0 when unknown.
+func sourceChannels(format string, data []byte) int {
+	switch format {
+	case "jpeg":
+		_, n := jpegFrame(data)
+		return n
+	case "png": // IHDR's colour type
+		if len(data) > 25 {
+			switch data[25] {
+			case 0, 4:
+				return 1
+			case 2, 3, 6:
+				return 3
+			}
+		}
+	case "webp":
+		return 3
+	}
+	return 0
 }
 
 // toSRGB converts a decoded picture's colours with t (nil: nothing to

@@ -1078,3 +1078,37 @@ func TestICCYCCKAgainstJpgicc(t *testing.T) {
 		t.Errorf("mean channel difference %.2f (want ≤ 1.5), worst %d (want ≤ 12)", mean, worst)
 	}
 }
+
+// TestICCChannelMismatch: a grey profile on colour pixels, or an RGB
+// profile on grey ones, is ignored with a log line (lcms refuses them).
+func TestICCChannelMismatch(t *testing.T) {
+	grey := profileNamed(t, "gray")
+	adobe := profileNamed(t, "adobe-rgb")
+	colour := image.NewRGBA(image.Rect(0, 0, 16, 16))
+	for i := range colour.Pix {
+		colour.Pix[i] = byte(i * 7)
+	}
+	g := image.NewGray(image.Rect(0, 0, 16, 16))
+	for _, tt := range []struct {
+		name string
+		data []byte
+		want bool // converted
+	}{
+		{"grey profile on RGB jpeg", withJPEGICC(goJPEG(t, colour, 90), grey, 60000, 0), false},
+		{"RGB profile on grey jpeg", withJPEGICC(goJPEG(t, g, 90), adobe, 60000, 0), false},
+		{"grey profile on grey png", pngWith(t, g, iccpChunk(grey)), true},
+		{"grey profile on RGB png", pngWith(t, colour, iccpChunk(grey)), false},
+		{"RGB profile on RGB png", pngWith(t, colour, iccpChunk(adobe)), true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs syncBuffer
+			ct := sourceTransform(tt.data, slog.New(slog.NewTextHandler(&logs, nil)))
+			if (ct != nil) != tt.want {
+				t.Errorf("sourceTransform = %v, want a transform: %v", ct, tt.want)
+			}
+			if n := strings.Count(logs.String(), "colour profile ignored"); n != map[bool]int{true: 0, false: 1}[tt.want] {
+				t.Errorf("%d log lines: %s", n, logs.String())
+			}
+		})
+	}
+}
