@@ -897,6 +897,14 @@ func BenchmarkICC(b *testing.B) {
 			}
 		})
 	}
+	// What every request pays: looking for colour information.
+	b.Run("look-untagged", func(b *testing.B) {
+		for b.Loop() {
+			if sourceTransform(data, nil) != nil {
+				b.Fatal("untagged source has a transform")
+			}
+		}
+	})
 	for _, p := range testProfiles() {
 		if p.name != "adobe-rgb" && p.name != "cmyk-mft2" && p.name != "rgb-mab" {
 			continue
