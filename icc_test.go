@@ -770,6 +770,25 @@ func TestICCThroughHTTP(t *testing.T) {
 		}
 	}
 	write("cmyk.jpg", withJPEGICC(spliceCMYK(t, planes, 100), profileNamed(t, "cmyk-mft2"), 30000, 0))
+	// EXIF orientation 6: stored turned a quarter counter-clockwise.
+	exif := jpegSegment(0xe1, append([]byte(exifPrefix), orientationTIFF(binary.BigEndian, 6)...))
+	oriented := func(jpg []byte) []byte { return append(append(append([]byte(nil), jpg[:2]...), exif...), jpg[2:]...) }
+	turn := func(pix []byte, side, bpp int) []byte { // stored(x, y) = display(side-1-y, x)
+		out := make([]byte, len(pix))
+		for y := range side {
+			for x := range side {
+				copy(out[(y*side+x)*bpp:][:bpp], pix[(x*side+side-1-y)*bpp:][:bpp])
+			}
+		}
+		return out
+	}
+	adobeTurned := patches(adobe, 16)
+	adobeTurned.Pix = turn(adobeTurned.Pix, 64, 4)
+	write("adobe-o6.jpg", oriented(withJPEGICC(goJPEG(t, adobeTurned, 100), profileNamed(t, "adobe-rgb"), 60000, 0)))
+	for c := range planes {
+		planes[c].Pix = turn(planes[c].Pix, 64, 1)
+	}
+	write("cmyk-o6.jpg", oriented(withJPEGICC(spliceCMYK(t, planes, 100), profileNamed(t, "cmyk-mft2"), 30000, 0)))
 
 	for _, tt := range []struct {
 		name, path string
@@ -782,6 +801,8 @@ func TestICCThroughHTTP(t *testing.T) {
 		{"webp ICCP display p3", "p3.webp", truthOf(p3), 2},
 		{"png gAMA cHRM", "gama.png", truthOf(adobe), 2},
 		{"jpeg cmyk", "cmyk.jpg", truthOf(cmyk), 4},
+		{"jpeg adobe orientation 6", "adobe-o6.jpg", truthOf(adobe), 4},
+		{"jpeg cmyk orientation 6", "cmyk-o6.jpg", truthOf(cmyk), 4},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			checkPatches(t, e, "/display?path="+tt.path+"&op=resize&w=32&h=32&fmt=png", tt.want, tt.tol)
