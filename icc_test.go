@@ -860,6 +860,7 @@ func TestICCIgnored(t *testing.T) {
 		{"missing APP2 chunk", withJPEGICC(goJPEG(t, pic, 100), adobe, 100, 2), 1},
 		{"CMYK profile on RGB", withJPEGICC(goJPEG(t, pic, 100), profileNamed(t, "cmyk-mft2"), 60000, 0), 1},
 		{"garbage iCCP", pngWith(t, pic, iccPNGChunk("iCCP", []byte("x\x00\x00not zlib"))), 1},
+		{"iCCP inflating past 4 MiB", pngWith(t, pic, iccpChunk(make([]byte, 5<<20))), 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			before := strings.Count(logs.String(), "colour profile ignored")
@@ -1140,4 +1141,26 @@ func TestICCChannelMismatch(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzReadColour feeds mutated containers to the profile readers
+// (JPEG APP2 chunks, PNG chunks, WebP chunks): nothing may panic.
+func FuzzReadColour(f *testing.F) {
+	adobe := testProfiles()[0].data
+	m := image.NewRGBA(image.Rect(0, 0, 8, 8))
+	f.Add(withJPEGICC(goJPEG(f, m, 90), adobe, 100, 0))
+	var buf bytes.Buffer
+	png.Encode(&buf, m)
+	b := buf.Bytes()
+	f.Add(append(append(append([]byte(nil), b[:33]...), iccpChunk(adobe)...), b[33:]...))
+	f.Add(append([]byte("RIFF\x00\x00\x00\x00WEBPVP8X\x0a\x00\x00\x00\x20\x00\x00\x00\x07\x00\x00\x07\x00\x00ICCP\x04\x00\x00\x00"), adobe[:4]...))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, format := range []string{"jpeg", "png", "webp"} {
+			s, err := readColour(format, data)
+			if err == nil && len(s.icc) > maxICCSize {
+				t.Fatalf("%s: a profile of %d bytes", format, len(s.icc))
+			}
+		}
+		sourceTransform(data, nil)
+	})
 }
