@@ -12,10 +12,15 @@ package main
 // profile (A2B1, then A2B2, when A2B0 is missing); matrix/TRC profiles
 // have one transform for every intent, relative colorimetric. The
 // profile connection space is D50 and the colorants of a profile are
-// D50-adapted already; sRGB is taken as lcms builds it, its D65
-// primaries Bradford-adapted to D50. No black point compensation (lcms
-// applies none by default to v2 profiles; a v4 perceptual table is
-// built to the perceptual reference black, which may differ slightly).
+// D50-adapted already (so a chad tag changes nothing here: lcms reads it
+// only for absolute colorimetric); sRGB is taken as lcms builds it, its
+// D65 primaries Bradford-adapted to D50. No black point compensation:
+// the numbers are lcms's relative colorimetric ones (transicc -t 1),
+// and its perceptual ones for a LUT profile whose A2B0 is all there is.
+// lcms -t 0 forces black point compensation whenever a v4 profile is in
+// the chain (its built-in sRGB is one), which lifts or lowers the black
+// of some CMYK profiles by a few levels (11 for ghostscript's
+// default_cmyk.icc).
 // Ignored: sRGB-tagged sources (nothing to do), profiles of other
 // device classes or colour spaces (Lab, named colour, device links),
 // and anything malformed or over the bounds below: the source is then
