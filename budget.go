@@ -148,6 +148,12 @@ type source struct {
 	rowByRow    bool // a PNG our decoder reads row by row (not interlaced, not 16-bit)
 	animated    bool // an animated GIF (frames > 1) or WebP: decoded as walked
 	gif         gifLayout
+	// colour is the colour information the header carries (icc.go);
+	// colourErr says why it cannot be read (the source is then taken as
+	// sRGB, and newPlan logs it).
+	colour    sourceColour
+	colourErr error
+	channels  int // colour channels the pixels have: 1, 3 or 4 (sourceChannels)
 }
 
 // inspectSource reads data's header for footprint and newPlan: each
@@ -174,6 +180,8 @@ func inspectSource(data []byte) (source, error) {
 			s.rowByRow = data[28] == 0 && depth != 16 && (ct == 3 || depth == 8)
 		}
 	}
+	s.colour, s.colourErr = readColour(h.format, data)
+	s.channels = sourceChannels(h.format, data)
 	return s, nil
 }
 

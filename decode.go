@@ -240,7 +240,7 @@ func decodeScaled(ctx context.Context, data []byte, lim decodeLimits, hintW, hin
 	if err := lim.checkSource(in.header); err != nil {
 		return nil, err
 	}
-	return decodeSource(ctx, data, in, image.Pt(hintW, hintH), toJPEG)
+	return decodeSource(ctx, data, in, image.Pt(hintW, hintH), toJPEG, nil)
 }
 
 // checkSource is check, and refuses a GIF of more than maxGIFFrames.
@@ -260,7 +260,9 @@ func (lim decodeLimits) checkSource(h header) error {
 // says that applyShrunkYCbCr will take a JPEG's planes to 4:2:0
 // (straightToJPEG): the chroma is then decoded only as large as that
 // needs (see chromaScale). An animation is decoded as it is walked.
-func decodeSource(ctx context.Context, data []byte, in source, hint image.Point, toJPEG bool) (*picture, error) {
+// cmyk, when not nil, is the CMYK JPEG's own profile (icc.go): its pixels
+// are converted with it instead of the naive inversion.
+func decodeSource(ctx context.Context, data []byte, in source, hint image.Point, toJPEG bool, cmyk *colourTransform) (*picture, error) {
 	h := in.header
 	p := &picture{kind: pictureStill, format: h.format, width: h.width, height: h.height}
 	switch {
@@ -298,7 +300,7 @@ func decodeSource(ctx context.Context, data []byte, in source, hint image.Point,
 				chroma.X, chroma.Y = chroma.Y, chroma.X
 			}
 		}
-		if err := decodeJPEGPicture(ctx, p, data, h, shrinkOnLoad(h, hint.X, hint.Y), hinted, chroma); err != nil {
+		if err := decodeJPEGPicture(ctx, p, data, h, shrinkOnLoad(h, hint.X, hint.Y), hinted, chroma, cmyk); err != nil {
 			return nil, err
 		}
 		return p, nil
@@ -360,7 +362,7 @@ func decodeBMP(ctx context.Context, p *picture, data []byte, h header) (*picture
 // 1 too: it measured faster than image/jpeg plus the conversion to RGBA),
 // turned upright; with planar, to planes when resampleRGBA takes them,
 // with the chroma only as large as chroma (decodeJPEGPlanesChroma).
-func decodeJPEGPicture(ctx context.Context, p *picture, data []byte, h header, scale int, planar bool, chroma image.Point) error {
+func decodeJPEGPicture(ctx context.Context, p *picture, data []byte, h header, scale int, planar bool, chroma image.Point, cmyk *colourTransform) error {
 	d, err := decodeJPEGPlanesChroma(ctx, data, scale, chroma)
 	if err != nil {
 		return err
@@ -379,7 +381,12 @@ func decodeJPEGPicture(ctx context.Context, p *picture, data []byte, h header, s
 		p.x, p.y = spans()
 		return nil
 	}
-	img, err := d.toRGBA(ctx)
+	var img *image.RGBA
+	if d.ncomp == 4 && cmyk != nil {
+		img, err = cmyk.cmykToRGBA(ctx, d)
+	} else {
+		img, err = d.toRGBA(ctx)
+	}
 	if err != nil {
 		return err
 	}

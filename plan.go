@@ -82,6 +82,35 @@ type plan struct {
 	// shrinkOnLoad makes the JPEG's DCT scale of it, decodeWebPPicture
 	// its half-size decode.
 	hint image.Point
+	// colour converts the source's colours to sRGB (icc.go); nil for an
+	// sRGB or untagged source, or a profile that was ignored.
+	colour *colourTransform
+}
+
+// cmyk is the source's CMYK profile, which the JPEG decoder applies to
+// the inks, or nil.
+func (pl *plan) cmyk() *colourTransform {
+	if pl.colour != nil && pl.colour.inputs == 4 {
+		return pl.colour
+	}
+	return nil
+}
+
+// toSRGB converts an RGB or grey source's colours to sRGB, once the
+// first operation has run: on the smaller image when it scaled the
+// source down (as libvips' thumbnail does), on the decoded source when
+// the chain runs on it whole, and on each frame of an animation as it is
+// walked. A CMYK source was converted by its decoder.
+func (pl *plan) toSRGB(ctx context.Context, pic *picture) error {
+	t := pl.colour
+	switch {
+	case t == nil || t.inputs == 4:
+		return nil
+	case pic.kind == pictureAnim:
+		pic.anim = colourAnim{pic.anim, t}
+		return nil
+	}
+	return t.applyRGBA(ctx, pic.still)
 }
 
 // newPlan plans r on the source in. It refuses, before anything is
@@ -104,7 +133,8 @@ func newPlan(in source, r *request, eo engineOptions) (*plan, error) {
 	if pl.quality == 0 {
 		pl.quality = eo.defaultQuality(format)
 	}
-	if pl.route == routeShrunk && straightToJPEG(format, r.ops) {
+	pl.colour = in.colourTransform(eo.log)
+	if pl.route == routeShrunk && straightToJPEG(format, r.ops) && pl.colour == nil {
 		pl.route = routePlanesToJPEG
 	}
 	return pl, nil
@@ -163,7 +193,7 @@ func (pl *plan) decode(ctx context.Context, data []byte) (*picture, error) {
 	case routeWebPRows:
 		return pl.webpRows(ctx, data)
 	}
-	return decodeSource(ctx, data, pl.src, pl.hint, pl.route == routePlanesToJPEG)
+	return decodeSource(ctx, data, pl.src, pl.hint, pl.route == routePlanesToJPEG, pl.cmyk())
 }
 
 // firstOp runs the first operation where the route leaves it outside the

@@ -31,7 +31,7 @@ func (pl *plan) pngRows(ctx context.Context, src []byte) (*picture, error) {
 	if pl.firstErr != nil {
 		return nil, fmt.Errorf("%s: %w", op.kind, pl.firstErr)
 	}
-	whole := func() (*picture, error) { return decodeSource(ctx, src, pl.src, image.Point{}, false) }
+	whole := func() (*picture, error) { return decodeSource(ctx, src, pl.src, image.Point{}, false, pl.cmyk()) }
 	if sp.crop && op.place.smart {
 		W, H := pl.src.upright()
 		var ok bool

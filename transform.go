@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"log/slog"
 )
 
 // engineOptions are the engine settings that do not come from the request.
@@ -15,6 +16,7 @@ type engineOptions struct {
 	defaultFormat   format // when neither fmt nor the source's format applies
 	maxOutputPixels int64  // any intermediate or final image, 0 = unlimited
 	decode          decodeLimits
+	log             *slog.Logger // logs ignored colour profiles (icc.go); nil: not logged
 }
 
 // defaultQuality is the quality of format when the request has no q.
@@ -85,6 +87,9 @@ func transformSource(ctx context.Context, in source, src []byte, r *request, eo 
 	}
 	rest, scaler, err := pl.firstOp(ctx, pic)
 	if err != nil {
+		return result{}, err
+	}
+	if err := pl.toSRGB(ctx, pic); err != nil {
 		return result{}, err
 	}
 	return pl.render(ctx, pic, scaler, rest, newFlatImages(images, eo.decode))
