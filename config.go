@@ -899,99 +899,120 @@ func (c config) slogLevel() slog.Level {
 
 // check normalises c and validates it, reporting every problem found.
 func (c *config) check() error {
-	// Accepted names.
-	var (
-		logLevels    = []string{"debug", "info", "warning", "error", "fatal"}
-		logFormats   = []string{"text", "json"}
-		kvTypes      = []string{"", "cache", "redis", "redis-cluster", "redis-roundrobin"}
-		storageTypes = []string{"fs", "s3", "dos3", "gcs", "http+fs", "http+s3", "http+dos3"}
-		s3ACLs       = []string{"private", "public-read", "public-read-write", "authenticated-read", "bucket-owner-read", "bucket-owner-full-control"}
-		dos3Regions  = []string{"nyc1", "nyc2", "nyc3", "ams2", "ams3", "sfo1", "sfo2", "sfo3", "sgp1", "lon1", "fra1", "tor1", "blr1", "syd1"}
-		formatNames  = imageFormatNames()
-	)
-	var errs []error
-	bad := func(path, format string, args ...any) {
-		errs = append(errs, &configError{path: path, msg: fmt.Sprintf(format, args...)})
-	}
-	oneOf := func(path, v string, names []string) {
-		if !slices.Contains(names, v) {
-			bad(path, "%q is not one of %s", v, strings.Join(quoteAll(names), ", "))
-		}
-	}
-	port := func(path string, p int) {
-		if p < 1 || p > 65535 {
-			bad(path, "%d is not a port (1..65535)", p)
-		}
-	}
-	atLeast := func(path string, v, least int64) {
-		if v < least {
-			bad(path, "%d is below %d", v, least)
-		}
-	}
-	notEmpty := func(path string, list []string) {
-		for i, s := range list {
-			if strings.TrimSpace(s) == "" {
-				bad(fmt.Sprintf("%s[%d]", path, i), "empty")
-			}
-		}
-	}
-	tokens := func(path string, list []string) {
-		for i, s := range list {
-			if !isToken(s) {
-				bad(fmt.Sprintf("%s[%d]", path, i), "%q is not an HTTP token", s)
-			}
-		}
-	}
-	headerValue := func(path, s string) {
-		if strings.ContainsFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f }) {
-			bad(path, "%q has control characters", s)
-		}
-	}
-	httpURL := func(path, s string) {
-		if u, err := url.Parse(s); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad(path, "%q is not an absolute http(s) URL", s)
-		}
-	}
+	var ck configChecker
+	c.checkTop(&ck)
+	c.checkKVStore(&ck)
+	c.checkStorage(&ck)
+	c.checkEngine(&ck)
+	c.checkOptions(&ck)
+	return errors.Join(ck.errs...)
+}
 
-	// Top level.
-	port("port", c.Port)
-	if c.AdminPort != 0 {
-		port("admin_port", c.AdminPort)
-		if c.AdminPort == c.Port {
-			bad("admin_port", "%d is the same as port; use 0 to serve admin routes on port", c.AdminPort)
+// Accepted names.
+var (
+	logLevels    = []string{"debug", "info", "warning", "error", "fatal"}
+	logFormats   = []string{"text", "json"}
+	kvTypes      = []string{"", "cache", "redis", "redis-cluster", "redis-roundrobin"}
+	storageTypes = []string{"fs", "s3", "dos3", "gcs", "http+fs", "http+s3", "http+dos3"}
+	s3ACLs       = []string{"private", "public-read", "public-read-write", "authenticated-read", "bucket-owner-read", "bucket-owner-full-control"}
+	dos3Regions  = []string{"nyc1", "nyc2", "nyc3", "ams2", "ams3", "sfo1", "sfo2", "sfo3", "sgp1", "lon1", "fra1", "tor1", "blr1", "syd1"}
+)
+
+// configChecker gathers what check finds wrong, every key at once.
+type configChecker struct{ errs []error }
+
+func (ck *configChecker) bad(path, format string, args ...any) {
+	ck.errs = append(ck.errs, &configError{path: path, msg: fmt.Sprintf(format, args...)})
+}
+
+func (ck *configChecker) oneOf(path, v string, names []string) {
+	if !slices.Contains(names, v) {
+		ck.bad(path, "%q is not one of %s", v, strings.Join(quoteAll(names), ", "))
+	}
+}
+
+func (ck *configChecker) port(path string, p int) {
+	if p < 1 || p > 65535 {
+		ck.bad(path, "%d is not a port (1..65535)", p)
+	}
+}
+
+func (ck *configChecker) atLeast(path string, v, least int64) {
+	if v < least {
+		ck.bad(path, "%d is below %d", v, least)
+	}
+}
+
+func (ck *configChecker) notEmpty(path string, list []string) {
+	for i, s := range list {
+		if strings.TrimSpace(s) == "" {
+			ck.bad(fmt.Sprintf("%s[%d]", path, i), "empty")
 		}
 	}
-	notEmpty("secret_keys", c.SecretKeys)
-	notEmpty("allowed_origins", c.AllowedOrigins)
-	tokens("allowed_methods", c.AllowedMethods)
-	tokens("allowed_headers", c.AllowedHeaders)
+}
+
+func (ck *configChecker) tokens(path string, list []string) {
+	for i, s := range list {
+		if !isToken(s) {
+			ck.bad(fmt.Sprintf("%s[%d]", path, i), "%q is not an HTTP token", s)
+		}
+	}
+}
+
+func (ck *configChecker) headerValue(path, s string) {
+	if strings.ContainsFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		ck.bad(path, "%q has control characters", s)
+	}
+}
+
+func (ck *configChecker) httpURL(path, s string) {
+	if u, err := url.Parse(s); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		ck.bad(path, "%q is not an absolute http(s) URL", s)
+	}
+}
+
+// checkTop checks the top-level keys and logger.
+func (c *config) checkTop(ck *configChecker) {
+	ck.port("port", c.Port)
+	if c.AdminPort != 0 {
+		ck.port("admin_port", c.AdminPort)
+		if c.AdminPort == c.Port {
+			ck.bad("admin_port", "%d is the same as port; use 0 to serve admin routes on port", c.AdminPort)
+		}
+	}
+	ck.notEmpty("secret_keys", c.SecretKeys)
+	ck.notEmpty("allowed_origins", c.AllowedOrigins)
+	ck.tokens("allowed_methods", c.AllowedMethods)
+	ck.tokens("allowed_headers", c.AllowedHeaders)
 	if c.Sentry.DSN != "" {
-		httpURL("sentry.dsn", c.Sentry.DSN)
+		ck.httpURL("sentry.dsn", c.Sentry.DSN)
 	}
 	c.Logger.Level = strings.ToLower(c.Logger.Level)
 	if c.Logger.Level == "warn" {
 		c.Logger.Level = "warning"
 	}
-	oneOf("logger.level", c.Logger.Level, logLevels)
+	ck.oneOf("logger.level", c.Logger.Level, logLevels)
 	c.Logger.Format = strings.ToLower(c.Logger.Format)
-	oneOf("logger.format", c.Logger.Format, logFormats)
-	notEmpty("logger.context_keys", c.Logger.ContextKeys)
+	ck.oneOf("logger.format", c.Logger.Format, logFormats)
+	ck.notEmpty("logger.context_keys", c.Logger.ContextKeys)
+}
 
-	// kvstore: only the selected section is checked.
+// checkKVStore checks the selected kvstore section only.
+func (c *config) checkKVStore(ck *configChecker) {
 	kv := &c.KVStore
 	if kv.Type == "dummy" {
 		kv.Type = ""
 	}
-	oneOf("kvstore.type", kv.Type, kvTypes)
+	ck.oneOf("kvstore.type", kv.Type, kvTypes)
 	switch kv.Type {
 	case "cache":
-		atLeast("kvstore.cache.max_entries", int64(kv.Cache.MaxEntries), 1)
+		ck.atLeast("kvstore.cache.max_entries", int64(kv.Cache.MaxEntries), 1)
 	case "redis":
 		if kv.Redis.Host == "" {
 			kv.Redis.Host = "127.0.0.1"
 		}
-		port("kvstore.redis.port", kv.Redis.Port)
-		atLeast("kvstore.redis.db", int64(kv.Redis.DB), 0)
+		ck.port("kvstore.redis.port", kv.Redis.Port)
+		ck.atLeast("kvstore.redis.db", int64(kv.Redis.DB), 0)
 	case "redis-cluster":
 		rc := &kv.RedisCluster
 		if len(rc.Addrs) == 0 && len(kv.Redis.Addrs) > 0 {
@@ -1004,89 +1025,94 @@ func (c *config) check() error {
 			}
 		}
 		if len(rc.Addrs) == 0 {
-			bad("kvstore.redis-cluster.addrs", "empty; type redis-cluster needs host:port addresses")
+			ck.bad("kvstore.redis-cluster.addrs", "empty; type redis-cluster needs host:port addresses")
 		}
 		for i, a := range rc.Addrs {
 			if h, p, err := net.SplitHostPort(a); err != nil || h == "" || !validPort(p) {
-				bad(fmt.Sprintf("kvstore.redis-cluster.addrs[%d]", i), "%q is not host:port", a)
+				ck.bad(fmt.Sprintf("kvstore.redis-cluster.addrs[%d]", i), "%q is not host:port", a)
 			}
 		}
 	case "redis-roundrobin":
 		rr := &kv.RedisRoundRobin
 		if len(rr.Addrs) == 0 {
-			bad("kvstore.redis-roundrobin.addrs", "empty; type redis-roundrobin needs redis:// URLs")
+			ck.bad("kvstore.redis-roundrobin.addrs", "empty; type redis-roundrobin needs redis:// URLs")
 		}
 		for i, a := range rr.Addrs {
 			if u, err := url.Parse(a); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-				bad(fmt.Sprintf("kvstore.redis-roundrobin.addrs[%d]", i), "%q is not a redis:// URL", a)
+				ck.bad(fmt.Sprintf("kvstore.redis-roundrobin.addrs[%d]", i), "%q is not a redis:// URL", a)
 			}
 		}
 	}
+}
 
-	// storage: src, then dst, which defaults to src.
+// checkStorage checks storage.src, then dst, which defaults to src, and
+// dst-ro; then shard.
+func (c *config) checkStorage(ck *configChecker) {
 	st := &c.Storage
-	checkStorage := func(path string, s *storageConfig) {
+	check := func(path string, s *storageConfig) {
 		if *s == (storageConfig{}) {
 			return
 		}
 		if s.Type == "" {
-			bad(path+".type", "missing; want one of %s", strings.Join(quoteAll(storageTypes), ", "))
+			ck.bad(path+".type", "missing; want one of %s", strings.Join(quoteAll(storageTypes), ", "))
 			return
 		}
-		oneOf(path+".type", s.Type, storageTypes)
+		ck.oneOf(path+".type", s.Type, storageTypes)
 		base := strings.TrimPrefix(s.Type, "http+")
 		if strings.HasPrefix(s.Type, "http+") && s.BaseURL == "" {
-			bad(path+".base_url", "missing; type %s reads sources from it", s.Type)
+			ck.bad(path+".base_url", "missing; type %s reads sources from it", s.Type)
 		}
 		if s.BaseURL != "" {
-			httpURL(path+".base_url", s.BaseURL)
+			ck.httpURL(path+".base_url", s.BaseURL)
 		}
 		if base == "s3" || base == "dos3" || base == "gcs" {
 			if s.BucketName == "" {
-				bad(path+".bucket_name", "missing; type %s needs a bucket", s.Type)
+				ck.bad(path+".bucket_name", "missing; type %s needs a bucket", s.Type)
 			}
 		}
 		if base == "dos3" {
-			oneOf(path+".region", s.Region, dos3Regions)
+			ck.oneOf(path+".region", s.Region, dos3Regions)
 		}
 		if s.ACL != "" {
-			oneOf(path+".acl", s.ACL, s3ACLs)
+			ck.oneOf(path+".acl", s.ACL, s3ACLs)
 		}
 		if s.Endpoint != "" {
-			httpURL(path+".endpoint", s.Endpoint)
+			ck.httpURL(path+".endpoint", s.Endpoint)
 		}
-		headerValue(path+".cache_control", s.CacheControl)
+		ck.headerValue(path+".cache_control", s.CacheControl)
 	}
-	checkStorage("storage.src", &st.Src)
+	check("storage.src", &st.Src)
 	if st.Dst == (storageConfig{}) {
 		st.Dst = st.Src
 	} else {
-		checkStorage("storage.dst", &st.Dst)
+		check("storage.dst", &st.Dst)
 	}
 	if st.DstRO != (storageConfig{}) {
 		if st.Dst == (storageConfig{}) {
-			bad("storage.dst-ro", "set without storage.dst (or storage.src) to write the results to")
+			ck.bad("storage.dst-ro", "set without storage.dst (or storage.src) to write the results to")
 		}
-		checkStorage("storage.dst-ro", &st.DstRO)
+		check("storage.dst-ro", &st.DstRO)
 	}
 
 	// shard
-	atLeast("shard.width", int64(c.Shard.Width), 0)
-	atLeast("shard.depth", int64(c.Shard.Depth), 0)
+	ck.atLeast("shard.width", int64(c.Shard.Width), 0)
+	ck.atLeast("shard.depth", int64(c.Shard.Depth), 0)
 	if c.Shard.Width > 0 && c.Shard.Depth > 0 && int64(c.Shard.Width)*int64(c.Shard.Depth) > 32 {
-		bad("shard.width", "width*depth is %d, above the 32 characters of a key", int64(c.Shard.Width)*int64(c.Shard.Depth))
+		ck.bad("shard.width", "width*depth is %d, above the 32 characters of a key", int64(c.Shard.Width)*int64(c.Shard.Depth))
 	}
+}
 
-	// engine
+// checkEngine checks the engine section.
+func (c *config) checkEngine(ck *configChecker) {
 	if q := c.Engine.Quality; q < 1 || q > 100 {
-		bad("engine.quality", "%d is not in 1..100", q)
+		ck.bad("engine.quality", "%d is not in 1..100", q)
 	}
 	format := func(path string, f *string) {
 		*f = strings.ToLower(*f)
 		if v, ok := parseFormat(*f, false); ok {
 			*f = v.String() // "jpg" is "jpeg"
 		} else if *f != "" {
-			oneOf(path, *f, formatNames)
+			ck.oneOf(path, *f, imageFormatNames())
 		}
 	}
 	for _, q := range []struct {
@@ -1094,7 +1120,7 @@ func (c *config) check() error {
 		q    int
 	}{{"engine.jpeg_quality", c.Engine.JPEGQuality}, {"engine.webp_quality", c.Engine.WebPQuality}} {
 		if q.q < 0 || q.q > 100 {
-			bad(q.path, "%d is not in 1..100 (0: engine.quality)", q.q)
+			ck.bad(q.path, "%d is not in 1..100 (0: engine.quality)", q.q)
 		}
 	}
 	format("engine.format", &c.Engine.Format)
@@ -1102,44 +1128,45 @@ func (c *config) check() error {
 		c.Engine.DefaultFormat = defaultFormat
 	}
 	format("engine.default_format", &c.Engine.DefaultFormat)
+}
 
-	// options
+// checkOptions checks the options section.
+func (c *config) checkOptions(ck *configChecker) {
 	o := &c.Options
 	for i, s := range o.AllowedSizes {
 		if s.Width < 0 || s.Height < 0 {
-			bad(fmt.Sprintf("options.allowed_sizes[%d]", i), "negative size %dx%d", s.Width, s.Height)
+			ck.bad(fmt.Sprintf("options.allowed_sizes[%d]", i), "negative size %dx%d", s.Width, s.Height)
 		}
 	}
 	for i, h := range o.AllowedHosts {
 		o.AllowedHosts[i] = strings.ToLower(h)
 		if h == "" || strings.ContainsAny(h, "/ \t") {
-			bad(fmt.Sprintf("options.allowed_hosts[%d]", i), "%q is not a host name", h)
+			ck.bad(fmt.Sprintf("options.allowed_hosts[%d]", i), "%q is not a host name", h)
 		}
 	}
-	headerValue("options.default_user_agent", o.DefaultUserAgent)
-	headerValue("options.cache_control", o.CacheControl)
-	atLeast("options.max_source_bytes", o.MaxSourceBytes, 1)
-	atLeast("options.max_source_pixels", o.MaxSourcePixels, 1)
-	atLeast("options.max_output_dimension", int64(o.MaxOutputDimension), 1)
-	atLeast("options.max_output_pixels", o.MaxOutputPixels, 1)
-	atLeast("options.max_output_total_pixels", o.MaxOutputTotalPixels, 1)
-	atLeast("options.max_memory", int64(o.MaxMemory), 0)
-	atLeast("options.max_operations", int64(o.MaxOperations), 1)
-	atLeast("options.max_processor_concurrent", int64(o.MaxProcessorConcurrent), 1)
+	ck.headerValue("options.default_user_agent", o.DefaultUserAgent)
+	ck.headerValue("options.cache_control", o.CacheControl)
+	ck.atLeast("options.max_source_bytes", o.MaxSourceBytes, 1)
+	ck.atLeast("options.max_source_pixels", o.MaxSourcePixels, 1)
+	ck.atLeast("options.max_output_dimension", int64(o.MaxOutputDimension), 1)
+	ck.atLeast("options.max_output_pixels", o.MaxOutputPixels, 1)
+	ck.atLeast("options.max_output_total_pixels", o.MaxOutputTotalPixels, 1)
+	ck.atLeast("options.max_memory", int64(o.MaxMemory), 0)
+	ck.atLeast("options.max_operations", int64(o.MaxOperations), 1)
+	ck.atLeast("options.max_processor_concurrent", int64(o.MaxProcessorConcurrent), 1)
 	for i, op := range o.MaxProcessorConcurrentOperations {
 		if _, ok := parseOpKind(op); !ok {
-			bad(fmt.Sprintf("options.max_processor_concurrent_operations[%d]", i), "%q is not an operation", op)
+			ck.bad(fmt.Sprintf("options.max_processor_concurrent_operations[%d]", i), "%q is not an operation", op)
 		}
 	}
-	atLeast("options.max_queue", int64(o.MaxQueue), 0)
-	atLeast("options.max_store_queue", int64(o.MaxStoreQueue), 1)
+	ck.atLeast("options.max_queue", int64(o.MaxQueue), 0)
+	ck.atLeast("options.max_store_queue", int64(o.MaxStoreQueue), 1)
 	if o.FetchTimeout == 0 {
-		bad("options.fetch_timeout", "must be above 0")
+		ck.bad("options.fetch_timeout", "must be above 0")
 	}
 	if o.RequestTimeout == 0 {
-		bad("options.request_timeout", "must be above 0")
+		ck.bad("options.request_timeout", "must be above 0")
 	}
-	return errors.Join(errs...)
 }
 
 // noEffectKeys names the keys of the original that c sets to something
