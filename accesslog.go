@@ -1,5 +1,8 @@
 package main
 
+// The access log: one line a request, with its key, cache outcome, status
+// and duration (statusRecorder captures the status).
+
 import (
 	"context"
 	"crypto/rand"

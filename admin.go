@@ -1,5 +1,8 @@
 package main
 
+// The admin routes on their own mux: stats, health, expvar, pprof and
+// Prometheus metrics.
+
 import (
 	"expvar"
 	"net"

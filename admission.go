@@ -1,5 +1,9 @@
 package main
 
+// Admission: how many requests process images at once (limiter, per
+// operation too), how many wait, and request coalescing (flightGroup): one
+// caller per key does the work.
+
 import (
 	"context"
 	"fmt"

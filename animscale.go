@@ -1,5 +1,8 @@
 package main
 
+// Scaling an animation's frames: the first operation, when it scales,
+// redoes only the rows each frame changed.
+
 import (
 	"context"
 	"fmt"

@@ -1,5 +1,8 @@
 package main
 
+// A pause after a Redis failure, so that a store that is down costs one
+// timeout, not one per request.
+
 import (
 	"context"
 	"errors"

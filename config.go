@@ -1,5 +1,8 @@
 package main
 
+// The configuration file: the original picfit's JSON keys, their defaults,
+// and the check that names every bad key at once.
+
 import (
 	"bytes"
 	"encoding/json"

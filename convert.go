@@ -1,5 +1,7 @@
 package main
 
+// Converting decoded images of any model to *image.RGBA.
+
 import (
 	"encoding/binary"
 	"image"

@@ -1,5 +1,7 @@
 package main
 
+// CORS: allowed origins, methods and headers, as the original's options.
+
 import (
 	"fmt"
 	"net/http"

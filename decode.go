@@ -1,5 +1,8 @@
 package main
 
+// Reading sources: the header (format, size, orientation, frames) without
+// the pixels, the decode limits, and decoding into a picture of one kind.
+
 import (
 	"bytes"
 	"context"

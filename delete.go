@@ -1,5 +1,8 @@
 package main
 
+// DELETE: a result by its request, or a source and, with cascade delete,
+// every result made from it.
+
 import (
 	"context"
 	"errors"

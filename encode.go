@@ -1,5 +1,8 @@
 package main
 
+// Encoding a still: the format's encoder, and flattening onto white for
+// formats without alpha.
+
 import (
 	"context"
 	"encoding/binary"

@@ -1,5 +1,9 @@
 package main
 
+// The errors: sentinels shared by the engine, the storages and the
+// handlers, and the typed codec errors, each mapped to one status by
+// httpStatus.
+
 import (
 	"context"
 	"errors"

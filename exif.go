@@ -1,5 +1,8 @@
 package main
 
+// EXIF orientation, read from a JPEG's APP1, a PNG's eXIf or a WebP's EXIF
+// chunk.
+
 import (
 	"bytes"
 	"encoding/binary"

@@ -1,5 +1,8 @@
 package main
 
+// Fetching url= sources: allowed hosts, no private addresses (checked when
+// dialling), size and time limits.
+
 import (
 	"bytes"
 	"context"

@@ -1,5 +1,8 @@
 package main
 
+// The flat operation: a rectangle of colour and images from the source
+// storage drawn on the picture.
+
 import (
 	"context"
 	"fmt"

@@ -1,5 +1,8 @@
 package main
 
+// The image formats: names, extensions, MIME types and magic bytes, in one
+// table.
+
 import (
 	"bytes"
 	"path"

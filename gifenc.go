@@ -1,5 +1,8 @@
 package main
 
+// Writing animated GIFs frame by frame, each as the rectangle that
+// changed, with a shared palette where the frames allow.
+
 import (
 	"bufio"
 	"compress/lzw"

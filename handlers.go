@@ -1,5 +1,7 @@
 package main
 
+// The routes and the image handlers: parse, authorise, find, make, write.
+
 import (
 	"bytes"
 	"context"

@@ -1,5 +1,8 @@
 package main
 
+// The key/value stores that remember processed requests: none, or in
+// memory.
+
 import (
 	"container/list"
 	"context"

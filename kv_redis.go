@@ -1,5 +1,8 @@
 package main
 
+// The Redis key/value stores: a server, a Cluster, or round robin over
+// several.
+
 import (
 	"context"
 	"crypto/rand"

@@ -1,6 +1,23 @@
 // Command picfit is an HTTP server that resizes and transforms images on
 // the fly, a drop-in replacement for thoas/picfit. See README.md.
+//
+// A request is parsed at the edge into a typed request (handlers.go,
+// request.go), looked up in the key/value store and the destination
+// storage, and on a miss made once: admitted (admission.go), its source
+// read and its header inspected once (inspectSource), its memory
+// reserved from an estimate (budget.go), then transformed. The engine
+// (transform.go, plan.go) plans from the header alone what the first
+// operation does to the size and which route decodes the source (a
+// JPEG's DCT scaling and planes, PNG or WebP rows scaled as they are
+// decoded, an animation frame by frame, or the whole image), decodes by
+// it into one kind of picture, finishes the first operation, converts
+// colours to sRGB, runs the rest of the chain on each frame kept and
+// encodes with picfit's own pure-Go codecs. The result is stored,
+// remembered and served; errors are sentinels (errors.go) mapped to a
+// status in one place, httpStatus.
 package main
+
+// The command line, the server's construction from the config, and serve.
 
 import (
 	"context"

@@ -1,5 +1,7 @@
 package main
 
+// Counters and latency histograms, for /stats and /metrics.
+
 import (
 	"fmt"
 	"io"

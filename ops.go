@@ -1,5 +1,8 @@
 package main
 
+// The operations on a decoded picture: resize, thumbnail, fit, pad, flip,
+// rotate, effect and noop (flat is in flat.go).
+
 import (
 	"context"
 	"fmt"

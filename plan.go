@@ -20,7 +20,7 @@ import (
 //     operation does to the upright source (planScale: the one place
 //     where a scaling operation's crop window and output size are
 //     computed, for every path below), the size shrink-on-load aims at,
-//     and the route: untouched, animation, PNG rows, WebP rows, shrunk,
+//     the colour transform, and the route: untouched, animation, PNG rows, WebP rows, shrunk,
 //     planes to JPEG, or the canvas.
 //  3. plan.decode decodes by the route into a picture of one kind:
 //     still, animation, shrunk, planes, or scaled (the decoder ran the
@@ -29,6 +29,7 @@ import (
 //     (from a shrunk picture or planes, or on an animation's frames with
 //     a frameScaler) and returns the operations left for every frame;
 //     planes to JPEG go to the encoder instead (plan.encodePlanes).
+//     plan.toSRGB then converts a tagged source's colours (icc.go).
 //  5. plan.render runs those operations on each frame kept (applyOps)
 //     and encodes the frames (plan.encode).
 

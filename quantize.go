@@ -1,5 +1,8 @@
 package main
 
+// Colour quantisation for GIF output: exact palettes, Wu's quantiser,
+// and Floyd-Steinberg dithering to the nearest colour.
+
 import (
 	"image"
 	"image/color"

@@ -1,5 +1,8 @@
 package main
 
+// The request grammar: operations, parameters, and the key the original
+// picfit computes from them.
+
 import (
 	"crypto/md5"
 	"encoding/hex"

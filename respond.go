@@ -1,5 +1,8 @@
 package main
 
+// Serving a /display result: from memory until it is stored, then from the
+// stored file.
+
 import (
 	"context"
 	"errors"

@@ -1,5 +1,7 @@
 package main
 
+// Reporting server errors to Sentry, without its SDK.
+
 import (
 	"bytes"
 	"context"

@@ -1,5 +1,7 @@
 package main
 
+// The sharded names of stored results, as the original makes them.
+
 import "strings"
 
 // shard returns the sharded path for key, without extension:

@@ -1,5 +1,8 @@
 package main
 
+// Request signatures: the HMAC-SHA1 of the canonical query, as the
+// original checks it.
+
 import (
 	"crypto/hmac"
 	"crypto/sha1"

@@ -1,5 +1,7 @@
 package main
 
+// Storages: the interface and the file system storage.
+
 import (
 	"context"
 	"crypto/rand"

@@ -1,5 +1,8 @@
 package main
 
+// The http+ storages: sources read over HTTP, results written to a file
+// system or S3.
+
 import (
 	"context"
 	"errors"

@@ -1,5 +1,8 @@
 package main
 
+// The S3 storages (AWS, DigitalOcean Spaces, GCS interoperability, MinIO,
+// R2, ...) through minio-go.
+
 import (
 	"context"
 	"errors"

@@ -1,5 +1,8 @@
 package main
 
+// The engine's entry: transform makes a request's result from the source's
+// bytes (see plan.go for the steps).
+
 import (
 	"context"
 	"errors"

@@ -1,5 +1,7 @@
 package main
 
+// POST /upload: a source stored after it was checked to decode.
+
 import (
 	"bytes"
 	"context"
