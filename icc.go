@@ -460,13 +460,19 @@ func (l *iccLUT) tetra(base int, s []int, in []float64) [3]float64 {
 		t[i] = f - float64(k[i])
 		base += k[i] * s[i]
 	}
-	c := l.clut
-	at := func(dx, dy, dz, j int) float64 { return c[base+dx*s[0]+dy*s[1]+dz*s[2]+j] }
-	rx, ry, rz := t[0], t[1], t[2]
-	var o [3]float64
+	return tetrahedral(l.clut, base, [3]int{s[0], s[1], s[2]}, t)
+}
+
+// tetrahedral interpolates the three outputs of a 3-D grid c (three
+// values a point, strides s) in the cell at base, at the fractions r
+// along each axis, in the tetrahedron that holds them, as lcms does.
+func tetrahedral[F float32 | float64](c []F, base int, s [3]int, r [3]F) [3]F {
+	at := func(dx, dy, dz, j int) F { return c[base+dx*s[0]+dy*s[1]+dz*s[2]+j] }
+	rx, ry, rz := r[0], r[1], r[2]
+	var o [3]F
 	for j := range 3 {
 		c0 := at(0, 0, 0, j)
-		var c1, c2, c3 float64
+		var c1, c2, c3 F
 		switch {
 		case rx >= ry && ry >= rz:
 			c1 = at(1, 0, 0, j) - c0
@@ -886,42 +892,7 @@ func (t *colourTransform) tetra(base int, x, y, z byte) [3]float32 {
 		r[i] = f - float32(k[i])
 		base += k[i] * s[i]
 	}
-	c := t.lut
-	at := func(dx, dy, dz, j int) float32 { return c[base+dx*s[0]+dy*s[1]+dz*s[2]+j] }
-	rx, ry, rz := r[0], r[1], r[2]
-	var o [3]float32
-	for j := range 3 {
-		c0 := at(0, 0, 0, j)
-		var c1, c2, c3 float32
-		switch {
-		case rx >= ry && ry >= rz:
-			c1 = at(1, 0, 0, j) - c0
-			c2 = at(1, 1, 0, j) - at(1, 0, 0, j)
-			c3 = at(1, 1, 1, j) - at(1, 1, 0, j)
-		case rx >= rz && rz >= ry:
-			c1 = at(1, 0, 0, j) - c0
-			c2 = at(1, 1, 1, j) - at(1, 0, 1, j)
-			c3 = at(1, 0, 1, j) - at(1, 0, 0, j)
-		case rz >= rx && rx >= ry:
-			c1 = at(1, 0, 1, j) - at(0, 0, 1, j)
-			c2 = at(1, 1, 1, j) - at(1, 0, 1, j)
-			c3 = at(0, 0, 1, j) - c0
-		case ry >= rx && rx >= rz:
-			c1 = at(1, 1, 0, j) - at(0, 1, 0, j)
-			c2 = at(0, 1, 0, j) - c0
-			c3 = at(1, 1, 1, j) - at(1, 1, 0, j)
-		case ry >= rz && rz >= rx:
-			c1 = at(1, 1, 1, j) - at(0, 1, 1, j)
-			c2 = at(0, 1, 0, j) - c0
-			c3 = at(0, 1, 1, j) - at(0, 1, 0, j)
-		default:
-			c1 = at(1, 1, 1, j) - at(0, 1, 1, j)
-			c2 = at(0, 1, 1, j) - at(0, 0, 1, j)
-			c3 = at(0, 0, 1, j) - c0
-		}
-		o[j] = c0 + c1*rx + c2*ry + c3*rz
-	}
-	return o
+	return tetrahedral(t.lut, base, s, r)
 }
 
 // applyRGBA converts an RGBA image (premultiplied, as image.RGBA holds

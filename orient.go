@@ -1,5 +1,7 @@
 package main
 
+// Turning images: flips, rotations, and EXIF orientation.
+
 import (
 	"context"
 	"encoding/binary"
@@ -14,44 +16,38 @@ import (
 
 // flipH mirrors src left-right.
 func flipH(ctx context.Context, src *image.RGBA) (*image.RGBA, error) {
-	w, h := src.Rect.Dx(), src.Rect.Dy()
-	dst := image.NewRGBA(image.Rect(0, 0, w, h))
-	for y := 0; y < h; y++ {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		s := src.Pix[y*src.Stride : y*src.Stride+4*w]
-		d := dst.Pix[y*dst.Stride : y*dst.Stride+4*w]
-		for x, j := 0, 4*(w-1); x < 4*w; x, j = x+4, j-4 {
-			binary.LittleEndian.PutUint32(d[j:], binary.LittleEndian.Uint32(s[x:]))
-		}
-	}
-	return dst, nil
+	return mirror(ctx, src, false, true)
 }
 
 // flipV mirrors src top-bottom.
 func flipV(ctx context.Context, src *image.RGBA) (*image.RGBA, error) {
-	w, h := src.Rect.Dx(), src.Rect.Dy()
-	dst := image.NewRGBA(image.Rect(0, 0, w, h))
-	for y := 0; y < h; y++ {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		copy(dst.Pix[(h-1-y)*dst.Stride:(h-1-y)*dst.Stride+4*w], src.Pix[y*src.Stride:y*src.Stride+4*w])
-	}
-	return dst, nil
+	return mirror(ctx, src, true, false)
 }
 
 // rotate180 turns src upside down.
 func rotate180(ctx context.Context, src *image.RGBA) (*image.RGBA, error) {
+	return mirror(ctx, src, true, true)
+}
+
+// mirror copies src with its rows in reverse order when rows is set, and
+// the pixels of each row in reverse order when cols is set.
+func mirror(ctx context.Context, src *image.RGBA, rows, cols bool) (*image.RGBA, error) {
 	w, h := src.Rect.Dx(), src.Rect.Dy()
 	dst := image.NewRGBA(image.Rect(0, 0, w, h))
-	for y := 0; y < h; y++ {
+	for y := range h {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		dy := y
+		if rows {
+			dy = h - 1 - y
+		}
 		s := src.Pix[y*src.Stride : y*src.Stride+4*w]
-		d := dst.Pix[(h-1-y)*dst.Stride : (h-1-y)*dst.Stride+4*w]
+		d := dst.Pix[dy*dst.Stride : dy*dst.Stride+4*w]
+		if !cols {
+			copy(d, s)
+			continue
+		}
 		for x, j := 0, 4*(w-1); x < 4*w; x, j = x+4, j-4 {
 			binary.LittleEndian.PutUint32(d[j:], binary.LittleEndian.Uint32(s[x:]))
 		}
