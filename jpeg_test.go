@@ -772,23 +772,31 @@ func TestShrinkOnLoadQuality(t *testing.T) {
 	}
 }
 
-// TestShrinkOnLoadCorpus measures the same on the large photos of the
-// corpus (the figures of BENCHMARKS.md).
+// TestShrinkOnLoadCorpus measures the same on photos: testdata's two in
+// every run, the corpus' large ones (the figures of BENCHMARKS.md) when
+// PICFIT_CORPUS names it.
 func TestShrinkOnLoadCorpus(t *testing.T) {
 	if testing.Short() {
 		t.Skip("large images")
 	}
 	tests := []struct {
 		file, query string
+		large       bool // only in the corpus: run with PICFIT_CORPUS
 	}{
-		{"large-kleiber-6028x3391.jpg", "op=thumbnail&w=200&h=200"},
-		{"medium-blinds-1920x1200.jpg", "op=resize&w=800"},
-		{"large-seeding-5312x2988-progressive.jpg", "op=resize&w=800"},
-		{"large-dragonfly-4224x3168-progressive.jpg", "op=resize&w=800"},
+		{"large-kleiber-6028x3391.jpg", "op=thumbnail&w=200&h=200", true},
+		{"medium-blinds-1920x1200.jpg", "op=resize&w=800", false},
+		{"progressive-picture1a-1365x1074.jpg", "op=resize&w=300", false},
+		{"large-seeding-5312x2988-progressive.jpg", "op=resize&w=800", true},
+		{"large-dragonfly-4224x3168-progressive.jpg", "op=resize&w=800", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file+"?"+tt.query, func(t *testing.T) {
-			src := corpusFile(t, tt.file)
+			var src []byte
+			if tt.large {
+				src = largeCorpusFile(t, tt.file)
+			} else {
+				src = readTestdata(t, tt.file)
+			}
 			r := parseTestRequest(t, "path=x&fmt=png&"+tt.query)
 			h, err := readHeader(src)
 			if err != nil {

@@ -417,7 +417,8 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-// corpusDir is the larger image corpus for benchmarks.
+// corpusDir is the larger image corpus: $PICFIT_CORPUS, by default
+// ../shared/testdata (see corpusFile).
 func corpusDir() string {
 	if d := os.Getenv("PICFIT_CORPUS"); d != "" {
 		return d
@@ -450,10 +451,7 @@ func BenchmarkPipeline(b *testing.B) {
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
-			data, err := os.ReadFile(filepath.Join(corpusDir(), c.file))
-			if err != nil {
-				b.Skipf("corpus file absent (set PICFIT_CORPUS): %v", err)
-			}
+			data := corpusFile(b, c.file)
 			r := parseTestRequest(b, "path=x&"+c.query)
 			eo := testEngine
 			eo.quality = 80

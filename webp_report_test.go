@@ -50,7 +50,10 @@ func TestWebPReport(t *testing.T) {
 	fmt.Println("| image | q | ours ms | ours bytes | ours PSNR / SSIM | cwebp ms | cwebp bytes | cwebp PSNR / SSIM | size ratio | time ratio | our JPEG bytes | JPEG PSNR / SSIM | JPEG at iso-SSIM |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, p := range photos {
-		data := corpusFile(t, p.file) // fails when absent: the report was asked for
+		data, err := os.ReadFile(filepath.Join(corpusDir(), p.file))
+		if err != nil { // the report was asked for: fail
+			t.Fatalf("%v: set PICFIT_CORPUS to the corpus", err)
+		}
 		pic, err := decode(context.Background(), data, decodeLimits{maxPixels: 100_000_000})
 		if err != nil {
 			t.Fatal(err)
@@ -327,14 +330,7 @@ func lumaPlane(m *image.RGBA) []float64 {
 // 1920x1200 photo of the corpus, lossless on the 2140x1200 translucent
 // PNG (123 colours, the few-colours path).
 func BenchmarkEncodeWebP(b *testing.B) {
-	corpus := os.Getenv("PICFIT_CORPUS")
-	if corpus == "" {
-		corpus = "../shared/testdata"
-	}
-	photo, err := os.ReadFile(filepath.Join(corpus, "medium-blinds-1920x1200.jpg"))
-	if err != nil {
-		b.Skipf("corpus: %v", err)
-	}
+	photo := readTestdata(b, "medium-blinds-1920x1200.jpg")
 	cases := []struct {
 		name     string
 		data     []byte
