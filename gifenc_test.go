@@ -142,7 +142,7 @@ func TestGIFAnimationVsImageMagick(t *testing.T) {
 	}
 	imOut := filepath.Join(t.TempDir(), "im.gif")
 	if out, err := exec.Command("/usr/bin/convert", src, "-coalesce", "-resize", "300x", "-layers", "optimize", imOut).CombinedOutput(); err != nil {
-		t.Skipf("convert: %v: %s", err, out)
+		t.Fatalf("convert: %v: %s", err, out)
 	}
 	im, err := os.ReadFile(imOut)
 	if err != nil {
