@@ -47,20 +47,25 @@ func TestNoGoroutineLeak(t *testing.T) {
 
 	// What is left cannot signal: a connection goroutine after its
 	// StateClosed, the client's read and write loops after the closes
-	// above, return on their own, already runnable. So poll, with a
-	// bounded number of yields (no wall clock, no sleep): each yield lets
-	// the runnable goroutines run, and a leak stays above the bound
-	// however long one waits.
+	// above, the load's goroutines after wg.Done, return on their own,
+	// already runnable. So poll, a bounded number of times, with no wall
+	// clock and no sleep. A yield alone is not enough: the goroutine may
+	// wait in the run queue of another P whose thread the OS has paused
+	// (the machine is shared), and a yield hands this P back to this
+	// goroutine; runtime.GC stops and restarts every P, so the others run
+	// what they hold. A leak stays above the bound however long one waits.
 	// One fewer than before: the test server's accept loop has ended, and
 	// the new store queue's two workers stand in for the old queue's two.
 	want := before - 1
 	after := runtime.NumGoroutine()
-	for range 10_000 {
-		if after <= want {
-			break
+	for round := 0; after > want && round < 100; round++ {
+		runtime.GC()
+		for range 100 {
+			if after = runtime.NumGoroutine(); after <= want {
+				break
+			}
+			runtime.Gosched()
 		}
-		runtime.Gosched()
-		after = runtime.NumGoroutine()
 	}
 	if after > want {
 		buf := make([]byte, 1<<20)
