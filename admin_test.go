@@ -15,7 +15,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -329,26 +328,25 @@ func TestAdminPort(t *testing.T) {
 	cfg := defaultConfig()
 	enableAdmin(&cfg)
 	cfg.AdminPort = port
-	addr, stop := serveInBackground(t, cfg)
-	defer stop()
+	bg := serveInBackground(t, cfg) // returns once the admin listener is open
+	defer bg.stop()
 
-	admin := "http://127.0.0.1:" + strconv.Itoa(port)
-	var resp *http.Response
-	var err error
-	for deadline := time.Now().Add(10 * time.Second); ; { // the admin listener starts in serve
-		if resp, err = http.Get(admin + "/sys/stats"); err == nil || time.Now().After(deadline) {
-			break
-		}
-		runtime.Gosched()
+	if want := "127.0.0.1:" + strconv.Itoa(port); bg.admin != want {
+		t.Fatalf("admin listener on %q, want %q", bg.admin, want)
 	}
+	resp, err := http.Get("http://" + bg.admin + "/sys/stats")
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("admin port /sys/stats = %d", resp.StatusCode)
+	var stats map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&stats); err != nil {
+		t.Errorf("admin port /sys/stats: %v, want JSON", err)
 	}
-	resp, err = http.Get("http://" + addr + "/sys/stats")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || len(stats) == 0 {
+		t.Errorf("admin port /sys/stats = %d, %d fields; want 200 with the stats", resp.StatusCode, len(stats))
+	}
+	resp, err = http.Get("http://" + bg.addr + "/sys/stats")
 	if err != nil {
 		t.Fatal(err)
 	}

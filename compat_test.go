@@ -22,10 +22,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -652,22 +652,24 @@ func TestMigrationConfig(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var stderr syncBuffer
+	// serve logs "picfit listening" once its port is open (slog writes
+	// each record in one Write): the readiness signal of the process.
+	listening := &signalWriter{w: &stderr, needle: "picfit listening", seen: make(chan struct{})}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"-c", path}, func(string) string { return "" }, io.Discard, &stderr) }()
+	go func() {
+		done <- run(ctx, []string{"-c", path}, func(string) string { return "" }, io.Discard, listening)
+	}()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("picfit -c config.json returned %v after SIGTERM, want nil", err)
 		}
 	}()
-	for !strings.Contains(stderr.String(), "picfit listening") { // the readiness line
-		select {
-		case err := <-done:
-			done <- err
-			t.Fatalf("picfit -c config.json stopped at start: %v\n%s", err, stderr.String())
-		default:
-			runtime.Gosched()
-		}
+	select {
+	case <-listening.seen:
+	case err := <-done:
+		done <- err
+		t.Fatalf("picfit -c config.json stopped at start: %v\n%s", err, stderr.String())
 	}
 	if log := stderr.String(); !strings.Contains(log, "have no effect here") ||
 		!strings.Contains(log, `keys="engine.image_buffer_size engine.max_buffer_size engine.backends options.mimetype_detector options.free_memory_interval"`) {
@@ -817,4 +819,21 @@ func TestTransformWithin(t *testing.T) {
 	if b := decodeAny(t, res.data).Bounds(); b.Dx() != 1000 {
 		t.Errorf("within the timeout: width %d, want 1000", b.Dx())
 	}
+}
+
+// signalWriter passes writes to w and closes seen at the first write
+// that holds needle.
+type signalWriter struct {
+	w      io.Writer
+	needle string
+	once   sync.Once
+	seen   chan struct{}
+}
+
+func (s *signalWriter) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	if bytes.Contains(p, []byte(s.needle)) {
+		s.once.Do(func() { close(s.seen) })
+	}
+	return n, err
 }

@@ -10,6 +10,7 @@ import (
 	"hash/crc32"
 	"image"
 	"image/color"
+	"image/draw"
 	"image/gif"
 	"image/jpeg"
 	"image/png"
@@ -64,21 +65,40 @@ func testdataFile(t testing.TB, name string) []byte {
 	return data
 }
 
-// corpusFile reads a file of the shared corpus, skipping when it is absent.
+// corpusFile reads a file of the shared corpus of large images
+// ($PICFIT_CORPUS, default ../shared/testdata, see corpusDir). A clone
+// has no corpus and test.sh (the README's test command, .ci/run) does not
+// set PICFIT_CORPUS, so the tests that run there read testdata/; this is
+// for benchmarks, for reports asked for by an env var and, through
+// largeCorpusFile, for tests of the large images. An absent file fails
+// when PICFIT_CORPUS is set or PICFIT_REQUIRE_BACKENDS=1, and skips,
+// naming PICFIT_CORPUS, otherwise.
 func corpusFile(t testing.TB, name string) []byte {
 	t.Helper()
-	dir := os.Getenv("PICFIT_CORPUS")
-	if dir == "" {
-		dir = filepath.Join("..", "shared", "testdata")
-	}
-	data, err := os.ReadFile(filepath.Join(dir, name))
+	data, err := os.ReadFile(filepath.Join(corpusDir(), name))
 	if errors.Is(err, os.ErrNotExist) {
-		t.Skipf("corpus file %s absent (set PICFIT_CORPUS)", name)
+		if os.Getenv("PICFIT_CORPUS") != "" || os.Getenv("PICFIT_REQUIRE_BACKENDS") == "1" {
+			t.Fatalf("corpus file %s absent from %s: set PICFIT_CORPUS to the corpus", name, corpusDir())
+		}
+		t.Skipf("corpus file %s absent from %s: set PICFIT_CORPUS to the corpus", name, corpusDir())
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	return data
+}
+
+// largeCorpusFile reads a file that only the shared corpus has (the
+// large photos, the 125-frame GIF, the 4096x4096 WebP) for a test: it
+// runs when PICFIT_CORPUS names the corpus, and is skipped, saying so,
+// otherwise (a clone has no corpus; what it checks on small images is
+// checked on testdata/ in every run).
+func largeCorpusFile(t testing.TB, name string) []byte {
+	t.Helper()
+	if os.Getenv("PICFIT_CORPUS") == "" {
+		t.Skipf("%s is in the large corpus only: set PICFIT_CORPUS to run this", name)
+	}
+	return corpusFile(t, name)
 }
 
 func pngChunk(typ string, data []byte) []byte {
@@ -674,14 +694,25 @@ func TestDecodeWebP(t *testing.T) {
 	}
 }
 
-func TestDecodeBMPCorpus(t *testing.T) {
-	data := corpusFile(t, "bmp-blinds-800x500.bmp")
+// TestDecodeBMPPhoto decodes testdata's 24-bit BMP photo (the corpus'
+// 800x500 one, reduced) and compares its pixels with x/image/bmp's own.
+func TestDecodeBMPPhoto(t *testing.T) {
+	data := testdataFile(t, "bmp-blinds-200x125.bmp")
 	p, err := decode(context.Background(), data, decodeLimits{maxPixels: 1e8})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.format != formatBMP || p.width != 800 || p.height != 500 {
-		t.Errorf("decode(context.Background(), bmp-blinds) = %s %dx%d, want bmp 800x500", p.format, p.width, p.height)
+	if p.format != formatBMP || p.width != 200 || p.height != 125 || p.still == nil {
+		t.Fatalf("decode(context.Background(), bmp-blinds) = %s %dx%d, want a bmp still 200x125", p.format, p.width, p.height)
+	}
+	ref, err := bmp.Decode(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := image.NewRGBA(ref.Bounds())
+	draw.Draw(want, want.Rect, ref, ref.Bounds().Min, draw.Src)
+	if !bytes.Equal(p.still.Pix, want.Pix) || p.still.Rect != want.Rect {
+		t.Errorf("decode(context.Background(), bmp-blinds) pixels differ from x/image/bmp's")
 	}
 }
 
@@ -863,7 +894,7 @@ func TestEachFrameStops(t *testing.T) {
 }
 
 func TestDecodeCorpusGIF(t *testing.T) {
-	data := corpusFile(t, "animated-imgproxy-demo-978x720-125f.gif")
+	data := largeCorpusFile(t, "animated-imgproxy-demo-978x720-125f.gif")
 	p, err := decode(context.Background(), data, decodeLimits{maxPixels: 100_000_000})
 	if err != nil {
 		t.Fatal(err)

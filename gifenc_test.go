@@ -135,17 +135,14 @@ func frameError(a, b *image.RGBA) (pixel, block float64) {
 // frame as close to the exact scaled frame as the full-frame path's.
 func TestGIFAnimationVsImageMagick(t *testing.T) {
 	const name, query = "animated-imgproxy-demo-978x720-125f.gif", "op=resize&w=300"
+	data := largeCorpusFile(t, name)
 	src := filepath.Join(corpusDir(), name)
-	data, err := os.ReadFile(src)
-	if err != nil {
-		t.Skipf("corpus absent: %v", err)
-	}
 	if _, err := os.Stat("/usr/bin/convert"); err != nil {
-		t.Skip("ImageMagick absent (/usr/bin/convert)")
+		t.Skip("ImageMagick absent (/usr/bin/convert): apt-get install imagemagick")
 	}
 	imOut := filepath.Join(t.TempDir(), "im.gif")
 	if out, err := exec.Command("/usr/bin/convert", src, "-coalesce", "-resize", "300x", "-layers", "optimize", imOut).CombinedOutput(); err != nil {
-		t.Skipf("convert: %v: %s", err, out)
+		t.Fatalf("convert: %v: %s", err, out)
 	}
 	im, err := os.ReadFile(imOut)
 	if err != nil {

@@ -771,7 +771,7 @@ func TestJPEGSizeReport(t *testing.T) {
 	dir := t.TempDir()
 	files, err := filepath.Glob(filepath.Join(corpusDir(), "*.jpg"))
 	if err != nil || len(files) == 0 {
-		t.Skipf("no corpus JPEGs in %s", corpusDir())
+		t.Fatalf("no corpus JPEGs in %s (PICFIT_JPEG_REPORT=1): set PICFIT_CORPUS to the corpus", corpusDir())
 	}
 	eo := testEngine
 	eo.quality = 80

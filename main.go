@@ -159,6 +159,13 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) error {
 // serve answers on ln until ctx is cancelled, then stops accepting, lets
 // in-flight requests and queued stores finish within grace, and returns.
 func (s *server) serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	return s.serveReady(ctx, ln, grace, nil)
+}
+
+// serveReady is serve that calls ready, when not nil, once every
+// listener is open and served: admin is the admin listener's address,
+// nil without admin_port. Tests wait on it instead of polling the ports.
+func (s *server) serveReady(ctx context.Context, ln net.Listener, grace time.Duration, ready func(admin net.Addr)) error {
 	hs := &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -167,11 +174,13 @@ func (s *server) serve(ctx context.Context, ln net.Listener, grace time.Duration
 	}
 	servers := []*http.Server{hs}
 	errc := make(chan error, 2)
+	var adminAddr net.Addr
 	if s.adminPort > 0 {
 		aln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(s.adminPort)))
 		if err != nil {
 			return fmt.Errorf("admin_port: %w", err)
 		}
+		adminAddr = aln.Addr()
 		as := &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
 		servers = append(servers, as)
 		s.log.Info("admin listening", "addr", aln.Addr().String())
@@ -182,6 +191,9 @@ func (s *server) serve(ctx context.Context, ln net.Listener, grace time.Duration
 	}
 	s.log.Info("picfit listening", "addr", ln.Addr().String(), "version", s.version)
 	go func() { errc <- hs.Serve(ln) }()
+	if ready != nil {
+		ready(adminAddr)
+	}
 	select {
 	case err := <-errc:
 		return err

@@ -11,10 +11,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -151,7 +151,8 @@ func TestGracefulShutdown(t *testing.T) {
 	cfg.Options.AllowPrivateNetworks = true
 	cfg.Storage.Dst = storageConfig{Type: "fs", Location: dst}
 	cfg.KVStore.Type = "cache"
-	addr, stop := serveInBackground(t, cfg)
+	bg := serveInBackground(t, cfg)
+	addr, stop := bg.addr, bg.stop
 
 	type answer struct {
 		code int
@@ -173,14 +174,7 @@ func TestGracefulShutdown(t *testing.T) {
 	<-started // the request is in flight
 	served := make(chan error, 1)
 	go func() { served <- stop() }() // SIGTERM
-	for {                            // until shutdown has closed the listener
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			break
-		}
-		c.Close()
-		runtime.Gosched()
-	}
+	<-bg.closed                      // shutdown has begun: the request in flight must still be answered
 	close(release)
 	a := <-answered
 	if a.err != nil || a.code != http.StatusOK || a.n == 0 {
@@ -220,7 +214,8 @@ func TestShutdownGraceOver(t *testing.T) {
 	cfg.Storage.Dst = storageConfig{Type: "fs", Location: t.TempDir()}
 	cfg.KVStore.Type = "cache"
 	cfg.ShutdownTimeout = duration(50 * time.Millisecond)
-	addr, stop := serveInBackground(t, cfg)
+	bg := serveInBackground(t, cfg)
+	addr, stop := bg.addr, bg.stop
 
 	answered := make(chan error, 1)
 	go func() {
@@ -244,10 +239,19 @@ func TestShutdownGraceOver(t *testing.T) {
 	}
 }
 
+// background is a server serving in a goroutine (serveInBackground).
+type background struct {
+	addr   string          // the main listener's address
+	admin  string          // the admin listener's, "" without admin_port
+	closed <-chan struct{} // closed once shutdown has closed the main listener
+	// stop shuts the server down as SIGTERM does (within
+	// cfg.ShutdownTimeout) and returns what serve returned.
+	stop func() error
+}
+
 // serveInBackground builds a server from cfg and serves it on a loopback
-// port until stop, which shuts it down as SIGTERM does (within
-// cfg.ShutdownTimeout) and returns what serve returned.
-func serveInBackground(t *testing.T, cfg config) (addr string, stop func() error) {
+// port; it returns once serve has said every listener is open.
+func serveInBackground(t *testing.T, cfg config) background {
 	t.Helper()
 	s, err := newServer(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
 	if err != nil {
@@ -257,8 +261,37 @@ func serveInBackground(t *testing.T, cfg config) (addr string, stop func() error
 	if err != nil {
 		t.Fatal(err)
 	}
+	closed := make(chan struct{})
+	cl := &closeSignalListener{Listener: ln, closed: closed}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.serve(ctx, ln, time.Duration(cfg.ShutdownTimeout)) }()
-	return ln.Addr().String(), func() error { cancel(); return <-done }
+	ready := make(chan net.Addr, 1)
+	go func() {
+		done <- s.serveReady(ctx, cl, time.Duration(cfg.ShutdownTimeout), func(admin net.Addr) { ready <- admin })
+	}()
+	bg := background{addr: ln.Addr().String(), closed: closed, stop: func() error { cancel(); return <-done }}
+	select {
+	case admin := <-ready:
+		if admin != nil {
+			bg.admin = admin.String()
+		}
+	case err := <-done:
+		cancel()
+		t.Fatalf("serve returned %v before it was ready", err)
+	}
+	return bg
+}
+
+// closeSignalListener closes closed when the listener is first closed:
+// http.Server.Shutdown closes its listeners before it waits for the
+// requests in flight.
+type closeSignalListener struct {
+	net.Listener
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (l *closeSignalListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return l.Listener.Close()
 }

@@ -10,8 +10,6 @@ import (
 	"image/gif"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -607,18 +605,20 @@ func TestSmartCorpus(t *testing.T) {
 		{"large-seeding-5312x2988-progressive.jpg", 200, 400, dandelion, false},
 		{"large-seeding-5312x2988-progressive.jpg", 100, 100, dandelion, false},
 		{"large-seeding-5312x2988-progressive.jpg", 400, 150, dandelion, false},
-		{"picfit-fixtures/schwarzy.jpg", 200, 400, face, false},
-		{"picfit-fixtures/schwarzy.jpg", 100, 100, face, false},
-		{"picfit-fixtures/schwarzy.jpg", 400, 150, face, true},
+		{"schwarzy.jpg", 200, 400, face, false},
+		{"schwarzy.jpg", 100, 100, face, false},
+		{"schwarzy.jpg", 400, 150, face, true},
 		{"medium-blinds-1920x1200.jpg", 200, 400, veins, false},
 		{"medium-blinds-1920x1200.jpg", 400, 150, veins, false},
 		{"medium-blinds-1920x1200.jpg", 100, 100, veins, false},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s/%dx%d", tt.file, tt.w, tt.h), func(t *testing.T) {
-			data, err := os.ReadFile(filepath.Join(corpusDir(), tt.file))
-			if err != nil {
-				t.Skipf("corpus file absent (set PICFIT_CORPUS): %v", err)
+			var data []byte
+			if strings.HasPrefix(tt.file, "large-") {
+				data = largeCorpusFile(t, tt.file)
+			} else {
+				data = readTestdata(t, tt.file)
 			}
 			win := smartWindowOf(t, data, tt.w, tt.h)
 			// bench/smartcrop.sh reads this line.
@@ -637,13 +637,7 @@ func TestSmartCorpus(t *testing.T) {
 // (decoded to RGBA, not planes), gets the window of the original, within
 // 2% of the side (both were re-encoded).
 func TestSmartCorpusVariants(t *testing.T) {
-	read := func(name string) []byte {
-		data, err := os.ReadFile(filepath.Join(corpusDir(), name))
-		if err != nil {
-			t.Skipf("corpus file absent (set PICFIT_CORPUS): %v", err)
-		}
-		return data
-	}
+	read := func(name string) []byte { return readTestdata(t, name) }
 	orig := read("medium-blinds-1920x1200.jpg")
 	for _, name := range []string{"exif-orient6-blinds-1200x1920.jpg", "cmyk-blinds-1920x1200.jpg"} {
 		data := read(name)

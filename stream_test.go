@@ -8,7 +8,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -172,8 +171,8 @@ func TestFrameScaler(t *testing.T) {
 		"giphy":     testdataFile(t, "giphy.gif"),
 		"synthetic": synthetic,
 	}
-	if data, err := os.ReadFile(filepath.Join(corpusDir(), "animated-imgproxy-demo-978x720-125f.gif")); err == nil {
-		files["imgproxy"] = data
+	if os.Getenv("PICFIT_CORPUS") != "" { // the 125-frame GIF is in the corpus only
+		files["imgproxy"] = corpusFile(t, "animated-imgproxy-demo-978x720-125f.gif")
 	}
 	queries := []string{"op=resize&w=100", "op=thumbnail&w=31&h=17", "op=thumbnail&w=10&h=40", "op=fit&w=23&h=23", "op=pad&w=50&h=20", "op=resize&w=300"}
 	for name, data := range files {
