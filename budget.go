@@ -352,7 +352,7 @@ func webpDecodeFootprint(pl *plan) (bytes, shrink int64) {
 func uploadFootprint(src source, eo engineOptions) int64 {
 	var ops []operation
 	if src.format == formatJPEG {
-		ops = []operation{{kind: opResize, w: 1, h: 1}} // as decodeScaled(…, 1, 1, …)
+		ops = []operation{{kind: opResize, w: 1, h: 1}} // as checkUpload decodes a JPEG: at 1/8
 	}
 	bytes, _ := decodeFootprint(src, ops, eo)
 	return bytes

@@ -15,7 +15,7 @@ import (
 	"golang.org/x/image/bmp"
 )
 
-// header is what readHeader learns without decoding pixels.
+// header is what inspectLayout learns without decoding pixels.
 type header struct {
 	format        format // an image format
 	width, height int    // as stored, before EXIF orientation
@@ -29,25 +29,7 @@ type header struct {
 // pixel count says.
 const maxGIFFrames = 10000
 
-// readHeader identifies the format from the magic bytes (never the file
-// name) and reads the stored size, the frame count of a GIF (walking its
-// blocks without decompressing them) and the EXIF orientation. It fails
-// with errUnsupportedFormat for bytes it does not recognise (empty input
-// included) and errCorruptImage for a truncated or invalid header.
-func readHeader(data []byte) (header, error) {
-	h, _, err := inspectLayout(data)
-	return h, err
-}
-
-// inspect is readHeader; for a GIF it also tells whether the trailer is
-// missing after the last complete block (image/gif insists on it, browsers
-// do not).
-func inspect(data []byte) (h header, noTrailer bool, err error) {
-	h, l, err := inspectLayout(data)
-	return h, !l.trailer, err
-}
-
-// inspectLayout is readHeader; for a GIF it also returns what walkGIF
+// inspectLayout reads data's header; for a GIF it also returns what walkGIF
 // learnt of its blocks (zero for the other formats).
 func inspectLayout(data []byte) (h header, l gifLayout, err error) {
 	format := sniff(data)
@@ -212,38 +194,6 @@ type picture struct {
 	x, y          span        // pictureShrunk, picturePlanes
 	planes        *jpegDecoder
 	orientation   int // picturePlanes
-}
-
-// decode reads the header, refuses a source whose width*height*frames is
-// over lim.maxPixels with errTooLarge before decoding anything, decodes,
-// converts to *image.RGBA and turns the result upright by its EXIF
-// orientation. Callers always set lim.maxPixels: the decoders allocate
-// what the header claims, so with no limit a few hostile bytes can ask for
-// tens of gigabytes (a failed allocation of that size kills the process,
-// it is no error or panic that could be recovered).
-func decode(ctx context.Context, data []byte, lim decodeLimits) (*picture, error) {
-	p, err := decodeScaled(ctx, data, lim, 0, 0, false)
-	if err == nil && p.kind == pictureAnim {
-		err = p.anim.check(ctx) // decodeScaled leaves that to the walk over the frames
-	}
-	if err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
-// decodeScaled is decode for a source that the caller shrinks to
-// hintW×hintH (displayed; 0×0 for no hint) next, with applyShrunk: see
-// decodeSource.
-func decodeScaled(ctx context.Context, data []byte, lim decodeLimits, hintW, hintH int, toJPEG bool) (*picture, error) {
-	in, err := inspectSource(data)
-	if err != nil {
-		return nil, err
-	}
-	if err := lim.checkSource(in.header); err != nil {
-		return nil, err
-	}
-	return decodeSource(ctx, data, in, image.Pt(hintW, hintH), toJPEG, nil)
 }
 
 // checkSource is check, and refuses a GIF of more than maxGIFFrames.

@@ -55,7 +55,7 @@ import (
 //
 // It allocates what the frame header claims (the planes at the reduced
 // size, and for progressive images the coefficients), so callers check
-// the header's size first (decode does, from readHeader). Bad data,
+// the header's size first (newPlan does, on what inspectSource read). Bad data,
 // truncation included, is errCorruptImage; features it does not read are
 // errUnsupportedFormat.
 func decodeJPEGPlanesChroma(ctx context.Context, data []byte, scale int, chroma image.Point) (*jpegDecoder, error) {
@@ -175,7 +175,7 @@ type jpegScan struct {
 const maxJPEGScans = 500
 
 // jpegScanCount counts the scans (SOS markers) of data by walking its
-// segments as decode does, without decoding them: decodeScaled refuses a
+// segments as the decoder does, without decoding them: decodeSource refuses a
 // source of more than maxJPEGScans before allocating anything for it. A
 // walk that fails stops with the count so far (decoding reports why).
 func jpegScanCount(data []byte) int {

@@ -418,32 +418,6 @@ func straightToJPEG(format format, ops []operation) bool {
 	return format == formatJPEG && len(ops) > 0 && ops[0].scaling().kind != opPad && onlyNoop(ops[1:])
 }
 
-// shrinkHint is the size to which the first of ops scales a JPEG or WebP
-// src down (see hintFor), for callers that have only the bytes.
-func shrinkHint(src []byte, ops []operation) (w, h int) {
-	if f := sniff(src); len(ops) == 0 || f != formatJPEG && f != formatWebP {
-		return 0, 0
-	}
-	hd, err := readHeader(src)
-	if err != nil {
-		return 0, 0
-	}
-	return hintFor(hd, ops)
-}
-
-// hintFor is the upright size to which the first of ops scales a JPEG or
-// WebP source with header hd down (its crop's cover size for a
-// thumbnail), or 0×0 when it does not scale it down: the plan's hint.
-func hintFor(hd header, ops []operation) (w, h int) {
-	if len(ops) == 0 || hd.format != formatJPEG && hd.format != formatWebP {
-		return 0, 0
-	}
-	W, H := source{header: hd}.upright()
-	p, ok, _ := planScale(ops[0], W, H, 0)
-	t := p.shrinkTarget(ok, W, H)
-	return t.X, t.Y
-}
-
 // applyShrunk runs op, the first operation, for which the plan gave a
 // shrink target, on a picture that decodeSource decoded smaller or to
 // planes: its geometry is planScale's on the picture's full size, its

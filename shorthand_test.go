@@ -58,3 +58,89 @@ func (b *memBudget) inUse() int64 {
 	defer b.mu.Unlock()
 	return b.used
 }
+
+// readHeader identifies the format from the magic bytes (never the file
+// name) and reads the stored size, the frame count of a GIF (walking its
+// blocks without decompressing them) and the EXIF orientation. It fails
+// with errUnsupportedFormat for bytes it does not recognise (empty input
+// included) and errCorruptImage for a truncated or invalid header.
+func readHeader(data []byte) (header, error) {
+	h, _, err := inspectLayout(data)
+	return h, err
+}
+
+// inspect is readHeader; for a GIF it also tells whether the trailer is
+// missing after the last complete block (image/gif insists on it, browsers
+// do not).
+func inspect(data []byte) (h header, noTrailer bool, err error) {
+	h, l, err := inspectLayout(data)
+	return h, !l.trailer, err
+}
+
+// decode reads the header, refuses a source whose width*height*frames is
+// over lim.maxPixels with errTooLarge before decoding anything, decodes,
+// converts to *image.RGBA and turns the result upright by its EXIF
+// orientation. Callers always set lim.maxPixels: the decoders allocate
+// what the header claims, so with no limit a few hostile bytes can ask for
+// tens of gigabytes (a failed allocation of that size kills the process,
+// it is no error or panic that could be recovered).
+func decode(ctx context.Context, data []byte, lim decodeLimits) (*picture, error) {
+	p, err := decodeScaled(ctx, data, lim, 0, 0, false)
+	if err == nil && p.kind == pictureAnim {
+		err = p.anim.check(ctx) // decodeScaled leaves that to the walk over the frames
+	}
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// decodeScaled is decode for a source that the caller shrinks to
+// hintW×hintH (displayed; 0×0 for no hint) next, with applyShrunk: see
+// decodeSource.
+func decodeScaled(ctx context.Context, data []byte, lim decodeLimits, hintW, hintH int, toJPEG bool) (*picture, error) {
+	in, err := inspectSource(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := lim.checkSource(in.header); err != nil {
+		return nil, err
+	}
+	return decodeSource(ctx, data, in, image.Pt(hintW, hintH), toJPEG, nil)
+}
+
+// shrinkHint is the size to which the first of ops scales a JPEG or WebP
+// src down (see hintFor), for callers that have only the bytes.
+func shrinkHint(src []byte, ops []operation) (w, h int) {
+	if f := sniff(src); len(ops) == 0 || f != formatJPEG && f != formatWebP {
+		return 0, 0
+	}
+	hd, err := readHeader(src)
+	if err != nil {
+		return 0, 0
+	}
+	return hintFor(hd, ops)
+}
+
+// hintFor is the upright size to which the first of ops scales a JPEG or
+// WebP source with header hd down (its crop's cover size for a
+// thumbnail), or 0×0 when it does not scale it down: the plan's hint.
+func hintFor(hd header, ops []operation) (w, h int) {
+	if len(ops) == 0 || hd.format != formatJPEG && hd.format != formatWebP {
+		return 0, 0
+	}
+	W, H := source{header: hd}.upright()
+	p, ok, _ := planScale(ops[0], W, H, 0)
+	t := p.shrinkTarget(ok, W, H)
+	return t.X, t.Y
+}
+
+// transform is transformSource of src, its header inspected first, as
+// process does.
+func transform(ctx context.Context, src []byte, r *request, eo engineOptions, images func(path string) ([]byte, error)) (result, error) {
+	in, err := inspectSource(src)
+	if err != nil {
+		return result{}, err
+	}
+	return transformSource(ctx, in, src, r, eo, images)
+}

@@ -271,7 +271,7 @@ func (p placement) resolveRGBA(img *image.RGBA, w, h int) placement {
 }
 
 // resolvePicture returns p with the smart point found on the picture
-// decodeScaled made smaller or to planes (its part x×y), when p asks for
+// decodeSource made smaller or to planes (its part x×y), when p asks for
 // it, for a w×h thumbnail of it.
 func (p placement) resolvePicture(ctx context.Context, pic *picture, w, h int) (placement, error) {
 	if !p.smart {
@@ -284,7 +284,7 @@ func (p placement) resolvePicture(ctx context.Context, pic *picture, w, h int) (
 	return saliencyOf(small).place(pic.width, pic.height, w, h), nil
 }
 
-// smallCopy is the part x×y of a picture that decodeScaled made smaller
+// smallCopy is the part x×y of a picture that decodeSource made smaller
 // or to planes, upright, averaged in boxes to at most saliencySide a
 // side: from the planes, the Y plane's boxes with the Cb and Cr samples
 // at their centres, never resampled with a filter (a Lanczos pass from

@@ -1,7 +1,7 @@
 package main
 
-// The engine's entry: transform makes a request's result from the source's
-// bytes (see plan.go for the steps).
+// The engine's entry: transformSource makes a request's result from the
+// source's bytes and its inspected header (see plan.go for the steps).
 
 import (
 	"context"
@@ -56,23 +56,14 @@ func outputFormat(requested format, eo engineOptions, source format) format {
 // errStopFrames ends a frame walk early once the first frame is enough.
 var errStopFrames = errors.New("stop")
 
-// transform decodes src, runs r's operations on every frame that the
-// output keeps, and encodes the result. images loads the extra images
-// that flat operations draw, by storage path; nil when there is no
-// source storage. A chain of only noop operations returns src untouched,
-// in its own format. The decoders, operations and encoders poll ctx
-// (once a row or so): once it ends, transform returns its error.
-func transform(ctx context.Context, src []byte, r *request, eo engineOptions, images func(path string) ([]byte, error)) (result, error) {
-	in, err := inspectSource(src)
-	if err != nil {
-		return result{}, err
-	}
-	return transformSource(ctx, in, src, r, eo, images)
-}
-
-// transformSource is transform of a source whose header inspectSource
-// has read: plan, decode, the first operation, the rest, encode (see
-// plan.go).
+// transformSource decodes src, whose header inspectSource has read into
+// in, runs r's operations on every frame that the output keeps, and
+// encodes the result: plan, decode, the first operation, the rest,
+// encode (see plan.go). images loads the extra images that flat
+// operations draw, by storage path; nil when there is no source
+// storage. A chain of only noop operations returns src untouched, in
+// its own format. The decoders, operations and encoders poll ctx (once
+// a row or so): once it ends, transformSource returns its error.
 func transformSource(ctx context.Context, in source, src []byte, r *request, eo engineOptions, images func(path string) ([]byte, error)) (result, error) {
 	pl, err := newPlan(in, r, eo)
 	if err != nil {

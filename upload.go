@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"io"
 	"mime"
 	"net/http"
@@ -81,7 +82,7 @@ func (s *server) handleUpload(w http.ResponseWriter, r *http.Request) {
 // checkUpload refuses what picfit would not serve: another format, too
 // many pixels or frames by the header; then, in a processing slot and
 // with its share of the memory budget, an image that does not decode
-// wholly (truncated past its header, which readHeader cannot see).
+// wholly (truncated past its header, which inspectSource cannot see).
 // fetched is called once the check is done.
 func (s *server) checkUpload(ctx context.Context, data []byte, fetched func()) (header, error) {
 	// The read place is kept until the check is done (a url= source gives
@@ -107,12 +108,18 @@ func (s *server) checkUpload(ctx context.Context, data []byte, fetched func()) (
 		return h, err
 	}
 	defer spent()
+	var hint image.Point
 	if h.format == formatJPEG {
 		// At 1/8 scale: every coefficient is still read, so a truncated or
 		// corrupt stream fails the same, with 1/64 of the pixels held.
-		_, err = decodeScaled(ctx, data, s.engine.decode, 1, 1, false)
-	} else {
-		_, err = decode(ctx, data, s.engine.decode)
+		hint = image.Pt(1, 1)
+	}
+	if err := s.engine.decode.checkSource(h); err != nil {
+		return h, err
+	}
+	p, err := decodeSource(ctx, data, src, hint, false, nil) // the header inspected above, not again
+	if err == nil && p.kind == pictureAnim {
+		err = p.anim.check(ctx) // every frame of an animation
 	}
 	return h, err
 }

@@ -23,7 +23,7 @@ import (
 // Hostile input: every partition is bounded by the chunk; reading past
 // the end of one sets eof, which fails the macroblock row (as libwebp
 // does); sizes are checked against the caller's limits before the
-// planes are allocated (decodeScaled reads the header first).
+// planes are allocated (inspectSource reads the header first).
 
 // boolDec is VP8's boolean entropy decoder (RFC 6386 section 7), in
 // libwebp's formulation: value holds the bits read ahead, bits how many
