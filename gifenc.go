@@ -181,8 +181,8 @@ func (a *gifAnimation) quantize(img *image.RGBA, delay int) gifOutFrame {
 				x0 = x
 			}
 			x1 = x + 1
-			h.addPixel(p)
 		}
+		h.addRow(row, mark)
 		if x0 >= 0 {
 			box = box.Union(image.Rect(x0, y, x1, y+1))
 		}
