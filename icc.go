@@ -1278,20 +1278,20 @@ func (s sourceColour) transform() (*colourTransform, error) {
 // colourTransform is the conversion to sRGB that the source's colour
 // information asks for: nil when the source is untagged, sRGB, or its
 // profile is ignored (then one line is logged with why).
-func (in source) colourTransform(log *slog.Logger) *colourTransform {
-	err := in.colourErr
+func (s source) colourTransform(log *slog.Logger) *colourTransform {
+	err := s.colourErr
 	var t *colourTransform
 	if err == nil {
-		t, err = in.colour.transform()
+		t, err = s.colour.transform()
 	}
-	if n := in.channels; err == nil && t != nil && n != 0 && n != t.inputs {
+	if n := s.channels; err == nil && t != nil && n != 0 && n != t.inputs {
 		// lcms refuses a profile of another colour space than the
 		// pixels', and so does libvips.
 		t, err = nil, badProfile("a profile of %d channels for pixels of %d", t.inputs, n)
 	}
 	if err != nil {
 		if log != nil {
-			log.Warn("colour profile ignored, decoded as sRGB", "format", in.format, "error", err)
+			log.Warn("colour profile ignored, decoded as sRGB", "format", s.format, "error", err)
 		}
 		return nil
 	}
