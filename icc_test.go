@@ -1019,15 +1019,7 @@ func TestICCCMYKAgainstJpgicc(t *testing.T) {
 		}
 	}
 	src := withJPEGICC(spliceCMYK(t, planes, 100), profileNamed(t, "cmyk-mft2"), 60000, 0)
-	dir := t.TempDir()
-	in, out := filepath.Join(dir, "in.jpg"), filepath.Join(dir, "out.jpg")
-	if err := os.WriteFile(in, src, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if msg, err := exec.Command("jpgicc", "-t1", "-q100", in, out).CombinedOutput(); err != nil {
-		t.Fatalf("jpgicc: %v %s", err, msg)
-	}
-	lcms := decodeAny(t, must(os.ReadFile(out)))
+	lcms := jpgicc(t, src)
 	p := decodeSRGB(t, src)
 	for i := range inks {
 		x, y := (i%4)*16+8, (i/4)*16+8
@@ -1102,15 +1094,7 @@ func TestICCYCCKAgainstJpgicc(t *testing.T) {
 		t.Skip("no jpgicc")
 	}
 	src := withJPEGICC(must(os.ReadFile("testdata/cmyk-blinds-1920x1200.jpg")), profileNamed(t, "cmyk-mft2"), 60000, 0)
-	dir := t.TempDir()
-	in, out := filepath.Join(dir, "in.jpg"), filepath.Join(dir, "out.jpg")
-	if err := os.WriteFile(in, src, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if msg, err := exec.Command("jpgicc", "-t1", "-q100", in, out).CombinedOutput(); err != nil {
-		t.Fatalf("jpgicc: %v %s", err, msg)
-	}
-	lcms := decodeAny(t, must(os.ReadFile(out)))
+	lcms := jpgicc(t, src)
 	p := decodeSRGB(t, src)
 	sum, n, worst := 0, 0, 0
 	for y := 3; y < 1200; y += 41 {
@@ -1196,4 +1180,19 @@ func sourceTransform(data []byte, log *slog.Logger) *colourTransform {
 		return nil
 	}
 	return in.colourTransform(log)
+}
+
+// jpgicc is src converted to sRGB by LittleCMS's jpgicc (relative
+// colorimetric, -t1), decoded.
+func jpgicc(t *testing.T, src []byte) image.Image {
+	t.Helper()
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.jpg"), filepath.Join(dir, "out.jpg")
+	if err := os.WriteFile(in, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := exec.Command("jpgicc", "-t1", "-q100", in, out).CombinedOutput(); err != nil {
+		t.Fatalf("jpgicc: %v %s", err, msg)
+	}
+	return decodeAny(t, must(os.ReadFile(out)))
 }

@@ -720,15 +720,7 @@ func TestOrientSpans(t *testing.T) {
 // image/jpeg: the path without shrink on load.
 func referenceTransform(t testing.TB, src []byte, r *request) *image.RGBA {
 	t.Helper()
-	h, err := readHeader(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := jpeg.Decode(bytes.NewReader(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := applyOps(context.Background(), must(orient(context.Background(), toRGBA(m), h.orientation)), r.ops, nil, 0)
+	out, err := applyOps(context.Background(), referenceDecode(t, src), r.ops, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
