@@ -218,19 +218,7 @@ func vp8MatchesXImage(t *testing.T, chunk []byte) {
 // sharpness, filter off, segments, quantisers from finest to coarsest)
 // and compares with dwebp: the pixels must be identical.
 func TestVP8DecodeCwebpOptions(t *testing.T) {
-	if _, err := exec.LookPath("cwebp"); err != nil {
-		skipBackend(t, "cwebp not installed (apt-get install webp)")
-	}
-	photo := cropRGBA(webpTestImage(t, "schwarzy.jpg"), 11, 7, 211, 157)
-	dir := t.TempDir()
-	src := filepath.Join(dir, "src.png")
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, photo); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(src, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cwebp := cwebpOf(t, cropRGBA(webpTestImage(t, "schwarzy.jpg"), 11, 7, 211, 157))
 	for _, opts := range [][]string{
 		{"-q", "90"},
 		{"-q", "3", "-sns", "100"},
@@ -245,15 +233,7 @@ func TestVP8DecodeCwebpOptions(t *testing.T) {
 	} {
 		name := strings.Join(opts, " ")
 		t.Run(name, func(t *testing.T) {
-			out := filepath.Join(dir, "out.webp")
-			args := append(append([]string{"-quiet"}, opts...), src, "-o", out)
-			if b, err := exec.Command("cwebp", args...).CombinedOutput(); err != nil {
-				t.Fatalf("cwebp %s: %v: %s", name, err, b)
-			}
-			data, err := os.ReadFile(out)
-			if err != nil {
-				t.Fatal(err)
-			}
+			data := cwebp(t, opts...)
 			l, err := webpLayoutOf(data)
 			if err != nil || l.vp8 == nil {
 				t.Fatalf("no VP8 chunk: %v", err)
@@ -467,27 +447,9 @@ func TestWebPSourceOps(t *testing.T) {
 // operation. The coarsest case is a -q 5 picture with the strongest
 // filter, where the filter changes the most.
 func TestVP8HalfShrunk(t *testing.T) {
-	if _, err := exec.LookPath("cwebp"); err != nil {
-		skipBackend(t, "cwebp not installed (apt-get install webp)")
-	}
 	srcs := webpTestSources(t)
 	// A heavily filtered re-encoding of the seeding picture.
-	dir := t.TempDir()
-	pngPath, coarse := filepath.Join(dir, "s.png"), filepath.Join(dir, "coarse.webp")
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, dwebpRGBA(t, srcs["seeding"])); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(pngPath, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if b, err := exec.Command("cwebp", "-quiet", "-q", "5", "-f", "100", "-sharpness", "0", pngPath, "-o", coarse).CombinedOutput(); err != nil {
-		t.Fatalf("cwebp: %v: %s", err, b)
-	}
-	coarseData, err := os.ReadFile(coarse)
-	if err != nil {
-		t.Fatal(err)
-	}
+	coarseData := cwebpOf(t, dwebpRGBA(t, srcs["seeding"]))(t, "-q", "5", "-f", "100", "-sharpness", "0")
 	tests := []struct {
 		name  string
 		data  []byte
@@ -625,19 +587,7 @@ func paletteWebP(t testing.TB, n int) []byte {
 // coded every way (raw or lossless, each filter, with level reduction)
 // and compares with dwebp: identical pixels.
 func TestWebPAlphaCwebpOptions(t *testing.T) {
-	if _, err := exec.LookPath("cwebp"); err != nil {
-		skipBackend(t, "cwebp not installed (apt-get install webp)")
-	}
-	translucent := cropRGBA(webpTestImage(t, "alpha-arc-colors-2140x1200.png"), 990, 590, 173, 97)
-	dir := t.TempDir()
-	src := filepath.Join(dir, "src.png")
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, translucent); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(src, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cwebp := cwebpOf(t, cropRGBA(webpTestImage(t, "alpha-arc-colors-2140x1200.png"), 990, 590, 173, 97))
 	for _, opts := range [][]string{
 		{"-alpha_method", "0"},
 		{"-alpha_method", "1", "-alpha_filter", "none"},
@@ -649,15 +599,7 @@ func TestWebPAlphaCwebpOptions(t *testing.T) {
 	} {
 		name := strings.Join(opts, " ")
 		t.Run(name, func(t *testing.T) {
-			out := filepath.Join(dir, "out.webp")
-			args := append(append([]string{"-quiet"}, opts...), src, "-o", out)
-			if b, err := exec.Command("cwebp", args...).CombinedOutput(); err != nil {
-				t.Fatalf("cwebp %s: %v: %s", name, err, b)
-			}
-			data, err := os.ReadFile(out)
-			if err != nil {
-				t.Fatal(err)
-			}
+			data := cwebp(t, opts...)
 			if l, err := webpLayoutOf(data); err != nil || l.alph == nil {
 				t.Fatalf("no ALPH chunk: %v", err)
 			}
@@ -888,5 +830,39 @@ func TestWebPScaledNeverWholeRGBA(t *testing.T) {
 				t.Errorf("%s: %d bytes allocated, want less than decoding to RGBA then scaling (%d)", tt.name, alloc, old)
 			}
 		})
+	}
+}
+
+// cwebpOf writes img as a PNG in a temporary folder and returns a
+// function that codes it with cwebp and opts and returns the WebP; a
+// missing cwebp skips the test (fails it under PICFIT_REQUIRE_BACKENDS).
+func cwebpOf(t *testing.T, img image.Image) func(t *testing.T, opts ...string) []byte {
+	t.Helper()
+	if _, err := exec.LookPath("cwebp"); err != nil {
+		skipBackend(t, "cwebp not installed (apt-get install webp)")
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.png")
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(src, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	return func(t *testing.T, opts ...string) []byte {
+		t.Helper()
+		n++
+		out := filepath.Join(dir, fmt.Sprintf("out%d.webp", n))
+		args := append(append([]string{"-quiet"}, opts...), src, "-o", out)
+		if b, err := exec.Command("cwebp", args...).CombinedOutput(); err != nil {
+			t.Fatalf("cwebp %s: %v: %s", strings.Join(opts, " "), err, b)
+		}
+		data, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
 	}
 }
