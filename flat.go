@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"image"
 	"image/draw"
+	"log/slog"
 )
 
 // flat draws on a copy of img: the rectangle op.rect (percent of the
@@ -86,6 +87,7 @@ func flat(ctx context.Context, img *image.RGBA, op operation, extras *flatImages
 type flatImages struct {
 	load    func(path string) ([]byte, error)
 	lim     decodeLimits
+	log     *slog.Logger // for an ignored colour profile
 	data    map[string][]byte
 	sources map[string]source
 	cells   map[flatCell]*image.RGBA
@@ -97,23 +99,23 @@ type flatCell struct {
 	w, h int
 }
 
-func newFlatImages(load func(path string) ([]byte, error), lim decodeLimits) *flatImages {
-	return &flatImages{load: load, lim: lim, data: map[string][]byte{}, sources: map[string]source{}, cells: map[flatCell]*image.RGBA{}}
+func newFlatImages(load func(path string) ([]byte, error), lim decodeLimits, log *slog.Logger) *flatImages {
+	return &flatImages{load: load, lim: lim, log: log, data: map[string][]byte{}, sources: map[string]source{}, cells: map[flatCell]*image.RGBA{}}
 }
 
 // decodeFor decodes the image at path, data, for a resize to w×h: planned
 // as a request's source, a JPEG shrunk on load when it shrinks both
 // ways, a PNG scaled as its rows are decoded.
-func (f *flatImages) decodeFor(ctx context.Context, path string, data []byte, w, h int, maxPixels int64) (*picture, error) {
+func (f *flatImages) decodeFor(ctx context.Context, path string, data []byte, w, h int, maxPixels int64) (*picture, *colourTransform, error) {
 	in, ok := f.sources[path]
 	if !ok {
 		var err error
 		if in, err = inspectSource(data); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if err := f.lim.checkSource(in.header); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var hint image.Point
 	if W, H := in.upright(); w < W && h < H {
@@ -121,11 +123,12 @@ func (f *flatImages) decodeFor(ctx context.Context, path string, data []byte, w,
 	}
 	resize := []operation{{kind: opResize, w: w, h: h, upscale: true}}
 	pl := planDecode(in, resize, engineOptions{maxOutputPixels: maxPixels, decode: f.lim}, &hint)
+	pl.colour = in.colourTransform(f.log)
 	p, err := pl.decode(ctx, data)
 	if err == nil && p.kind == pictureAnim {
 		err = p.anim.check(ctx)
 	}
-	return p, err
+	return p, pl.colour, err
 }
 
 // source reads the image at path once.
@@ -187,7 +190,7 @@ func (f *flatImages) scaled(ctx context.Context, path string, w, h int, maxPixel
 	if err != nil {
 		return nil, err
 	}
-	p, err := f.decodeFor(ctx, path, data, w, h, maxPixels)
+	p, colour, err := f.decodeFor(ctx, path, data, w, h, maxPixels)
 	if err != nil {
 		return nil, fmt.Errorf("flat image %s: %w", path, err)
 	}
@@ -209,6 +212,9 @@ func (f *flatImages) scaled(ctx context.Context, path string, w, h int, maxPixel
 		if err == errStopFrames {
 			err = nil
 		}
+	}
+	if err == nil && colour != nil && colour.inputs != 4 { // a CMYK profile was the decoder's
+		err = colour.applyRGBA(ctx, m) // after the scaling, as plan.toSRGB
 	}
 	if err != nil {
 		return nil, fmt.Errorf("flat image %s: %w", path, err)

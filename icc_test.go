@@ -808,6 +808,11 @@ func TestICCThroughHTTP(t *testing.T) {
 			checkPatches(t, e, "/display?path="+tt.path+"&op=resize&w=32&h=32&fmt=png", tt.want, tt.tol)
 		})
 	}
+	// A flat's image is converted too, after its scaling to the cell.
+	write("black.png", pngWith(t, image.NewRGBA(image.Rect(0, 0, 64, 64))))
+	t.Run("flat path prophoto", func(t *testing.T) {
+		checkPatches(t, e, "/display?path=black.png&op=op:resize+w:32+h:32&op=op:flat+path:prophoto.png+pos:0.0.100.100&fmt=png", truthOf(pro), 2)
+	})
 	// To JPEG: the planar fast path must not skip the conversion.
 	t.Run("jpeg to jpeg", func(t *testing.T) {
 		checkPatches(t, e, "/display?path=prophoto.jpg&op=resize&w=32&h=32&fmt=jpeg&q=100", truthOf(pro), 6)

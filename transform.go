@@ -86,5 +86,5 @@ func transformSource(ctx context.Context, in source, src []byte, r *request, eo 
 	if err := pl.toSRGB(ctx, pic); err != nil {
 		return result{}, err
 	}
-	return pl.render(ctx, pic, scaler, rest, newFlatImages(images, eo.decode))
+	return pl.render(ctx, pic, scaler, rest, newFlatImages(images, eo.decode, eo.log))
 }
