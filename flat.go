@@ -88,6 +88,7 @@ type flatImages struct {
 	load    func(path string) ([]byte, error)
 	lim     decodeLimits
 	log     *slog.Logger // for an ignored colour profile
+	colours *colourCache
 	data    map[string][]byte
 	sources map[string]source
 	cells   map[flatCell]*image.RGBA
@@ -99,8 +100,8 @@ type flatCell struct {
 	w, h int
 }
 
-func newFlatImages(load func(path string) ([]byte, error), lim decodeLimits, log *slog.Logger) *flatImages {
-	return &flatImages{load: load, lim: lim, log: log, data: map[string][]byte{}, sources: map[string]source{}, cells: map[flatCell]*image.RGBA{}}
+func newFlatImages(load func(path string) ([]byte, error), lim decodeLimits, log *slog.Logger, colours *colourCache) *flatImages {
+	return &flatImages{load: load, lim: lim, log: log, colours: colours, data: map[string][]byte{}, sources: map[string]source{}, cells: map[flatCell]*image.RGBA{}}
 }
 
 // decodeFor decodes the image at path, data, for a resize to w×h: planned
@@ -123,7 +124,7 @@ func (f *flatImages) decodeFor(ctx context.Context, path string, data []byte, w,
 	}
 	resize := []operation{{kind: opResize, w: w, h: h, upscale: true}}
 	pl := planDecode(in, resize, engineOptions{maxOutputPixels: maxPixels, decode: f.lim}, &hint)
-	pl.colour = in.colourTransform(f.log)
+	pl.colour = in.colourTransform(f.log, f.colours)
 	p, err := pl.decode(ctx, data)
 	if err == nil && p.kind == pictureAnim {
 		err = p.anim.check(ctx)

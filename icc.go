@@ -30,6 +30,7 @@ import (
 	"bytes"
 	"compress/zlib"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -38,6 +39,7 @@ import (
 	"log/slog"
 	"math"
 	"sort"
+	"sync"
 )
 
 const (
@@ -1278,11 +1280,11 @@ func (s sourceColour) transform() (*colourTransform, error) {
 // colourTransform is the conversion to sRGB that the source's colour
 // information asks for: nil when the source is untagged, sRGB, or its
 // profile is ignored (then one line is logged with why).
-func (s source) colourTransform(log *slog.Logger) *colourTransform {
+func (s source) colourTransform(log *slog.Logger, cache *colourCache) *colourTransform {
 	err := s.colourErr
 	var t *colourTransform
 	if err == nil {
-		t, err = s.colour.transform()
+		t, err = cache.transform(s.colour)
 	}
 	if n := s.channels; err == nil && t != nil && n != 0 && n != t.inputs {
 		// lcms refuses a profile of another colour space than the
@@ -1296,6 +1298,57 @@ func (s source) colourTransform(log *slog.Logger) *colourTransform {
 		return nil
 	}
 	return t
+}
+
+// colourCacheSize is how many built transforms of ICC profiles a
+// server keeps: at most 1 MB each (a CMYK grid of 17⁴ points), so at
+// most 8 MB in all, within memoryHeadroom.
+const colourCacheSize = 8
+
+// colourCache keeps the transforms built from the last ICC profiles
+// seen, by the profile's SHA-256: the same profile (a camera's, a
+// print workflow's CMYK) comes back request after request, and a LUT
+// profile takes tens of milliseconds to build. A transform is not
+// changed once built, so requests share it. The oldest is dropped
+// first; a profile that fails is not kept (parsing it again is bounded).
+type colourCache struct {
+	mu   sync.Mutex
+	m    map[[sha256.Size]byte]*colourTransform
+	keys [][sha256.Size]byte // oldest first
+}
+
+func newColourCache() *colourCache {
+	return &colourCache{m: make(map[[sha256.Size]byte]*colourTransform)}
+}
+
+// transform is s.transform, from the cache for an ICC profile built
+// before. A nil cache builds every time.
+func (c *colourCache) transform(s sourceColour) (*colourTransform, error) {
+	if c == nil || s.icc == nil {
+		return s.transform() // gAMA/cHRM: a matrix, cheap
+	}
+	key := sha256.Sum256(s.icc)
+	c.mu.Lock()
+	t, ok := c.m[key]
+	c.mu.Unlock()
+	if ok {
+		return t, nil
+	}
+	t, err := s.transform() // built outside the lock; two may build the same
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[key]; !ok {
+		if len(c.keys) == colourCacheSize {
+			delete(c.m, c.keys[0])
+			c.keys = c.keys[1:]
+		}
+		c.m[key] = t
+		c.keys = append(c.keys, key)
+	}
+	return t, nil
 }
 
 // sourceChannels is the number of colour channels a source's header

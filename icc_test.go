@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/zlib"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"flag"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -718,7 +720,7 @@ func truthOf(rows [][2][]int) [][3]int {
 	return w
 }
 
-func profileNamed(t *testing.T, name string) []byte {
+func profileNamed(t testing.TB, name string) []byte {
 	t.Helper()
 	for _, p := range testProfiles() {
 		if p.name == name {
@@ -911,14 +913,24 @@ func BenchmarkICC(b *testing.B) {
 	r := parseTestRequest(b, "path=x&op=resize&w=800")
 	eo := testEngine
 	eo.quality = 80
+	cached := eo
+	cached.colours = newColourCache()
+	// A CMYK JPEG with a LUT profile (testdata), whose transform takes
+	// tens of milliseconds to build: every time, and from the cache.
+	cmyk := withJPEGICC(must(os.ReadFile("testdata/cmyk-blinds-1920x1200.jpg")), profileNamed(b, "cmyk-mft2"), 60000, 0)
 	for _, c := range []struct {
 		name string
 		src  []byte
-	}{{"untagged-w800", data}, {"adobe-w800", tagged}} {
+		eo   engineOptions
+	}{
+		{"untagged-w800", data, eo}, {"adobe-w800", tagged, eo},
+		{"cmyk-untagged-w800", must(os.ReadFile("testdata/cmyk-blinds-1920x1200.jpg")), eo},
+		{"cmyk-lut-w800", cmyk, eo}, {"cmyk-lut-w800-cached", cmyk, cached},
+	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := transform(context.Background(), c.src, r, eo, nil); err != nil {
+				if _, err := transform(context.Background(), c.src, r, c.eo, nil); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -991,7 +1003,7 @@ func decodeSRGB(t *testing.T, data []byte) *picture {
 		t.Fatal(err)
 	}
 	pl := planDecode(in, nil, testEngine, nil)
-	pl.colour = in.colourTransform(nil)
+	pl.colour = in.colourTransform(nil, nil)
 	p, err := pl.decode(context.Background(), data)
 	if err != nil {
 		t.Fatal(err)
@@ -1184,7 +1196,7 @@ func sourceTransform(data []byte, log *slog.Logger) *colourTransform {
 	if err != nil {
 		return nil
 	}
-	return in.colourTransform(log)
+	return in.colourTransform(log, nil)
 }
 
 // jpgicc is src converted to sRGB by LittleCMS's jpgicc (relative
@@ -1200,4 +1212,51 @@ func jpgicc(t *testing.T, src []byte) image.Image {
 		t.Fatalf("jpgicc: %v %s", err, msg)
 	}
 	return decodeAny(t, must(os.ReadFile(out)))
+}
+
+// TestColourCache: a profile seen again is not built again (the same
+// transform comes back), the cache holds colourCacheSize profiles and
+// drops the oldest, and a bad profile is not kept.
+func TestColourCache(t *testing.T) {
+	c := newColourCache()
+	variant := func(i int) sourceColour { // the same profile, another ID
+		p := append([]byte(nil), profileNamed(t, "adobe-rgb")...)
+		p[84], p[85] = byte(i), byte(i>>8)
+		return sourceColour{icc: p}
+	}
+	first, err := c.transform(variant(0))
+	if err != nil || first == nil {
+		t.Fatalf("transform: %v, %v", first, err)
+	}
+	if again, _ := c.transform(variant(0)); again != first {
+		t.Errorf("the same profile built again: %p, want %p", again, first)
+	}
+	for i := 1; i <= colourCacheSize; i++ {
+		if _, err := c.transform(variant(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(c.m) != colourCacheSize || len(c.keys) != colourCacheSize {
+		t.Errorf("cache holds %d (%d keys), want %d", len(c.m), len(c.keys), colourCacheSize)
+	}
+	if again, _ := c.transform(variant(0)); again == first {
+		t.Errorf("the oldest profile was kept past %d others", colourCacheSize)
+	}
+	bad := sourceColour{icc: []byte("not a profile")}
+	if tr, err := c.transform(bad); err == nil || tr != nil {
+		t.Errorf("bad profile: %v, %v, want an error", tr, err)
+	}
+	if _, ok := c.m[sha256.Sum256(bad.icc)]; ok {
+		t.Error("a bad profile was kept")
+	}
+	// Shared by concurrent requests (run with -race).
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			if _, err := c.transform(variant(i % 3)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -254,6 +254,7 @@ func newServer(cfg config, log *slog.Logger, now func() time.Time) (*server, err
 			maxOutputPixels: o.MaxOutputPixels,
 			decode:          decodeLimits{maxPixels: o.MaxSourcePixels, maxDimensions: o.MaxImageDimensions},
 			log:             log,
+			colours:         newColourCache(),
 		},
 		limits:         requestLimits{maxDimension: o.MaxOutputDimension, maxPixels: o.MaxOutputPixels, maxOperations: o.MaxOperations},
 		fetcher:        newFetcher(time.Duration(o.FetchTimeout), o.AllowPrivateNetworks, o.DefaultUserAgent, o.MaxSourceBytes, o.AllowedHosts),

@@ -489,5 +489,5 @@ func flatOf(t *testing.T, images map[string]*image.RGBA) *flatImages {
 			return d, nil
 		}
 		return nil, fmt.Errorf("%s: %w", p, errNotFound)
-	}, decodeLimits{}, nil)
+	}, decodeLimits{}, nil, nil)
 }

@@ -134,7 +134,7 @@ func newPlan(in source, r *request, eo engineOptions) (*plan, error) {
 	if pl.quality == 0 {
 		pl.quality = eo.defaultQuality(format)
 	}
-	pl.colour = in.colourTransform(eo.log)
+	pl.colour = in.colourTransform(eo.log, eo.colours)
 	if pl.route == routeShrunk && straightToJPEG(format, r.ops) && pl.colour == nil {
 		pl.route = routePlanesToJPEG
 	}

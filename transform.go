@@ -20,6 +20,7 @@ type engineOptions struct {
 	maxOutputPixels int64  // any intermediate or final image, 0 = unlimited
 	decode          decodeLimits
 	log             *slog.Logger // logs ignored colour profiles (icc.go); nil: not logged
+	colours         *colourCache // transforms of the profiles seen last; nil: built every time
 }
 
 // defaultQuality is the quality of format when the request has no q.
@@ -86,5 +87,5 @@ func transformSource(ctx context.Context, in source, src []byte, r *request, eo 
 	if err := pl.toSRGB(ctx, pic); err != nil {
 		return result{}, err
 	}
-	return pl.render(ctx, pic, scaler, rest, newFlatImages(images, eo.decode, eo.log))
+	return pl.render(ctx, pic, scaler, rest, newFlatImages(images, eo.decode, eo.log, eo.colours))
 }
