@@ -448,8 +448,7 @@ func TestFlatLimits(t *testing.T) {
 }
 
 func TestFlatPathWithoutStorage(t *testing.T) {
-	origin := httptest.NewServer(http.FileServer(http.Dir("testdata")))
-	defer origin.Close()
+	origin := testdataOrigin(t)
 	e := newTestEnv(t, func(c *config) {
 		*c = defaultConfig()
 		c.Options.AllowPrivateNetworks = true

@@ -375,15 +375,7 @@ func TestDstRO(t *testing.T) {
 	}
 	const q = "path=avatar.png&op=resize&w=30"
 	e := newTestEnv(t, edit, src, dst)
-	resp := e.get(t, "/get?"+q)
-	body := readBody(t, resp)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("/get = %d %s", resp.StatusCode, body)
-	}
-	var got map[string]string
-	if err := json.Unmarshal(body, &got); err != nil {
-		t.Fatal(err)
-	}
+	got := e.getJSON(t, q)
 	name := got["path"]
 	if got["url"] != "http://ro.example.com/"+name || name != storedName(got["key"], formatPNG, shardConfig{RestOnly: true}) {
 		t.Errorf("/get = %v, want the path and a url on dst-ro", got)
@@ -391,7 +383,7 @@ func TestDstRO(t *testing.T) {
 	if !slices.Equal(fsKeys(t, dst), []string{name}) || len(fsKeys(t, ro)) != 0 {
 		t.Errorf("dst holds %q and dst-ro %q, want the result written to dst only", fsKeys(t, dst), fsKeys(t, ro))
 	}
-	resp = e.get(t, "/redirect?"+q)
+	resp := e.get(t, "/redirect?"+q)
 	readBody(t, resp)
 	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusMovedPermanently || loc != got["url"] {
 		t.Errorf("/redirect = %d %q, want 301 %q", resp.StatusCode, loc, got["url"])
@@ -423,15 +415,7 @@ func TestStorageCacheControlS3(t *testing.T) {
 	sc := env.config(t, "s3", "http://cdn.example.com/")
 	sc.CacheControl = "public, max-age=31536000"
 	e := newTestEnv(t, func(c *config) { c.Storage.Dst = sc })
-	resp := e.get(t, "/get?path=avatar.png&op=resize&w=30")
-	body := readBody(t, resp)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("/get = %d %s", resp.StatusCode, body)
-	}
-	var got map[string]string
-	if err := json.Unmarshal(body, &got); err != nil {
-		t.Fatal(err)
-	}
+	got := e.getJSON(t, "path=avatar.png&op=resize&w=30")
 	info, err := env.client(t).StatObject(t.Context(), env.bucket, got["path"], minio.StatObjectOptions{})
 	if err != nil {
 		t.Fatalf("stat %s: %v", got["path"], err)
@@ -755,8 +739,7 @@ func TestMigrationConfig(t *testing.T) {
 // TestOriginalREADMESigningAndURLSources: the README's url= form, and
 // signatures as the original's server checks them.
 func TestOriginalREADMESigningAndURLSources(t *testing.T) {
-	origin := httptest.NewServer(http.FileServer(http.Dir("testdata")))
-	defer origin.Close()
+	origin := testdataOrigin(t)
 	e := newTestEnv(t, func(c *config) {
 		c.Options.AllowPrivateNetworks = true
 		c.SecretKey = "abcdef"

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"os"
@@ -27,15 +26,7 @@ func (e *testEnv) delete(t *testing.T, path string) (int, string) {
 // getResult makes a result with /get and returns its key and stored name.
 func (e *testEnv) getResult(t *testing.T, query string) (key, name string) {
 	t.Helper()
-	resp := e.get(t, "/get?"+query)
-	body := readBody(t, resp)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("/get?%s = %d %s", query, resp.StatusCode, body)
-	}
-	var got map[string]string
-	if err := json.Unmarshal(body, &got); err != nil {
-		t.Fatal(err)
-	}
+	got := e.getJSON(t, query)
 	name, err := e.s.kv.Get(t.Context(), e.s.prefix+got["key"])
 	if err != nil {
 		t.Fatalf("kv has no entry for %s: %v", got["key"], err)

@@ -119,6 +119,30 @@ func readBody(t *testing.T, resp *http.Response) []byte {
 	return b
 }
 
+// getJSON asks /get for query and returns its JSON answer, which must be
+// a 200 of Content-Type application/json.
+func (e *testEnv) getJSON(t *testing.T, query string) map[string]string {
+	t.Helper()
+	resp := e.get(t, "/get?"+query)
+	body := readBody(t, resp)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("GET /get?%s = %d %q %s", query, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	var got map[string]string
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// testdataOrigin is an HTTP server of testdata/, for url= sources; it is
+// closed when the test ends.
+func testdataOrigin(t *testing.T) *httptest.Server {
+	origin := httptest.NewServer(http.FileServer(http.Dir("testdata")))
+	t.Cleanup(origin.Close)
+	return origin
+}
+
 func decodeAny(t *testing.T, data []byte) image.Image {
 	t.Helper()
 	m, _, err := image.Decode(bytes.NewReader(data))
@@ -276,15 +300,7 @@ func TestHead(t *testing.T) {
 func TestGetAndRedirect(t *testing.T) {
 	e := newTestEnv(t, func(c *config) { c.Shard = shardConfig{Width: 1, Depth: 2, RestOnly: true} })
 	const key = "895b545d9dca01413aec42d6ae3c6197"
-	resp := e.get(t, "/get?path=avatar.png&op=resize&w=100&h=100")
-	body := readBody(t, resp)
-	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" {
-		t.Fatalf("GET /get = %d %q %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
-	}
-	var got map[string]string
-	if err := json.Unmarshal(body, &got); err != nil {
-		t.Fatal(err)
-	}
+	got := e.getJSON(t, "path=avatar.png&op=resize&w=100&h=100")
 	name := "8/9/5b545d9dca01413aec42d6ae3c6197.png"
 	want := map[string]string{
 		"filename": "5b545d9dca01413aec42d6ae3c6197.png",
@@ -305,7 +321,7 @@ func TestGetAndRedirect(t *testing.T) {
 		t.Errorf("stored image is %v, want 100x100", b)
 	}
 
-	resp = e.get(t, "/redirect/resize/100x100/avatar.png")
+	resp := e.get(t, "/redirect/resize/100x100/avatar.png")
 	readBody(t, resp)
 	if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != want["url"] {
 		t.Errorf("/redirect = %d Location %q, want 301 %q", resp.StatusCode, resp.Header.Get("Location"), want["url"])
@@ -440,8 +456,7 @@ func TestBadRequests(t *testing.T) {
 }
 
 func TestNoStorageURLOnly(t *testing.T) {
-	origin := httptest.NewServer(http.FileServer(http.Dir("testdata")))
-	defer origin.Close()
+	origin := testdataOrigin(t)
 	e := newTestEnv(t, func(c *config) {
 		*c = defaultConfig()
 		c.Options.AllowPrivateNetworks = true
@@ -469,8 +484,7 @@ func TestNoStorageURLOnly(t *testing.T) {
 }
 
 func TestURLSourcePrivateRefused(t *testing.T) {
-	origin := httptest.NewServer(http.FileServer(http.Dir("testdata")))
-	defer origin.Close()
+	origin := testdataOrigin(t)
 	e := newTestEnv(t, func(c *config) { *c = defaultConfig() })
 	u := strings.Replace(origin.URL, "127.0.0.1", "localhost", 1) + "/schwarzy.jpg"
 	resp := e.get(t, "/display?url="+url.QueryEscape(u)+"&op=resize&w=100")

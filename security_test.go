@@ -70,8 +70,7 @@ func TestSourceBytesLimit(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(body, "max_source_bytes") {
 		t.Errorf("source over max_source_bytes = %d %q, want 413 naming the limit", resp.StatusCode, body)
 	}
-	origin := httptest.NewServer(http.FileServer(http.Dir("testdata")))
-	defer origin.Close()
+	origin := testdataOrigin(t)
 	e = newTestEnv(t, func(c *config) {
 		*c = defaultConfig()
 		c.Options.MaxSourceBytes = 10_000

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -317,15 +316,7 @@ func TestStoragePairsGetRedirectDisplay(t *testing.T) {
 			p := pair.setup(t)
 			e := newPairEnv(t, p, nil)
 			const name = "8/9/5b545d9dca01413aec42d6ae3c6197.png" // key 895b545d...
-			resp := e.get(t, "/get?path=avatar.png&op=resize&w=100&h=100")
-			body := readBody(t, resp)
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("/get = %d %s", resp.StatusCode, body)
-			}
-			var got map[string]string
-			if err := json.Unmarshal(body, &got); err != nil {
-				t.Fatal(err)
-			}
+			got := e.getJSON(t, "path=avatar.png&op=resize&w=100&h=100")
 			wantPath := name // fs: relative to the folder, as the original
 			wantURL := "http://cdn.example.com/img/" + name
 			if p.dst.Type == "s3" {
@@ -339,8 +330,9 @@ func TestStoragePairsGetRedirectDisplay(t *testing.T) {
 				t.Errorf("destination holds %v, want %s", keys, name)
 			}
 
-			resp = e.get(t, "/redirect/resize/100x100/avatar.png")
+			resp := e.get(t, "/redirect/resize/100x100/avatar.png")
 			readBody(t, resp)
+			var body []byte
 			if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != wantURL {
 				t.Errorf("/redirect = %d %q, want 301 %q", resp.StatusCode, resp.Header.Get("Location"), wantURL)
 			}
